@@ -1,0 +1,38 @@
+# Quick start: `make demo`, `make test`. Each builds .venv when it is missing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test test-cluster test-act test-slow test-all bench java clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+java:
+	@command -v java >/dev/null 2>&1 || { echo "java not found: Spark needs Java 17 (Debian/Ubuntu: apt-get install -y openjdk-17-jre-headless)"; exit 2; }
+
+demo: $(STAMP) java
+	$(BIN)/python -m promoter.demo
+
+test: $(STAMP) java
+	$(BIN)/python -m pytest -q
+
+# Optional tiers (not part of `make test`): see README "Tests".
+test-cluster: $(STAMP) java
+	$(BIN)/python -m pytest -q -m cluster
+
+test-act: $(STAMP)
+	$(BIN)/python -m pytest -q -m act
+
+test-slow: $(STAMP) java
+	$(BIN)/python -m pytest -q -m slow
+
+test-all: $(STAMP) java
+	$(BIN)/python -m pytest -q -m ''
+
+clean:
+	rm -rf $(VENV) .promote .pytest_cache

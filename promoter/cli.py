@@ -1,0 +1,197 @@
+"""The `promote` command line: parse, call the core, render, map errors to exit codes.
+
+Commands stay thin. Heavy libraries (pyspark, mlflow, pandas) are imported inside the
+commands that need them, never at module level, so `promote --help` and `promote plan`
+start fast in CI.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any, Callable
+
+import click
+
+from promoter import errors
+
+CONTEXT = dict(help_option_names=["-h", "--help"], max_content_width=100)
+_state = {"verbose": False}
+
+
+class _Group(click.Group):
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if self.epilog:
+            formatter.write_paragraph()
+            formatter.write(self.epilog + "\n")
+
+
+class _Command(click.Command):
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if self.epilog:
+            formatter.write_paragraph()
+            formatter.write(self.epilog + "\n")
+
+
+def examples(*lines: str) -> str:
+    """An ``Examples:`` epilog, printed verbatim under a command's help."""
+    return "Examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+@click.group(cls=_Group, context_settings=CONTEXT, epilog=examples(
+    "promote plan                                 # what would run for this checkout",
+    "promote plan --provider github --event-file event.json --json",
+    "promote plan --event pull_request --from feature/x --into main",
+    "PROMOTE_ENV=prod promote plan --branch release/1.2",
+    "",
+    "Exit codes: 0 done (or nothing to do), 1 unexpected failure, 2 invalid input,",
+    "3 gate said no, 4 waiting for approval.",
+))
+@click.option("-v", "--verbose", is_flag=True, help="Show full tracebacks and debug detail.")
+@click.option("--config-dir", envvar="PROMOTE_CONFIG_DIR", default="configs", show_default=True,
+              type=click.Path(file_okay=False), help="Folder with base/ and per-environment overrides.")
+@click.version_option(package_name="promote", prog_name="promote")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool, config_dir: str) -> None:
+    """Git-branch-driven promotion of ML models: plan, train, gate, promote, score, audit.
+
+    Branches are environments (feature branches = dev, the default branch = staging,
+    release branches = prod). `promote` reads the CI event (GitHub Actions, Azure DevOps,
+    GitLab, or your local git), decides what must run, and records every decision.
+    """
+    _state["verbose"] = verbose
+    ctx.obj = {"config_dir": config_dir}
+
+
+def event_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options that say which event to act on; detected from CI variables when omitted."""
+    opts = [
+        click.option("--provider", type=click.Choice(["github", "azure", "gitlab", "local"]),
+                     help="CI provider to read the event from (default: detected from the environment)."),
+        click.option("--event-file", type=click.Path(dir_okay=False),
+                     help="Replay a GitHub webhook payload (JSON) instead of reading GITHUB_EVENT_PATH."),
+        click.option("--event-name", help="GitHub event name for --event-file when it cannot be inferred."),
+        click.option("--event", "event_kind",
+                     type=click.Choice(["push", "pull_request", "release", "schedule", "manual"]),
+                     help="State the event by hand (local git fills the rest)."),
+        click.option("--branch", help="Branch of a stated push/schedule/manual event (default: current)."),
+        click.option("--from", "source_branch", help="Head branch of a stated pull request."),
+        click.option("--into", "target_branch", help="Target branch of a stated pull request."),
+        click.option("--sha", help="Commit of a stated event (default: the branch's head)."),
+        click.option("--action", type=click.Choice(["run", "score", "rollback"]),
+                     help="What a manual event asks for."),
+        click.option("--pr", "pr_number", type=int, help="Pull request number of a stated pull request."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def detect_event(provider: str | None, event_file: str | None, event_name: str | None, event_kind: str | None,
+                 branch: str | None, source_branch: str | None, target_branch: str | None, sha: str | None,
+                 action: str | None, pr_number: int | None, repo: str = "."):
+    """Turn the event options into an Event (by hand, from a payload, or detected)."""
+    from promoter import events
+
+    stated = any(v is not None for v in (event_kind, branch, source_branch, target_branch, sha, action))
+    if stated and (event_file or provider not in (None, "local")):
+        raise errors.InvalidInput("state an event by hand (--event/--branch/--from/--into) or read one "
+                                  "(--provider/--event-file), not both")
+    if stated or provider == "local":
+        kind = event_kind or ("pull_request" if (source_branch or target_branch) else
+                              "manual" if action else "push")
+        return events.from_local(repo, kind=kind, branch=branch, source_branch=source_branch,
+                                 target_branch=target_branch, sha=sha, action=action, pr_number=pr_number)
+    return events.detect(provider=provider, event_file=event_file, event_name=event_name, repo_path=repo)
+
+
+def load_settings(ctx: click.Context, env: str | None):
+    from promoter import config
+
+    return config.load(ctx.obj["config_dir"], env)
+
+
+@cli.command(cls=_Command, context_settings=CONTEXT, epilog=examples(
+    "promote plan",
+    "promote plan --json",
+    "promote plan --provider github --event-file tests/fixtures/github/pull_request.opened.json",
+    "promote plan --event pull_request --from feature/x --into main",
+    "promote plan --event manual --action score --branch release/1.0",
+))
+@event_options
+@click.option("--env", "env_flag", help="Expected environment; refuse when the event resolves elsewhere "
+              "(default: PROMOTE_ENV).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.pass_context
+def plan(ctx: click.Context, env_flag: str | None, as_json: bool, **event_opts: Any) -> None:
+    """Print what an event implies, and change nothing.
+
+    Shows the event, the environment it resolves to (first matching branch rule wins),
+    the registered model it may touch, and each step with its reason. An event that needs
+    nothing (a tag push, a PR closed without merge) prints "nothing to do: <reason>".
+    """
+    from promoter import config
+    from promoter import plan as planning
+    from promoter.report import render
+
+    event = detect_event(**event_opts)
+    base = load_settings(ctx, None)
+    the_plan = planning.build(event, base)
+    expected = config.resolve_env(env_flag)
+    if expected and the_plan.environment and expected != the_plan.environment:
+        raise errors.InvalidInput(f"the event resolves to {the_plan.environment!r} but --env/PROMOTE_ENV "
+                                  f"says {expected!r}; refusing to act on another environment")
+    if the_plan.environment:
+        # The environment layer may change steps or policy: plan again with it applied.
+        the_plan = planning.build(event, load_settings(ctx, the_plan.environment))
+    if as_json:
+        click.echo(render.to_json(the_plan.to_dict()), nl=False)
+    else:
+        click.echo(render.plan_text(the_plan), nl=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: the one place errors become exit codes."""
+    try:
+        cli.main(args=argv, prog_name="promote", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return errors.EXIT_UNEXPECTED
+    except click.UsageError as exc:
+        exc.show()
+        return errors.EXIT_INVALID
+    except click.ClickException as exc:
+        exc.show()
+        return errors.EXIT_INVALID
+    except errors.PromoteError as exc:
+        if _state["verbose"]:
+            traceback.print_exc()
+        _print_error(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place unexpected errors are reported
+        if _state["verbose"]:
+            traceback.print_exc()
+        click.echo(f"error: unexpected {type(exc).__name__}: {exc}"
+                   + ("" if _state["verbose"] else " (run with --verbose for the traceback)"), err=True)
+        return errors.EXIT_UNEXPECTED
+    return errors.EXIT_OK
+
+
+def _print_error(exc: errors.PromoteError) -> None:
+    from promoter.config import ConfigInvalid
+
+    if isinstance(exc, ConfigInvalid) and _state["verbose"]:
+        for p in exc.problems:
+            click.echo(f"error: {p}", err=True)
+        return
+    label = {errors.GateRejected: "gate", errors.AwaitingApproval: "waiting"}.get(type(exc), "error")
+    click.echo(f"{label}: {exc}", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

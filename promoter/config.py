@@ -1,0 +1,736 @@
+"""Layered YAML config -> validated, typed settings.
+
+Layout::
+
+    configs/
+      base/project.yml promotion.yml training.yml ...   every environment starts here
+      dev/ staging/ prod/                               overrides, deep-merged on top
+
+Rules:
+  * ``base`` then exactly one environment, deep-merged: mappings merge key by key,
+    lists and scalars replace.
+  * A duplicate key in one file is an error, as is an unknown key or file.
+  * ``${VAR}`` (or ``${VAR:-default}``) is expanded only in fields typed ``Uri`` or
+    ``Secret``; everywhere else it is plain text (a branch name is data).
+  * Every error names the file, the key path and the line/column YAML gives.
+
+The loader reads through a ``FileSource`` so the same code can read the working tree
+or a committed tree in git (the gate policy of a PR comes from its target branch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, Mapping, Protocol
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from promoter.branches import GlobError, compile_glob
+from promoter.errors import ConfigError
+
+# file name -> settings section
+CONFIG_FILES: dict[str, str] = {
+    "project.yml": "project",
+    "promotion.yml": "promotion",
+    "feature_mappings.yml": "feature_mappings",
+    "feature_selection_config.yml": "feature_selection",
+    "contracts.yml": "contracts",
+    "training.yml": "training",
+}
+REQUIRED_FILES = ("project.yml", "promotion.yml")
+BASE = "base"
+
+# --------------------------------------------------------------------------- interpolation
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(value: str, info: ValidationInfo) -> str:
+    environ: Mapping[str, str] = (info.context or {}).get("environ", os.environ)
+
+    def sub(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in environ and environ[name] != "":
+            return environ[name]
+        if default is not None:
+            return default
+        raise ValueError(f"environment variable {name} is not set (referenced as ${{{name}}})")
+
+    return _VAR.sub(sub, value)
+
+
+def _interpolate_secret(value: SecretStr, info: ValidationInfo) -> SecretStr:
+    return SecretStr(_interpolate(value.get_secret_value(), info))
+
+
+Uri = Annotated[str, AfterValidator(_interpolate)]
+"""A location (tracking URI, lake root): ``${VAR}`` is expanded."""
+Secret = Annotated[SecretStr, AfterValidator(_interpolate_secret)]
+"""A token or password: ``${VAR}`` is expanded; never printed."""
+
+
+class Strict(BaseModel):
+    """Base of every settings model: unknown keys are errors; values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- project.yml
+
+class SparkSettings(Strict):
+    master: str = "local[*]"
+    app_name: str = "promote"
+    config: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+class RegistrySettings(Strict):
+    model_name_template: str = "{model}-{env}"
+    use_stages: bool = False
+
+    @field_validator("model_name_template")
+    @classmethod
+    def _has_env(cls, v: str) -> str:
+        if "{env}" not in v or "{model}" not in v:
+            raise ValueError("must contain both {model} and {env}, so each environment has its own "
+                             "registered model")
+        return v
+
+
+class TableSource(Strict):
+    path: Uri
+    format: Literal["delta", "parquet", "csv"] = "delta"
+
+
+class DataSettings(Strict):
+    """Where the source tables are and which columns mean what (issue: any table, not only ours)."""
+
+    source: Literal["synthetic", "tables"] = "synthetic"
+    tables: dict[str, TableSource] = Field(default_factory=dict)
+    id_column: str = "member_id"
+    label_column: str = "label"
+    snapshot_date_column: str = "snapshot_date"
+    subgroup_columns: list[str] = Field(default_factory=list)
+    phi_columns: list[str] = Field(default_factory=list)
+
+
+class ProjectSettings(Strict):
+    name: str
+    model_name: str
+    description: str = ""
+    tracking_uri: Uri = "sqlite:///.promote/mlflow.db"
+    registry_uri: Uri | None = None
+    tracking_token: Secret | None = None
+    experiment: str = "/promote/{model}-{env}"
+    lake_root: Uri = ".promote/lake"
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    data: DataSettings = Field(default_factory=DataSettings)
+
+    @field_validator("model_name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", v):
+            raise ValueError("must be letters, digits, '.', '_' or '-' (it names a registered model)")
+        return v
+
+
+# --------------------------------------------------------------------------- promotion.yml
+
+EventKind = Literal["pull_request", "push", "release", "schedule", "manual"]
+StepName = Literal[
+    "contracts", "features", "train", "evaluate", "expectations", "register", "gate",
+    "approval", "promote", "score", "surveillance", "report", "rollback",
+]
+
+
+class BranchRule(Strict):
+    """One ordered rule: a glob ``pattern`` (or ``default_branch: true``) -> environment."""
+
+    pattern: str | None = None
+    default_branch: bool = False
+    environment: str
+
+    @model_validator(mode="after")
+    def _one_matcher(self) -> "BranchRule":
+        if (self.pattern is None) == (not self.default_branch):
+            raise ValueError("give exactly one of 'pattern' or 'default_branch: true'")
+        if self.pattern is not None:
+            try:
+                compile_glob(self.pattern)
+            except GlobError as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
+
+class SignificanceRule(Strict):
+    enabled: bool = True
+    method: Literal["paired_bootstrap"] = "paired_bootstrap"
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    resamples: int = Field(1000, ge=100, le=100_000)
+    seed: int = 20240601
+
+
+class FairnessRule(Strict):
+    subgroups: list[str] = Field(default_factory=list)
+    metric: str = "roc_auc"
+    max_gap: float | None = Field(0.10, ge=0)
+    max_regression: float | None = Field(0.02, ge=0)
+    min_group_size: int = Field(50, ge=1)
+
+
+class GatePolicy(Strict):
+    mode: Literal["enforce", "dry_run", "disabled"] = "enforce"
+    primary_metric: str = "roc_auc"
+    direction: Literal["maximize", "minimize"] = "maximize"
+    min_absolute_improvement: float = 0.0
+    min_relative_improvement: float = 0.0
+    floors: dict[str, float] = Field(default_factory=dict)
+    ceilings: dict[str, float] = Field(default_factory=dict)
+    significance: SignificanceRule = Field(default_factory=SignificanceRule)
+    fairness: FairnessRule = Field(default_factory=FairnessRule)
+    phi_check: bool = True
+    marginal: Literal["reject", "approval"] = "reject"
+
+
+class ApprovalPolicy(Strict):
+    required: int = Field(0, ge=0, le=10)
+    approvers: list[str] = Field(default_factory=list)
+
+
+class ScheduleSettings(Strict):
+    environment: str = "prod"
+
+
+def _default_steps() -> dict[str, dict[str, list[str]]]:
+    build = ["contracts", "features", "train", "evaluate"]
+    release = build + ["gate", "approval", "promote", "score", "report"]
+    return {
+        "dev": {"push": build + ["register"]},
+        "staging": {
+            "pull_request": build + ["expectations", "register", "report"],
+            "push": build + ["expectations", "register", "promote", "report"],
+        },
+        "prod": {"push": release, "release": release, "schedule": ["score", "surveillance"]},
+    }
+
+
+class PromotionSettings(Strict):
+    # a branch name, or "auto": the CI payload's / remote HEAD's default branch, else the fallback
+    default_branch: str = "auto"
+    fallback_default_branch: str = "main"
+    environments: list[str] = Field(default_factory=lambda: ["dev", "staging", "prod"])
+    prod_environment: str = "prod"
+    pull_request_fallback: str = "staging"
+    branch_rules: list[BranchRule]
+    steps: dict[str, dict[EventKind, list[StepName]]] = Field(default_factory=_default_steps)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    gate: dict[str, GatePolicy] = Field(default_factory=dict)
+    approvals: dict[str, ApprovalPolicy] = Field(default_factory=dict)
+
+    @field_validator("branch_rules")
+    @classmethod
+    def _rules_nonempty(cls, v: list[BranchRule]) -> list[BranchRule]:
+        if not v:
+            raise ValueError("needs at least one rule (e.g. '- {pattern: \"**\", environment: dev}')")
+        return v
+
+    @field_validator("environments")
+    @classmethod
+    def _envs_ok(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("needs at least one environment")
+        if len(set(v)) != len(v):
+            raise ValueError("lists an environment twice")
+        for name in v:
+            if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
+                raise ValueError(f"{name!r} is not a valid environment name")
+        return v
+
+    def policy(self, env: str) -> GatePolicy:
+        return self.gate.get(env) or GatePolicy()
+
+    def approval(self, env: str) -> ApprovalPolicy:
+        return self.approvals.get(env) or ApprovalPolicy()
+
+
+# --------------------------------------------------------------------------- ML sections
+
+class FeatureMappings(Strict):
+    """``feature_mappings.yml``: group name -> column names or glob patterns."""
+
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class Imputation(Strict):
+    method: Literal["median", "mean", "constant", "most_frequent", "none"] = "median"
+    value: float | str | None = None
+    add_indicator: bool = False
+
+
+class FeatureSelection(Strict):
+    """``feature_selection_config.yml``: which groups and features the model sees."""
+
+    include_groups: list[str] = Field(default_factory=list)
+    exclude_groups: list[str] = Field(default_factory=list)
+    include_features: list[str] = Field(default_factory=list)
+    exclude_features: list[str] = Field(default_factory=list)
+    imputation: dict[str, Imputation] = Field(default_factory=dict)
+
+
+class ContractsSettings(Strict):
+    version: str = "0"
+    tables: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class TrainingSettings(Strict):
+    split_config: list[float] = Field(default_factory=lambda: [0.8, 0.2])
+    validation_fraction: float = Field(0.2, gt=0, lt=0.5)
+    algorithm: Literal["logistic_regression", "gbt", "random_forest"] = "logistic_regression"
+    scale_features: bool = True
+    search_space: dict[str, dict[str, list[Any]]] = Field(default_factory=dict)
+    max_evals: int = Field(10, ge=1, le=10_000)
+    early_stop_rounds: int | None = Field(None, ge=1)
+    timeout_seconds: int | None = Field(None, ge=1)
+    seed: int = 42
+    top_k_percent: float = Field(5.0, gt=0, le=100)
+
+    @field_validator("split_config")
+    @classmethod
+    def _split(cls, v: list[float]) -> list[float]:
+        if len(v) != 2 or any(x <= 0 for x in v) or abs(sum(v) - 1.0) > 1e-6:
+            raise ValueError("must be two positive fractions that add up to 1, e.g. [0.8, 0.2]")
+        return v
+
+
+# --------------------------------------------------------------------------- root
+
+class Settings(Strict):
+    """Everything one command needs, for one environment."""
+
+    project: ProjectSettings
+    promotion: PromotionSettings
+    feature_mappings: FeatureMappings = Field(default_factory=FeatureMappings)
+    feature_selection: FeatureSelection = Field(default_factory=FeatureSelection)
+    contracts: ContractsSettings = Field(default_factory=ContractsSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+
+    # filled by the loader, not by YAML
+    env: str | None = None
+    config_hash: str = ""
+    sources: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _cross_refs(self) -> "Settings":
+        p = self.promotion
+        envs = set(p.environments)
+        problems: list[tuple[tuple[Any, ...], str]] = []
+        for i, rule in enumerate(p.branch_rules):
+            if rule.environment not in envs:
+                problems.append((("promotion", "branch_rules", i, "environment"),
+                                 f"unknown environment {rule.environment!r} "
+                                 f"(known: {', '.join(p.environments)})"))
+        for key, loc in (("prod_environment", p.prod_environment),
+                         ("pull_request_fallback", p.pull_request_fallback),
+                         ("schedule", p.schedule.environment)):
+            if loc not in envs:
+                path = ("promotion", key) if key != "schedule" else ("promotion", "schedule", "environment")
+                problems.append((path, f"unknown environment {loc!r} (known: {', '.join(p.environments)})"))
+        if p.pull_request_fallback == p.prod_environment:
+            problems.append((("promotion", "pull_request_fallback"),
+                             "must not be the prod environment: a pull request never runs in prod"))
+        for section in ("steps", "gate", "approvals"):
+            for env in getattr(p, section):
+                if env not in envs:
+                    problems.append((("promotion", section, env),
+                                     f"unknown environment {env!r} (known: {', '.join(p.environments)})"))
+        if problems:
+            raise _CrossRefError(problems)
+        return self
+
+    def model_name_for(self, env: str) -> str:
+        """The registered model for ``env``, e.g. ``hrob-risk-staging``."""
+        return self.project.registry.model_name_template.format(model=self.project.model_name, env=env)
+
+    @property
+    def policy(self) -> GatePolicy:
+        if self.env is None:
+            raise ValueError("settings were loaded without an environment")
+        return self.promotion.policy(self.env)
+
+
+class _CrossRefError(ValueError):
+    def __init__(self, problems: list[tuple[tuple[Any, ...], str]]):
+        self.problems = problems
+        super().__init__(problems[0][1])
+
+
+# --------------------------------------------------------------------------- file sources
+
+class FileSource(Protocol):
+    """Where config files come from: the working tree or a committed git tree."""
+
+    def read(self, relpath: str) -> str | None:
+        """Return the file's text, or ``None`` when it does not exist."""
+
+    def listdir(self, relpath: str) -> list[str] | None:
+        """Return file names in a folder, or ``None`` when it does not exist."""
+
+    def display(self, relpath: str) -> str:
+        """How to name the file in a message."""
+
+
+@dataclass(frozen=True)
+class DirSource:
+    """Config files on disk, under ``root`` (usually ``./configs``)."""
+
+    root: Path
+
+    def read(self, relpath: str) -> str | None:
+        p = self.root / relpath
+        if not p.is_file():
+            return None
+        try:
+            return p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read file: {exc}", file=self.display(relpath)) from None
+
+    def listdir(self, relpath: str) -> list[str] | None:
+        p = self.root / relpath
+        if not p.is_dir():
+            return None
+        return sorted(x.name for x in p.iterdir() if x.is_file())
+
+    def display(self, relpath: str) -> str:
+        p = self.root / relpath
+        try:
+            return str(p.resolve().relative_to(Path.cwd().resolve()))
+        except ValueError:
+            return str(p)
+
+
+@dataclass(frozen=True)
+class MappingSource:
+    """Config files held in memory (relpath -> text), e.g. read from a git tree."""
+
+    files: Mapping[str, str]
+    label: str = "configs"
+
+    def read(self, relpath: str) -> str | None:
+        return self.files.get(relpath)
+
+    def listdir(self, relpath: str) -> list[str] | None:
+        prefix = relpath.rstrip("/") + "/"
+        names = sorted(k[len(prefix):] for k in self.files if k.startswith(prefix) and "/" not in k[len(prefix):])
+        return names or None
+
+    def display(self, relpath: str) -> str:
+        return f"{self.label}/{relpath}"
+
+
+# --------------------------------------------------------------------------- YAML with positions
+
+Path_ = tuple[Any, ...]
+
+
+@dataclass
+class _Doc:
+    data: Any
+    positions: dict[Path_, tuple[str, int, int]] = field(default_factory=dict)
+
+
+def _parse(text: str, display: str) -> _Doc:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(f"invalid YAML: {problem}", file=display,
+                          line=mark.line + 1 if mark else None,
+                          column=mark.column + 1 if mark else None) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", file=display) from None
+    doc = _Doc(data=None)
+    if root is None:
+        doc.data = {}
+        return doc
+    constructor = yaml.SafeLoader("")
+
+    def build(node: yaml.Node, path: Path_) -> Any:
+        doc.positions[path] = (display, node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            seen: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise ConfigError("YAML merge keys ('<<') are not supported; write the keys out",
+                                      file=display, line=key_node.start_mark.line + 1,
+                                      column=key_node.start_mark.column + 1)
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise ConfigError("a mapping key must be a plain value", file=display,
+                                      line=key_node.start_mark.line + 1, column=key_node.start_mark.column + 1)
+                key = constructor.construct_object(key_node)
+                if key in seen:
+                    raise ConfigError(f"duplicate key {key!r} (first defined on line {seen[key]})",
+                                      file=display, line=key_node.start_mark.line + 1,
+                                      column=key_node.start_mark.column + 1,
+                                      key=_dotted(path + (key,)))
+                seen[key] = key_node.start_mark.line + 1
+                out[key] = build(value_node, path + (key,))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [build(item, path + (i,)) for i, item in enumerate(node.value)]
+        return constructor.construct_object(node, deep=True)
+
+    doc.data = build(root, ())
+    if not isinstance(doc.data, dict):
+        raise ConfigError("the top level must be a mapping of keys to values", file=display, line=1, column=1)
+    return doc
+
+
+def _dotted(path: Path_) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _merge(base: _Doc, over: _Doc) -> _Doc:
+    """Deep-merge ``over`` onto ``base`` (mappings merge; lists and scalars replace)."""
+    positions = dict(base.positions)
+
+    def drop_under(path: Path_) -> None:
+        for p in [p for p in positions if p[: len(path)] == path and len(p) > len(path)]:
+            del positions[p]
+
+    def merge(a: Any, b: Any, path: Path_) -> Any:
+        if isinstance(a, dict) and isinstance(b, dict):
+            out = dict(a)
+            for k, v in b.items():
+                out[k] = merge(a[k], v, path + (k,)) if k in a else _take(v, path + (k,))
+            return out
+        return _take(b, path)
+
+    def _take(v: Any, path: Path_) -> Any:
+        drop_under(path)
+        for p, pos in over.positions.items():
+            if p[: len(path)] == path:
+                positions[p] = pos
+        return v
+
+    data = merge(base.data, over.data, ())
+    return _Doc(data=data, positions=positions)
+
+
+# --------------------------------------------------------------------------- errors from pydantic
+
+_MESSAGES: dict[str, str] = {
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be text",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping",
+    "missing": "is required",
+    "extra_forbidden": "unknown key",
+}
+
+
+def _describe(err: Mapping[str, Any]) -> str:
+    kind = err.get("type", "")
+    if kind in ("value_error", "assertion_error"):
+        msg = str(err.get("ctx", {}).get("error", err.get("msg", "")))
+        return msg
+    msg = _MESSAGES.get(kind, err.get("msg", "invalid value"))
+    if kind == "literal_error":
+        msg = "must be one of " + err.get("ctx", {}).get("expected", "")
+    elif kind.startswith(("greater", "less")):
+        msg = err.get("msg", msg).replace("Input should be", "must be")
+    value = err.get("input")
+    if kind not in ("missing", "extra_forbidden") and isinstance(value, (str, int, float, bool)) \
+            and not isinstance(err.get("input"), dict):
+        msg += f", got {value!r}"
+    return msg
+
+
+def _position(doc: _Doc, loc: Path_, fallback: str) -> tuple[str, int | None, int | None]:
+    for cut in range(len(loc), -1, -1):
+        pos = doc.positions.get(loc[:cut])
+        if pos is not None:
+            return pos
+    return fallback, None, None
+
+
+# --------------------------------------------------------------------------- loading
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    file: str
+    line: int | None
+    column: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return str(ConfigError(self.message, file=self.file, line=self.line, column=self.column, key=self.key))
+
+
+class ConfigInvalid(ConfigError):
+    """Raised when settings fail validation; carries every problem, the first one in the message."""
+
+    def __init__(self, problems: list[ConfigProblem]):
+        self.problems = problems
+        first = problems[0]
+        super().__init__(first.message, file=first.file, line=first.line, column=first.column, key=first.key)
+        if len(problems) > 1:
+            self.args = (str(self) + f" (and {len(problems) - 1} more problem(s))",)
+
+
+def _read_layer(source: FileSource, folder: str, required: tuple[str, ...]) -> dict[str, _Doc]:
+    names = source.listdir(folder)
+    if names is None:
+        if required:
+            raise ConfigError(f"config folder not found (expected {folder}/ with "
+                              f"{', '.join(required)})", file=source.display(folder))
+        return {}
+    docs: dict[str, _Doc] = {}
+    for name in names:
+        if name.startswith(".") or not name.endswith((".yml", ".yaml")):
+            continue
+        if name not in CONFIG_FILES:
+            raise ConfigError(f"unknown config file (expected one of: {', '.join(CONFIG_FILES)})",
+                              file=source.display(f"{folder}/{name}"))
+        text = source.read(f"{folder}/{name}")
+        docs[name] = _parse(text or "", source.display(f"{folder}/{name}"))
+    for name in required:
+        if name not in docs:
+            raise ConfigError("required config file is missing", file=source.display(f"{folder}/{name}"))
+    return docs
+
+
+def _environments(base_docs: dict[str, _Doc]) -> list[str]:
+    doc = base_docs.get("promotion.yml")
+    envs = doc.data.get("environments") if doc else None
+    if isinstance(envs, list) and all(isinstance(e, str) for e in envs) and envs:
+        return list(envs)
+    return list(PromotionSettings.model_fields["environments"].default_factory())  # type: ignore[misc]
+
+
+def config_hash(data: Mapping[str, Any]) -> str:
+    """sha256 of the merged, un-interpolated config: the same YAML gives the same hash."""
+    blob = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def resolve_env(flag: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """``--env`` wins over ``PROMOTE_ENV``; neither gives ``None`` (base only)."""
+    environ = os.environ if environ is None else environ
+    return flag or environ.get("PROMOTE_ENV") or None
+
+
+def load(root: str | Path | FileSource = "configs", env: str | None = None,
+         environ: Mapping[str, str] | None = None) -> Settings:
+    """Load ``base`` plus one environment into validated :class:`Settings`.
+
+    Args:
+        root: the config folder (``configs``) or a :class:`FileSource`.
+        env: environment overlay to apply (``dev``, ``staging``, ``prod``); ``None`` for base only.
+        environ: variables for ``${VAR}`` interpolation (default ``os.environ``).
+
+    Returns:
+        Settings, with ``env``, ``config_hash`` and ``sources`` filled in.
+
+    Raises:
+        ConfigError: naming file, key and line/column for any problem.
+    """
+    source: FileSource = DirSource(Path(root)) if isinstance(root, (str, Path)) else root
+    environ = os.environ if environ is None else environ
+    base_docs = _read_layer(source, BASE, REQUIRED_FILES)
+    if env is not None:
+        known = _environments(base_docs)
+        if env not in known:
+            raise ConfigError(f"unknown environment {env!r} (known: {', '.join(known)})",
+                              file=source.display(f"{BASE}/promotion.yml"), key="environments")
+        over_docs = _read_layer(source, env, ())
+    else:
+        over_docs = {}
+
+    merged: dict[str, _Doc] = {}
+    for name, section in CONFIG_FILES.items():
+        doc = base_docs.get(name)
+        if name in over_docs:
+            doc = _merge(doc, over_docs[name]) if doc else over_docs[name]
+        if doc is not None:
+            merged[section] = doc
+
+    data = {section: doc.data for section, doc in merged.items()}
+    sources = tuple(source.display(f"{layer}/{n}") for layer, docs in ((BASE, base_docs), (env, over_docs))
+                    for n in docs)
+    try:
+        settings = Settings.model_validate(
+            {**data, "env": env, "config_hash": config_hash(data), "sources": sources},
+            context={"environ": environ},
+        )
+    except ValidationError as exc:
+        raise _problems_from(exc, merged, source) from None
+    return settings
+
+
+def _problems_from(exc: ValidationError, merged: dict[str, _Doc], source: FileSource) -> ConfigInvalid:
+    problems: list[ConfigProblem] = []
+    file_of = {section: name for name, section in CONFIG_FILES.items()}
+    for err in exc.errors():
+        ctx_error = err.get("ctx", {}).get("error")
+        if isinstance(ctx_error, _CrossRefError):
+            for loc, msg in ctx_error.problems:
+                problems.append(_problem(loc, msg, merged, source, file_of))
+            continue
+        loc = tuple(err["loc"])
+        problems.append(_problem(loc, _describe(err), merged, source, file_of))
+    problems.sort(key=lambda p: (p.file, p.line or 0, p.column or 0))
+    return ConfigInvalid(problems)
+
+
+def _problem(loc: Path_, message: str, merged: dict[str, _Doc], source: FileSource,
+             file_of: dict[str, str]) -> ConfigProblem:
+    section = loc[0] if loc else "project"
+    inner = tuple(loc[1:])
+    # pydantic puts a model-level error of a list item under the item; tagged unions add names
+    doc = merged.get(section)
+    fallback = source.display(f"{BASE}/{file_of.get(section, 'project.yml')}")
+    if doc is None:
+        return ConfigProblem(fallback, None, None, _dotted(inner), message)
+    file, line, col = _position(doc, inner, fallback)
+    return ConfigProblem(file, line, col, _dotted(inner), message)
+
+
+def describe_problems(exc: ConfigError) -> list[str]:
+    """Every problem in ``exc`` as one line each."""
+    if isinstance(exc, ConfigInvalid):
+        return [str(p) for p in exc.problems]
+    return [str(exc)]
+

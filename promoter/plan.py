@@ -1,0 +1,192 @@
+"""Pure: (event, settings, registry snapshot) -> Plan. No I/O, no clock, no randomness.
+
+The plan says which environment an event resolves to, which registered model it may
+touch, and every step that will run with the reason for it. ``promote plan`` prints it;
+``runner.apply`` carries it out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from promoter.branches import matches
+from promoter.config import PromotionSettings, Settings
+from promoter.events import Event
+
+_STEP_REASONS: dict[str, str] = {
+    "contracts": "check the data contracts before anything trains",
+    "features": "build silver and gold tables from bronze (PHI stays in bronze)",
+    "train": "retrain from this branch's code (deploy code, not models)",
+    "evaluate": "score on the held-out evaluation rows",
+    "expectations": "check the absolute floors and ceilings",
+    "register": "register the candidate in {model}",
+    "gate": "compare candidate and champion on the same evaluation rows",
+    "approval": "wait for {required} approval(s) as the {env} policy asks",
+    "promote": "move the 'champion' alias in {model} when the gate allows",
+    "score": "score the population in batch with the champion",
+    "surveillance": "check drift and subgroup performance of the champion",
+    "report": "report the result where reviewers look",
+    "rollback": "move 'champion' back to the previous version",
+}
+
+
+@dataclass(frozen=True)
+class RegistrySnapshot:
+    """What the registry held when the plan was made (optional; plans work without it)."""
+
+    champion_version: int | None = None
+    reusable_version: int | None = None  # a READY version with this run's content key
+    hold: bool = False                   # a rollback put automatic promotion on hold
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    event: Event
+    environment: str | None
+    registered_model: str | None
+    steps: tuple[Step, ...] = ()
+    nothing: str | None = None
+    rule: str | None = None        # which branch rule matched, for the reader
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.nothing is not None
+
+    def step_names(self) -> list[str]:
+        return [s.name for s in self.steps]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "event": self.event.to_dict(),
+            "environment": self.environment,
+            "registered_model": self.registered_model,
+            "rule": self.rule,
+            "nothing_to_do": self.nothing,
+            "steps": [asdict(s) for s in self.steps],
+            "notes": list(self.notes),
+        }
+
+
+def effective_default_branch(promotion: PromotionSettings, event: Event) -> tuple[str, str | None]:
+    """The default branch and, when it had to be guessed, a note saying so.
+
+    ``auto`` takes it from the event (the payload's ``repository.default_branch``, the GitLab
+    variable, or the remote's HEAD) and falls back to ``fallback_default_branch``.
+    """
+    if promotion.default_branch != "auto":
+        return promotion.default_branch, None
+    if event.default_branch:
+        return event.default_branch, None
+    return promotion.fallback_default_branch, (
+        f"default_branch is 'auto' and the event does not name one: using {promotion.fallback_default_branch!r}")
+
+
+def resolve_environment(promotion: PromotionSettings, branch: str, default_branch: str) -> tuple[str | None, str]:
+    """First matching rule wins. Returns (environment or None, description of the rule)."""
+    for i, rule in enumerate(promotion.branch_rules):
+        if rule.default_branch:
+            if branch == default_branch:
+                return rule.environment, f"rule {i + 1}: default branch ({default_branch})"
+        elif rule.pattern is not None and matches(rule.pattern, branch):
+            return rule.environment, f"rule {i + 1}: {rule.pattern!r}"
+    return None, "no rule matched"
+
+
+def build(event: Event, settings: Settings, snapshot: RegistrySnapshot | None = None) -> Plan:
+    """Decide what an event implies.
+
+    Args:
+        event: the normalised event.
+        settings: settings (base layer is enough; the environment is decided here).
+        snapshot: optional registry facts that sharpen the reasons.
+
+    Returns:
+        A Plan; ``plan.nothing`` holds the reason when there is nothing to do.
+    """
+    p = settings.promotion
+    snapshot = snapshot or RegistrySnapshot()
+    if event.nothing:
+        return Plan(event, None, None, nothing=event.nothing)
+    if event.kind is None:
+        return Plan(event, None, None, nothing="no event")
+
+    notes: list[str] = []
+    default_branch, note = effective_default_branch(p, event)
+    if note and event.kind != "schedule":
+        notes.append(note)
+
+    if event.kind == "schedule":
+        env, rule = p.schedule.environment, "schedule -> schedule.environment"
+    else:
+        branch = event.target_branch if event.is_pull_request else event.branch
+        if not branch:
+            return Plan(event, None, None, nothing="the event names no branch")
+        env, rule = resolve_environment(p, branch, default_branch)
+        if env is None:
+            return Plan(event, None, None, nothing=f"branch {branch!r} matches no branch rule", rule=rule)
+        if event.is_pull_request and env == p.prod_environment:
+            notes.append(f"a pull request into {branch!r} is validated in {p.pull_request_fallback}: "
+                         f"unreviewed code never runs with {env} credentials")
+            env = p.pull_request_fallback
+
+    model = settings.model_name_for(env)
+    kind = event.kind
+    if kind == "manual":
+        names = _manual_steps(p, env, event.action or "run")
+    else:
+        names = list(p.steps.get(env, {}).get(kind, []))
+    if not names:
+        return Plan(event, env, model, rule=rule, notes=tuple(notes),
+                    nothing=f"no steps configured for {kind} in {env} (promotion.yml steps.{env}.{kind})")
+    if event.is_pull_request:
+        # Invariant: a pull request never moves a champion.
+        dropped = [n for n in names if n in ("promote", "approval", "score", "rollback")]
+        if dropped:
+            notes.append(f"dropped {', '.join(dropped)}: a pull request never moves a champion")
+        names = [n for n in names if n not in dropped]
+
+    approvals = p.approval(env).required
+    steps: list[Step] = []
+    for name in names:
+        if name == "approval" and approvals == 0:
+            continue
+        reason = _STEP_REASONS[name].format(model=model, env=env, required=approvals)
+        reason = _sharpen(name, reason, event, env, p, snapshot)
+        steps.append(Step(name, reason))
+    return Plan(event, env, model, tuple(steps), rule=rule, notes=tuple(notes))
+
+
+def _manual_steps(p: PromotionSettings, env: str, action: str) -> list[str]:
+    if action == "score":
+        return ["score"]
+    if action == "rollback":
+        return ["rollback"]
+    by_env = p.steps.get(env, {})
+    return list(by_env.get("push") or by_env.get("release") or [])
+
+
+def _sharpen(name: str, reason: str, event: Event, env: str, p: PromotionSettings,
+             snapshot: RegistrySnapshot) -> str:
+    if name == "register" and event.is_pull_request:
+        reason += " with alias 'challenger'"
+    if name == "register" and snapshot.reusable_version is not None:
+        reason += f" (reuse version {snapshot.reusable_version}: same code, config and data)"
+    if name == "gate":
+        policy = p.policy(env)
+        if snapshot.champion_version is None:
+            reason = "first version: absolute floors and fairness only (no champion yet)"
+        else:
+            reason += f" (champion is version {snapshot.champion_version})"
+        if policy.mode != "enforce":
+            reason += f" [mode: {policy.mode}]"
+    if name == "promote" and snapshot.hold:
+        reason += " (on hold after a rollback: needs an approval or release-hold)"
+    return reason

@@ -1,0 +1,1 @@
+"""Reports: pure renderers (text, markdown, JSON) and the sinks that publish them."""
