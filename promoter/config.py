@@ -221,7 +221,7 @@ def _default_steps() -> dict[str, dict[str, list[str]]]:
     build = ["contracts", "features", "train", "evaluate"]
     release = build + ["gate", "approval", "promote", "score", "report"]
     return {
-        "dev": {"push": build + ["register"]},
+        "dev": {"push": build + ["register"], "pull_request": build + ["register", "report"]},
         "staging": {
             "pull_request": build + ["expectations", "register", "report"],
             "push": build + ["expectations", "register", "promote", "report"],

@@ -1,0 +1,134 @@
+"""The CLI shell: help teaches, exit codes are mapped in one place, planning stays light."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from promoter.cli import cli
+from tests.conftest import FIXTURES, ROOT, git, run_promote
+
+HEAVY = ("pyspark", "mlflow", "pandas")
+
+
+def _all_commands(group: click.Group, prefix: tuple[str, ...] = ()):
+    for name, cmd in group.commands.items():
+        yield prefix + (name,), cmd
+        if isinstance(cmd, click.Group):
+            yield from _all_commands(cmd, prefix + (name,))
+
+
+@pytest.mark.parametrize("argv", [
+    ["--help"],
+    ["plan", "--provider", "github", "--event-file", str(FIXTURES / "github" / "pull_request.opened.json")],
+    ["plan", "--json", "--event", "push", "--branch", "release/1.0"],
+])
+def test_help_and_plan_never_import_heavy_libraries(argv):
+    code = (
+        "import sys\n"
+        "from promoter.cli import main\n"
+        f"rc = main({argv!r})\n"
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n"
+        "sys.exit(rc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY=\n" in proc.stderr or proc.stderr.rstrip().endswith("HEAVY="), proc.stderr
+
+
+def test_every_command_has_examples_in_help():
+    commands = list(_all_commands(cli))
+    assert commands, "no commands registered"
+    for path, cmd in commands:
+        if isinstance(cmd, click.Group) and not cmd.epilog:
+            continue  # a group may only list its subcommands
+        ctx = click.Context(cmd, info_name=" ".join(path))
+        text = cmd.get_help(ctx)
+        assert "Examples:" in text, f"'promote {' '.join(path)} --help' has no Examples: block"
+    root_help = cli.get_help(click.Context(cli, info_name="promote"))
+    assert "Examples:" in root_help and "Exit codes" in root_help
+
+
+def test_plan_of_a_github_pr_payload_is_staging():
+    proc = run_promote("plan", "--provider", "github", "--event-file",
+                       str(FIXTURES / "github" / "pull_request.opened.json"))
+    assert proc.returncode == 0, proc.stderr
+    assert "environment:  staging" in proc.stdout
+    assert "hrob-risk-staging" in proc.stdout
+    assert "'changes' -> 'master'" in proc.stdout
+
+
+def test_plan_json_is_machine_readable():
+    proc = run_promote("plan", "--json", "--provider", "github", "--event-file",
+                       str(FIXTURES / "github" / "pull_request.opened.json"))
+    data = json.loads(proc.stdout)
+    assert data["environment"] == "staging"
+    assert data["event"]["head_sha"] == "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+    assert [s["name"] for s in data["steps"]][:3] == ["contracts", "features", "train"]
+
+
+@pytest.mark.parametrize("payload", ["push.tag.json", "pull_request.closed.json", "create.tag.json"])
+def test_nothing_to_do_exits_zero_with_reason(payload):
+    proc = run_promote("plan", "--provider", "github", "--event-file", str(FIXTURES / "github" / payload))
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing to do: " in proc.stdout
+
+
+@pytest.mark.parametrize("branch", ["feature/$(touch pwned)", "feat;rm -rf x", "dev/`id`", "x' || true #"])
+def test_branch_names_are_data_never_code(tmp_path: Path, branch: str):
+    proc = run_promote("plan", "--event", "push", "--branch", branch, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert repr(branch) in proc.stdout or branch in proc.stdout
+    proc_json = run_promote("plan", "--json", "--event", "push", "--branch", branch, cwd=tmp_path,
+                            env={"PROMOTE_CONFIG_DIR": str(ROOT / "configs")})
+    assert json.loads(proc_json.stdout)["event"]["branch"] == branch
+    assert not (ROOT / "pwned").exists() and not (tmp_path / "pwned").exists()
+
+
+def test_git_branch_with_shell_characters_from_a_real_repo(git_repo: Path):
+    name = "feature/$(touch${IFS}pwned);x"
+    git(git_repo, "checkout", "-q", "-b", name)
+    proc = run_promote("--config-dir", str(git_repo / "configs"), "plan", "--json", cwd=git_repo)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["event"]["branch"] == name and data["environment"] == "dev"
+    assert not (git_repo / "pwned").exists()
+
+
+def test_env_mismatch_is_refused_with_exit_2():
+    proc = run_promote("plan", "--env", "prod", "--event", "push", "--branch", "feature/x")
+    assert proc.returncode == 2
+    assert "resolves to 'dev'" in proc.stderr
+
+
+def test_usage_errors_exit_2():
+    proc = run_promote("plan", "--provider", "bitbucket")
+    assert proc.returncode == 2
+    proc = run_promote("plan", "--event", "push", "--provider", "github", "--event-file", "x.json")
+    assert proc.returncode == 2 and "not both" in proc.stderr
+
+
+def test_missing_event_file_exits_2_naming_it():
+    proc = run_promote("plan", "--provider", "github", "--event-file", "does-not-exist.json")
+    assert proc.returncode == 2
+    assert "does-not-exist.json: event file not found" in proc.stderr
+
+
+def test_verbose_shows_traceback_for_errors():
+    proc = run_promote("--verbose", "plan", "--provider", "github", "--event-file", "does-not-exist.json")
+    assert proc.returncode == 2 and "Traceback" in proc.stderr
+
+
+def test_github_actions_environment_is_detected():
+    payload = FIXTURES / "github" / "push.with-new-branch.json"
+    proc = run_promote("plan", "--json", env={"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push",
+                                                "GITHUB_EVENT_PATH": str(payload), "GITHUB_SHA": "1" * 40})
+    data = json.loads(proc.stdout)
+    assert data["event"]["provider"] == "github"
+    assert data["environment"] == "staging"  # master is the payload's default branch
