@@ -298,17 +298,118 @@ class ContractsSettings(Strict):
     tables: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
+# Hyperparameters the shipped pipelines understand, per algorithm: YAML name -> (Spark ML param, kind).
+# Plain data here so config validation needs no Spark; pipelines/train.py maps them onto estimators.
+HYPERPARAMS: dict[str, dict[str, tuple[str, str]]] = {
+    "logistic_regression": {
+        "reg_param": ("regParam", "float"),
+        "elastic_net_param": ("elasticNetParam", "float"),
+        "max_iter": ("maxIter", "int"),
+        "tol": ("tol", "float"),
+        "fit_intercept": ("fitIntercept", "bool"),
+    },
+    "gbt": {
+        "max_depth": ("maxDepth", "int"),
+        "max_iter": ("maxIter", "int"),
+        "step_size": ("stepSize", "float"),
+        "subsampling_rate": ("subsamplingRate", "float"),
+        "min_instances_per_node": ("minInstancesPerNode", "int"),
+        "min_info_gain": ("minInfoGain", "float"),
+        "max_bins": ("maxBins", "int"),
+        "feature_subset_strategy": ("featureSubsetStrategy", "str"),
+    },
+    "random_forest": {
+        "num_trees": ("numTrees", "int"),
+        "max_depth": ("maxDepth", "int"),
+        "subsampling_rate": ("subsamplingRate", "float"),
+        "min_instances_per_node": ("minInstancesPerNode", "int"),
+        "min_info_gain": ("minInfoGain", "float"),
+        "max_bins": ("maxBins", "int"),
+        "feature_subset_strategy": ("featureSubsetStrategy", "str"),
+        "bootstrap": ("bootstrap", "bool"),
+    },
+}
+SEARCH_KINDS = ("uniform", "loguniform", "quniform", "randint", "choice")
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_dim(param: str, kind: str, spec: Any) -> str | None:
+    """Why one search dimension ``{kind: args}`` is wrong for a parameter of ``kind``; ``None`` if fine."""
+    if isinstance(spec, dict) and len(spec) > 1 and set(spec) <= set(SEARCH_KINDS):
+        return (f"has {len(spec)} distributions ({', '.join(spec)}); give exactly one. An environment "
+                f"file merges into base key by key: to switch distribution there, set the base one "
+                f"to null, e.g. {{{next(iter(spec))}: null, ...}}")
+    if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in SEARCH_KINDS:
+        return (f"must be one of {{uniform: [low, high]}}, {{loguniform: [low, high]}}, "
+                f"{{quniform: [low, high, q]}}, {{randint: [low, high]}}, {{choice: [a, b, ...]}}, "
+                f"got {spec!r}")
+    dist, args = next(iter(spec.items()))
+    if not isinstance(args, list):
+        return f"{dist} takes a list, got {args!r}"
+    if dist == "choice":
+        if not args:
+            return "choice needs at least one value"
+        for value in args:
+            problem = _check_value(kind, value)
+            if problem:
+                return f"choice value {value!r}: {problem}"
+        return None
+    if kind in ("str", "bool"):
+        return f"{param} takes {'text' if kind == 'str' else 'true/false'}: use {{choice: [...]}}, not {dist}"
+    want = 3 if dist == "quniform" else 2
+    if len(args) != want or not all(_is_number(a) for a in args):
+        shape = "[low, high, q]" if dist == "quniform" else "[low, high]"
+        return f"{dist} takes {want} numbers {shape}, got {args!r}"
+    low, high = args[0], args[1]
+    if low >= high:
+        return f"{dist} needs low < high, got {args!r}"
+    if dist == "quniform" and args[2] <= 0:
+        return f"quniform needs a step q > 0, got {args[2]!r}"
+    if dist == "randint" and not all(isinstance(a, int) for a in args):
+        return f"randint takes whole numbers [low, high), got {args!r}"
+    if kind == "int" and dist in ("uniform", "loguniform"):
+        return f"{param} is a whole number: use quniform, randint or choice, not {dist}"
+    return None
+
+
+def _check_value(kind: str, value: Any) -> str | None:
+    if kind == "float" and not _is_number(value):
+        return "must be a number"
+    if kind == "int" and not (isinstance(value, int) and not isinstance(value, bool)):
+        return "must be a whole number"
+    if kind == "bool" and not isinstance(value, bool):
+        return "must be true or false"
+    if kind == "str" and not isinstance(value, str):
+        return "must be text"
+    return None
+
+
+class EvaluationSettings(Strict):
+    """``training.yml`` ``evaluation:``: how the held-out rows are scored."""
+
+    top_k_percent: float = Field(5.0, gt=0, le=100)   # care-management outreach capacity
+    ece_bins: int = Field(10, ge=2, le=1000)
+    subgroups: list[str] | None = None                 # None: project.data.subgroup_columns
+
+
 class TrainingSettings(Strict):
     split_config: list[float] = Field(default_factory=lambda: [0.8, 0.2])
+    split_salt: str = Field("promote-eval-v1", min_length=1)
     validation_fraction: float = Field(0.2, gt=0, lt=0.5)
     algorithm: Literal["logistic_regression", "gbt", "random_forest"] = "logistic_regression"
     scale_features: bool = True
-    search_space: dict[str, dict[str, list[Any]]] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    search_space: dict[str, Any] = Field(default_factory=dict)
+    search_metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
     max_evals: int = Field(10, ge=1, le=10_000)
+    startup_trials: int | None = Field(None, ge=1)
     early_stop_rounds: int | None = Field(None, ge=1)
     timeout_seconds: int | None = Field(None, ge=1)
     seed: int = 42
-    top_k_percent: float = Field(5.0, gt=0, le=100)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
 
     @field_validator("split_config")
     @classmethod
@@ -316,6 +417,53 @@ class TrainingSettings(Strict):
         if len(v) != 2 or any(x <= 0 for x in v) or abs(sum(v) - 1.0) > 1e-6:
             raise ValueError("must be two positive fractions that add up to 1, e.g. [0.8, 0.2]")
         return v
+
+    @model_validator(mode="after")
+    def _hyperparams(self) -> "TrainingSettings":
+        known = HYPERPARAMS[self.algorithm]
+        names = ", ".join(sorted(known))
+        problems: list[tuple[tuple[Any, ...], str]] = []
+        for name, value in self.params.items():
+            if name not in known:
+                problems.append((("training", "params", name),
+                                 f"unknown parameter for {self.algorithm} (known: {names})"))
+                continue
+            problem = _check_value(known[name][1], value)
+            if problem:
+                problems.append((("training", "params", name), f"{problem}, got {value!r}"))
+        for name, spec in self.search_space.items():
+            if isinstance(spec, dict):  # an override drops a base distribution with `kind: null`
+                spec = {k: v for k, v in spec.items() if v is not None}
+            if name not in known:
+                problems.append((("training", "search_space", name),
+                                 f"unknown parameter for {self.algorithm} (known: {names})"))
+                continue
+            if name in self.params:
+                problems.append((("training", "search_space", name),
+                                 "is also fixed under 'params'; give it in one place"))
+                continue
+            problem = _check_dim(name, known[name][1], spec)
+            if problem:
+                key = next(iter(spec)) if isinstance(spec, dict) and len(spec) == 1 else None
+                loc = ("training", "search_space", name) + ((key,) if key in SEARCH_KINDS else ())
+                problems.append((loc, problem))
+        if problems:
+            raise _CrossRefError(problems)
+        return self
+
+    def space(self) -> dict[str, dict[str, list[Any]]]:
+        """The search space with overrides applied: parameter -> {distribution: arguments}."""
+        return {name: {k: v for k, v in spec.items() if v is not None}
+                for name, spec in self.search_space.items()}
+
+    def subgroups(self, data: "DataSettings") -> list[str]:
+        """Subgroup columns to evaluate: ``evaluation.subgroups``, else the project's."""
+        groups = self.evaluation.subgroups
+        return list(data.subgroup_columns if groups is None else groups)
+
+    def spark_params(self) -> dict[str, tuple[str, str]]:
+        """YAML parameter name -> (Spark ML param name, kind) for the chosen algorithm."""
+        return dict(HYPERPARAMS[self.algorithm])
 
 
 # --------------------------------------------------------------------------- root
