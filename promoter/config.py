@@ -129,6 +129,93 @@ class DataSettings(Strict):
     phi_columns: list[str] = Field(default_factory=list)
 
 
+class RiskTier(Strict):
+    """One risk tier: a share of the scored members (``percent``) or a score floor (``min_score``).
+
+    The last tier of a list has neither: it takes everyone left.
+    """
+
+    name: str
+    percent: float | None = Field(None, gt=0, le=100)
+    min_score: float | None = Field(None, ge=0, le=1)
+
+    @field_validator("name")
+    @classmethod
+    def _tier_name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_\-]*", v):
+            raise ValueError(f"{v!r} is not a valid tier name (letters, digits, '_' or '-')")
+        return v
+
+
+def _default_tiers() -> list[RiskTier]:
+    return [RiskTier(name="high", percent=5), RiskTier(name="medium", percent=15), RiskTier(name="low")]
+
+
+class ScoringSettings(Strict):
+    """``project.yml`` ``scoring:``: risk tiers, outreach list size and the prediction tables.
+
+    ``tiering: capacity`` gives each tier (highest risk first) a ``percent`` of the scored members:
+    care management's outreach capacity. ``tiering: cut_points`` gives each tier a ``min_score``
+    (score >= min_score). Either way the last tier names everyone else.
+    Table paths are relative to ``lake_root``.
+    """
+
+    tiering: Literal["capacity", "cut_points"] = "capacity"
+    tiers: list[RiskTier] = Field(default_factory=_default_tiers)
+    top_n: int = Field(500, ge=1, le=10_000_000)
+    predictions_table: str = "predictions/hrob_scores"
+    outreach_table: str = "predictions/outreach_list"
+    # capacity tiers: boundary rank error of Spark's approxQuantile (0 = exact, costly at scale)
+    quantile_relative_error: float = Field(1e-4, ge=0, lt=0.1)
+    max_rows_per_file: int = Field(1_000_000, ge=1_000)
+
+    @field_validator("predictions_table", "outreach_table")
+    @classmethod
+    def _relative(cls, v: str) -> str:
+        parts = v.strip("/").split("/")
+        if not v or v.startswith("/") or "://" in v or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"must be a folder path relative to lake_root, like 'predictions/scores', got {v!r}")
+        return v.strip("/")
+
+    @model_validator(mode="after")
+    def _tiers_ok(self) -> "ScoringSettings":
+        where = ("project", "scoring")
+        problems: list[tuple[tuple[Any, ...], str]] = []
+        tiers = self.tiers
+        if len(tiers) < 2:
+            problems.append((where + ("tiers",), "needs at least two tiers (the last one takes everyone left)"))
+        names = [t.name for t in tiers]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                problems.append((where + ("tiers", i, "name"), f"tier {name!r} is listed twice"))
+        field, other = ("percent", "min_score") if self.tiering == "capacity" else ("min_score", "percent")
+        for i, tier in enumerate(tiers):
+            last = i == len(tiers) - 1
+            if getattr(tier, other) is not None:
+                problems.append((where + ("tiers", i, other),
+                                 f"tier {tier.name!r}: '{other}' is not used with tiering: {self.tiering} "
+                                 f"(give '{field}')"))
+            if last and getattr(tier, field) is not None:
+                problems.append((where + ("tiers", i, field),
+                                 f"tier {tier.name!r}: the last tier takes everyone left; drop '{field}'"))
+            if not last and getattr(tier, field) is None:
+                problems.append((where + ("tiers", i),
+                                 f"tier {tier.name!r}: needs '{field}' (tiering: {self.tiering})"))
+        bounded = [getattr(t, field) for t in tiers[:-1] if getattr(t, field) is not None]
+        if self.tiering == "capacity" and sum(bounded) > 100 + 1e-9:
+            problems.append((where + ("tiers",), f"percents add up to {sum(bounded):g}, more than 100"))
+        if self.tiering == "cut_points" and any(b >= a for a, b in zip(bounded, bounded[1:])):
+            problems.append((where + ("tiers",), "min_score must decrease from the highest-risk tier down"))
+        if self.predictions_table == self.outreach_table or \
+                self.outreach_table.startswith(self.predictions_table + "/") or \
+                self.predictions_table.startswith(self.outreach_table + "/"):
+            problems.append((where + ("outreach_table",), "must be a different folder from predictions_table, "
+                             "and neither inside the other"))
+        if problems:
+            raise _CrossRefError(problems)
+        return self
+
+
 class ProjectSettings(Strict):
     name: str
     model_name: str
@@ -141,6 +228,7 @@ class ProjectSettings(Strict):
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
     data: DataSettings = Field(default_factory=DataSettings)
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
 
     @field_validator("model_name")
     @classmethod
