@@ -1,0 +1,462 @@
+"""Binary-classification metrics and the paired bootstrap, as pure numpy functions.
+
+The Spark evaluation code computes the metrics a run logs; the gate needs the same metrics
+again on thousands of bootstrap resamples of the evaluation rows, which is a job for
+vectorised numpy. Every metric here takes optional ``sample_weight`` so that a bootstrap
+resample is simply a vector of counts (how often each row was drawn): no rows are copied.
+
+Definitions (they match scikit-learn, which the tests check against):
+
+* ``roc_auc``: area under the ROC curve, ties counted one half (Mann-Whitney U).
+* ``pr_auc``: average precision, ``sum_k (R_k - R_{k-1}) P_k`` over distinct thresholds.
+* ``brier``: mean squared difference between score and label.
+* ``log_loss``: mean negative log-likelihood, scores clipped to ``[1e-15, 1 - 1e-15]``.
+* ``ece``: expected calibration error over ``n_bins`` equal-width bins ``(lo, hi]`` (the first
+  bin also holds 0), ``sum_b (n_b / n) |mean(y)_b - mean(score)_b|``.
+
+Nothing here reads files, the clock or global random state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+
+LOG_LOSS_EPS = 1e-15
+ECE_BINS = 10
+
+# metric name -> True when larger is better
+HIGHER_IS_BETTER: dict[str, bool] = {
+    "roc_auc": True,
+    "pr_auc": True,
+    "brier": False,
+    "log_loss": False,
+    "ece": False,
+}
+
+
+# --------------------------------------------------------------------------- input checks
+
+def _prepare(labels: np.ndarray, scores: np.ndarray, sample_weight: np.ndarray | None,
+             probabilities: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    y = np.asarray(labels)
+    s = np.asarray(scores, dtype=np.float64)
+    if y.ndim != 1 or s.ndim != 1:
+        raise ValueError("labels and scores must be one-dimensional")
+    if y.shape != s.shape:
+        raise ValueError(f"labels and scores differ in length ({y.shape[0]} vs {s.shape[0]})")
+    if y.size and not np.isin(y, (0, 1)).all():
+        raise ValueError("labels must be 0 or 1")
+    if not np.isfinite(s).all():
+        raise ValueError("scores contain NaN or infinite values")
+    if probabilities and s.size and (s.min() < 0.0 or s.max() > 1.0):
+        raise ValueError("scores must be probabilities in [0, 1] for this metric")
+    if sample_weight is None:
+        w = np.ones(s.shape[0], dtype=np.float64)
+    else:
+        w = np.asarray(sample_weight, dtype=np.float64)
+        if w.shape != s.shape:
+            raise ValueError("sample_weight must have one weight per row")
+        if (w < 0).any() or not np.isfinite(w).all():
+            raise ValueError("sample_weight must be finite and non-negative")
+    return y.astype(np.int8, copy=False), s, w
+
+
+# --------------------------------------------------------------------------- single metrics
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+    """Area under the ROC curve (ties count one half).
+
+    Args:
+        labels: 0/1 labels.
+        scores: one score per row; larger means more likely positive.
+        sample_weight: optional non-negative weight per row.
+
+    Returns:
+        The AUC, or NaN when either class has zero total weight.
+
+    Raises:
+        ValueError: on mismatched lengths, labels other than 0/1 or non-finite scores.
+    """
+    y, s, w = _prepare(labels, scores, sample_weight)
+    pos = y == 1
+    wp, wn = w[pos], w[~pos]
+    total_p, total_n = wp.sum(), wn.sum()
+    if total_p <= 0 or total_n <= 0:
+        return float("nan")
+    neg_scores = s[~pos]
+    order = np.argsort(neg_scores, kind="mergesort")
+    sorted_neg = neg_scores[order]
+    cum = np.concatenate(([0.0], np.cumsum(wn[order])))
+    below = cum[np.searchsorted(sorted_neg, s[pos], side="left")]
+    upto = cum[np.searchsorted(sorted_neg, s[pos], side="right")]
+    return float(np.dot(wp, below + upto) / (2.0 * total_p * total_n))
+
+
+def average_precision(labels: np.ndarray, scores: np.ndarray,
+                      sample_weight: np.ndarray | None = None) -> float:
+    """Average precision (area under the precision-recall curve, step-wise).
+
+    Args:
+        labels: 0/1 labels.
+        scores: one score per row.
+        sample_weight: optional non-negative weight per row.
+
+    Returns:
+        Average precision, or NaN when there is no positive weight.
+
+    Raises:
+        ValueError: on mismatched lengths, labels other than 0/1 or non-finite scores.
+    """
+    y, s, w = _prepare(labels, scores, sample_weight)
+    order, ends = _descending_groups(s)
+    return float(_ap_from_cumulative(np.cumsum((w * y)[order])[ends][None, :],
+                                     np.cumsum((w * (1 - y))[order])[ends][None, :])[0])
+
+
+pr_auc = average_precision
+
+
+def brier(labels: np.ndarray, scores: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+    """Brier score: weighted mean of ``(score - label)**2``.
+
+    Args:
+        labels: 0/1 labels.
+        scores: probabilities in [0, 1].
+        sample_weight: optional non-negative weight per row.
+
+    Returns:
+        The Brier score (NaN for zero total weight).
+
+    Raises:
+        ValueError: on bad input, including scores outside [0, 1].
+    """
+    y, s, w = _prepare(labels, scores, sample_weight, probabilities=True)
+    total = w.sum()
+    return float(np.dot(w, (s - y) ** 2) / total) if total > 0 else float("nan")
+
+
+def log_loss(labels: np.ndarray, scores: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+    """Log loss (binary cross-entropy), scores clipped to ``[1e-15, 1 - 1e-15]``.
+
+    Args:
+        labels: 0/1 labels.
+        scores: probabilities in [0, 1].
+        sample_weight: optional non-negative weight per row.
+
+    Returns:
+        The mean log loss (NaN for zero total weight).
+
+    Raises:
+        ValueError: on bad input, including scores outside [0, 1].
+    """
+    y, s, w = _prepare(labels, scores, sample_weight, probabilities=True)
+    total = w.sum()
+    return float(np.dot(w, _row_log_loss(y, s)) / total) if total > 0 else float("nan")
+
+
+def ece(labels: np.ndarray, scores: np.ndarray, sample_weight: np.ndarray | None = None,
+        n_bins: int = ECE_BINS) -> float:
+    """Expected calibration error over ``n_bins`` equal-width bins.
+
+    Bins are ``(lo, hi]`` with 0 in the first bin, as scikit-learn's ``calibration_curve``
+    with ``strategy="uniform"``.
+
+    Args:
+        labels: 0/1 labels.
+        scores: probabilities in [0, 1].
+        sample_weight: optional non-negative weight per row.
+        n_bins: number of bins (>= 1).
+
+    Returns:
+        ``sum_b (w_b / w) * |mean label - mean score|`` over non-empty bins (NaN for zero weight).
+
+    Raises:
+        ValueError: on bad input, including scores outside [0, 1] or ``n_bins < 1``.
+    """
+    y, s, w = _prepare(labels, scores, sample_weight, probabilities=True)
+    total = w.sum()
+    if total <= 0:
+        return float("nan")
+    residual = np.bincount(_bin_ids(s, n_bins), weights=w * (y - s), minlength=n_bins)
+    return float(np.abs(residual).sum() / total)
+
+
+METRICS: dict[str, Callable[..., float]] = {
+    "roc_auc": roc_auc,
+    "pr_auc": average_precision,
+    "brier": brier,
+    "log_loss": log_loss,
+    "ece": ece,
+}
+
+
+def compute_metrics(labels: np.ndarray, scores: np.ndarray,
+                    names: tuple[str, ...] = tuple(METRICS)) -> dict[str, float]:
+    """Every named metric on one set of rows.
+
+    Args:
+        labels: 0/1 labels.
+        scores: probabilities.
+        names: metric names (keys of :data:`METRICS`).
+
+    Returns:
+        ``{name: value}``.
+
+    Raises:
+        KeyError: for an unknown metric name.
+        ValueError: on bad input.
+    """
+    return {name: METRICS[name](labels, scores) for name in names}
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _row_log_loss(y: np.ndarray, s: np.ndarray) -> np.ndarray:
+    p = np.clip(s, LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS)
+    return -(y * np.log(p) + (1 - y) * np.log1p(-p))
+
+
+def _as_slice(index: np.ndarray) -> np.ndarray | slice:
+    """A contiguous ascending index as a slice (a view, no copy); anything else unchanged."""
+    if index.size and index[-1] - index[0] == index.size - 1 and (np.diff(index) == 1).all():
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
+
+
+def _bin_ids(s: np.ndarray, n_bins: int) -> np.ndarray:
+    if n_bins < 1:
+        raise ValueError("n_bins must be at least 1")
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return np.searchsorted(edges[1:-1], s, side="left")
+
+
+def _descending_groups(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Order by descending score and the index of the last row of each run of equal scores."""
+    order = np.argsort(-s, kind="mergesort")
+    sorted_s = s[order]
+    if sorted_s.size == 0:
+        return order, np.zeros(0, dtype=np.intp)
+    ends = np.flatnonzero(np.diff(sorted_s) != 0)
+    ends = np.concatenate((ends, [sorted_s.size - 1]))
+    return order, ends
+
+
+def _ap_from_cumulative(tps: np.ndarray, fps: np.ndarray) -> np.ndarray:
+    """Average precision per row of (cumulative true, false positive weight) at thresholds."""
+    if tps.shape[1] == 0:
+        return np.full(tps.shape[0], np.nan)
+    total_pos = tps[:, -1:]
+    predicted = tps + fps
+    precision = np.divide(tps, predicted, out=np.zeros_like(tps), where=predicted > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = tps / total_pos
+    recall_step = np.diff(recall, axis=1, prepend=0.0)
+    out = (recall_step * precision).sum(axis=1)
+    out[total_pos[:, 0] <= 0] = np.nan
+    return out
+
+
+# --------------------------------------------------------------------------- batched (bootstrap) metrics
+
+BatchMetric = Callable[[np.ndarray], np.ndarray]
+
+
+def batch_metric(name: str, labels: np.ndarray, scores: np.ndarray) -> BatchMetric:
+    """Prepare ``name`` on fixed rows for many weight vectors at once.
+
+    The sort and binning are done once here; the returned function takes a ``(B, n)`` array of
+    row weights (bootstrap counts) and returns the ``B`` metric values, equal to calling the
+    single metric with ``sample_weight=weights[b]`` for each ``b``.
+
+    Args:
+        name: a key of :data:`METRICS`.
+        labels: 0/1 labels (n,).
+        scores: scores (n,).
+
+    Returns:
+        A function ``weights (B, n) -> values (B,)``.
+
+    Raises:
+        KeyError: for a metric with no batched form.
+        ValueError: on bad input.
+    """
+    if name not in METRICS:
+        raise KeyError(name)
+    y, s, _ = _prepare(labels, scores, None, probabilities=name in ("brier", "log_loss", "ece"))
+    yf = y.astype(np.float64)
+
+    if name == "roc_auc":
+        pos_idx = np.flatnonzero(y == 1)
+        neg_idx = np.flatnonzero(y == 0)
+        neg_order = neg_idx[np.argsort(s[neg_idx], kind="mergesort")]
+        sorted_neg = s[neg_order]
+        left = np.searchsorted(sorted_neg, s[pos_idx], side="left")
+        right = np.searchsorted(sorted_neg, s[pos_idx], side="right")
+        ties = not np.array_equal(left, right)
+        take_pos = _as_slice(pos_idx)
+        take_neg = _as_slice(neg_order)
+
+        def auc(weights: np.ndarray) -> np.ndarray:
+            wp = weights[:, take_pos]
+            wn = weights[:, take_neg]
+            cum = np.zeros((weights.shape[0], wn.shape[1] + 1))
+            np.cumsum(wn, axis=1, out=cum[:, 1:])
+            if ties:
+                num = np.einsum("ij,ij->i", wp, cum[:, left] + cum[:, right])
+            else:
+                num = 2.0 * np.einsum("ij,ij->i", wp, cum[:, left])
+            den = 2.0 * wp.sum(axis=1) * cum[:, -1]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+        return auc
+
+    if name == "pr_auc":
+        order, ends = _descending_groups(s)
+        y_sorted = yf[order]
+
+        def ap(weights: np.ndarray) -> np.ndarray:
+            w = weights[:, order]
+            tps = np.cumsum(w * y_sorted, axis=1)[:, ends]
+            fps = np.cumsum(w * (1.0 - y_sorted), axis=1)[:, ends]
+            return _ap_from_cumulative(tps, fps)
+
+        return ap
+
+    if name == "ece":
+        bins = _bin_ids(s, ECE_BINS)
+        design = np.zeros((s.size, ECE_BINS))
+        design[np.arange(s.size), bins] = yf - s
+
+        def ece_batch(weights: np.ndarray) -> np.ndarray:
+            total = weights.sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.abs(weights @ design).sum(axis=1) / total
+
+        return ece_batch
+
+    per_row = (s - yf) ** 2 if name == "brier" else _row_log_loss(yf, s)
+
+    def mean(weights: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (weights @ per_row) / weights.sum(axis=1)
+
+    return mean
+
+
+# --------------------------------------------------------------------------- paired bootstrap
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Paired bootstrap of ``metric(candidate) - metric(champion)`` over the same rows.
+
+    ``difference`` is the point estimate on all rows; ``ci_low``/``ci_high`` the central
+    percentile interval at ``confidence`` (e.g. the 2.5th and 97.5th percentiles for 0.95).
+    """
+
+    metric: str
+    candidate: float
+    champion: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    resamples: int
+    seed: int
+    std_error: float
+    stratified: bool = True
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-safe dict (NaN becomes ``None``)."""
+        return {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                for k, v in asdict(self).items()}
+
+
+def _chunk_size(n: int, resamples: int) -> int:
+    # keep one (chunk, n) float64 weight block around 16 MB; depends only on n, so results
+    # are the same for the same inputs
+    return max(1, min(resamples, 2_000_000 // max(n, 1)))
+
+
+def _counts(rng: np.random.Generator, size: int, rows: int) -> np.ndarray:
+    """``rows`` bootstrap count vectors over ``size`` items (each row sums to ``size``)."""
+    if size == 0:
+        return np.zeros((rows, 0))
+    draws = rng.integers(0, size, size=(rows, size))
+    draws += (np.arange(rows) * size)[:, None]
+    return np.bincount(draws.ravel(), minlength=rows * size).reshape(rows, size).astype(np.float64)
+
+
+def paired_bootstrap(metric: str, labels: np.ndarray, candidate_scores: np.ndarray,
+                     champion_scores: np.ndarray, *, resamples: int = 1000, seed: int = 0,
+                     confidence: float = 0.95) -> BootstrapResult:
+    """Paired, class-stratified bootstrap of the difference in ``metric`` between two models.
+
+    Each resample draws, with replacement, as many positives from the positives and as many
+    negatives from the negatives as the evaluation rows hold (so every resample has both
+    classes, as pROC does for AUC), and evaluates both models on the *same* drawn rows.
+    A resample is a vector of counts, so no rows are copied; the AUC uses one sort per
+    model. Deterministic for the same inputs and ``seed``.
+
+    Args:
+        metric: a key of :data:`METRICS`.
+        labels: 0/1 labels shared by both models (n,).
+        candidate_scores: candidate scores (n,).
+        champion_scores: champion scores (n,), same rows in the same order.
+        resamples: number of bootstrap resamples (>= 1).
+        seed: seed of the resampling.
+        confidence: two-sided confidence level in (0, 1).
+
+    Returns:
+        A :class:`BootstrapResult`.
+
+    Raises:
+        KeyError: when ``metric`` has no numpy implementation here.
+        ValueError: on bad input (lengths, labels, NaN scores, one class only, bad levels).
+    """
+    if metric not in METRICS:
+        raise KeyError(metric)
+    if resamples < 1:
+        raise ValueError("resamples must be at least 1")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError("confidence must be between 0 and 1")
+    y = np.asarray(labels)
+    a = np.asarray(candidate_scores, dtype=np.float64)
+    b = np.asarray(champion_scores, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"candidate and champion scores differ in length ({a.size} vs {b.size})")
+    # positives first, then negatives, each block by candidate score: a resample's counts are
+    # two contiguous blocks and the candidate's AUC needs no gather
+    order = np.lexsort((a, y == 0))
+    y, a, b = y[order], a[order], b[order]
+    fa = batch_metric(metric, y, a)
+    fb = batch_metric(metric, y, b)
+    n_pos = int((y == 1).sum())
+    n_neg = int(y.size - n_pos)
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("the evaluation rows need both classes for a bootstrap")
+
+    ones = np.ones((1, y.size))
+    point_a, point_b = float(fa(ones)[0]), float(fb(ones)[0])
+
+    rng = np.random.default_rng(seed)
+    diffs = np.empty(resamples)
+    step = _chunk_size(y.size, resamples)
+    for start in range(0, resamples, step):
+        rows = min(step, resamples - start)
+        weights = np.hstack((_counts(rng, n_pos, rows), _counts(rng, n_neg, rows)))
+        diffs[start:start + rows] = fa(weights) - fb(weights)
+
+    alpha = (1.0 - confidence) / 2.0
+    finite = diffs[np.isfinite(diffs)]
+    if finite.size == 0:
+        low = high = se = float("nan")
+    else:
+        low, high = (float(x) for x in np.quantile(finite, [alpha, 1.0 - alpha]))
+        se = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
+    return BootstrapResult(metric=metric, candidate=point_a, champion=point_b,
+                           difference=point_a - point_b, ci_low=low, ci_high=high,
+                           confidence=confidence, resamples=resamples, seed=seed, std_error=se)
