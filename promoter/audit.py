@@ -1,0 +1,630 @@
+"""Decision records in a tamper-evident hash chain, behind a small storage protocol.
+
+Every decision (gate verdict, approval, alias move, rollback, hold, scoring run, registration)
+appends one :class:`Record` to its environment's chain. A record's ``hash`` is the sha256 of
+the canonical JSON of all its other fields, ``prev_hash`` included, so editing any stored
+record, deleting one, or re-linking the chain is visible to :func:`verify`.
+
+Storage is anything that implements :class:`AuditStore`: read a chain in ``seq`` order and
+append with compare-and-swap on ``seq`` (two writers racing for the same ``seq``: exactly one
+wins, the other gets :class:`ConcurrentAppend` and retries on the new tail). Records are plain
+JSON, so a store can keep them anywhere: :class:`FileAuditStore` keeps one file per record;
+the registry keeps them with the tracking server.
+
+Nothing here reads the clock: callers pass ``created_at``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import re
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterable, Literal, Mapping, Protocol, Sequence, runtime_checkable
+
+from promoter.errors import PromoteError
+
+GENESIS = "0" * 64
+"""``prev_hash`` of the first record of every chain."""
+
+Kind = Literal["gate", "approval", "alias_move", "rollback", "hold", "release_hold", "scoring",
+               "registration"]
+KINDS: tuple[str, ...] = ("gate", "approval", "alias_move", "rollback", "hold", "release_hold",
+                          "scoring", "registration")
+
+_CHAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+
+
+class AuditError(PromoteError):
+    """Raised when a record cannot be built or a store cannot be read (exit 1)."""
+
+
+class ConcurrentAppend(AuditError):
+    """Raised when another writer already appended a record with the same ``seq``."""
+
+
+class CorruptRecord(AuditError):
+    """Raised when a stored record cannot be parsed (truncated or edited into invalid JSON)."""
+
+
+# --------------------------------------------------------------------------- canonical JSON
+
+def _clean(value: Any) -> Any:
+    """Plain JSON data: numpy scalars to Python, tuples to lists, NaN/inf to ``None``."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    # numpy scalars and arrays without importing numpy
+    item = getattr(value, "tolist", None)
+    if callable(item):
+        return _clean(item())
+    raise AuditError(f"audit records hold JSON data only; got {type(value).__name__}: {value!r}")
+
+
+def canonical_json(data: Any) -> str:
+    """The one serialisation every hash is computed over.
+
+    Keys sorted, no whitespace, ASCII only; NaN and infinities are rejected (records are
+    cleaned to ``null`` before this point).
+
+    Args:
+        data: JSON data.
+
+    Returns:
+        The canonical JSON text.
+
+    Raises:
+        ValueError: when ``data`` holds NaN or infinity.
+    """
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def record_hash(data: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of every field of a record except ``hash``.
+
+    Args:
+        data: a record as a dict (``Record.to_dict()`` or a stored record).
+
+    Returns:
+        64 hex characters.
+    """
+    body = {k: v for k, v in data.items() if k != "hash"}
+    return hashlib.sha256(canonical_json(body).encode("ascii")).hexdigest()
+
+
+# --------------------------------------------------------------------------- the record
+
+@dataclass(frozen=True)
+class Record:
+    """One decision, as stored.
+
+    Attributes:
+        seq: position in the environment's chain, from 0.
+        record_id: unique id (uuid4 hex, or a deterministic id from the caller).
+        kind: one of :data:`KINDS`.
+        environment: the chain this record belongs to (``dev``, ``staging``, ``prod``).
+        registered_model: e.g. ``hrob-risk-prod``.
+        actor: who or what caused it (CI actor, approver).
+        event: the triggering event (kind, branch, sha, PR, run URL, ...).
+        commit: the commit sha the decision was made for.
+        candidate_version: the candidate's model version.
+        champion_version: the champion's version at decision time.
+        metrics: metrics the decision used.
+        policy_hash: sha256 of the gate policy applied.
+        verdict: ``PASS`` / ``FAIL`` / ``NEEDS_APPROVAL`` or a kind-specific outcome.
+        reasons: the gate's reasons (``Reason.to_dict()`` each).
+        decision_id: the gate record an approval or alias move acts on.
+        details: anything else (ticket, aliases moved, row counts, ...).
+        created_at: ISO-8601 time, given by the caller.
+        prev_hash: ``hash`` of record ``seq - 1`` (:data:`GENESIS` for ``seq`` 0).
+        hash: sha256 of the canonical JSON of every other field.
+    """
+
+    seq: int
+    record_id: str
+    kind: str
+    environment: str
+    registered_model: str = ""
+    actor: str = ""
+    event: dict[str, Any] = field(default_factory=dict)
+    commit: str | None = None
+    candidate_version: int | None = None
+    champion_version: int | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    policy_hash: str | None = None
+    verdict: str | None = None
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+    decision_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    created_at: str = ""
+    prev_hash: str = GENESIS
+    hash: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as JSON data (what a store writes)."""
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """The canonical JSON of :meth:`to_dict`."""
+        return canonical_json(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Record":
+        """Rebuild a stored record exactly as stored (nothing is recomputed or checked).
+
+        Args:
+            data: a dict with the record's fields.
+
+        Returns:
+            The record.
+
+        Raises:
+            CorruptRecord: when required fields are missing or unknown fields are present.
+        """
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names
+        missing = {"seq", "record_id", "kind", "environment"} - set(data)
+        if unknown or missing:
+            raise CorruptRecord(f"not an audit record (unknown fields: {sorted(unknown)}, "
+                                f"missing fields: {sorted(missing)})")
+        return cls(**dict(data))
+
+    def computed_hash(self) -> str:
+        """The hash this record's content implies (compare with :attr:`hash`)."""
+        return record_hash(self.to_dict())
+
+
+def build(*, seq: int, prev_hash: str, kind: str, environment: str, created_at: str,
+          record_id: str | None = None, registered_model: str = "", actor: str = "",
+          event: Mapping[str, Any] | None = None, commit: str | None = None,
+          candidate_version: int | None = None, champion_version: int | None = None,
+          metrics: Mapping[str, Any] | None = None, policy_hash: str | None = None,
+          verdict: str | None = None, reasons: Sequence[Mapping[str, Any]] | None = None,
+          decision_id: str | None = None, details: Mapping[str, Any] | None = None) -> Record:
+    """A new, hashed record at ``seq`` linked to ``prev_hash`` (pure; nothing is stored).
+
+    Values are cleaned to plain JSON (NaN becomes ``null``) before hashing, so the stored JSON
+    and the hash always agree.
+
+    Returns:
+        The record with ``hash`` filled in.
+
+    Raises:
+        AuditError: for an unknown kind, a bad environment name or non-JSON values.
+    """
+    if kind not in KINDS:
+        raise AuditError(f"unknown audit record kind {kind!r} (known: {', '.join(KINDS)})")
+    _check_chain(environment)
+    if not created_at:
+        raise AuditError("created_at is required (an ISO-8601 time)")
+    data: dict[str, Any] = _clean({
+        "seq": int(seq),
+        "record_id": record_id or uuid.uuid4().hex,
+        "kind": kind,
+        "environment": environment,
+        "registered_model": registered_model,
+        "actor": actor,
+        "event": dict(event or {}),
+        "commit": commit,
+        "candidate_version": None if candidate_version is None else int(candidate_version),
+        "champion_version": None if champion_version is None else int(champion_version),
+        "metrics": dict(metrics or {}),
+        "policy_hash": policy_hash,
+        "verdict": verdict,
+        "reasons": [dict(r) for r in (reasons or [])],
+        "decision_id": decision_id,
+        "details": dict(details or {}),
+        "created_at": created_at,
+        "prev_hash": prev_hash,
+    })
+    data["hash"] = record_hash(data)
+    return Record(**data)
+
+
+def _check_chain(environment: str) -> None:
+    if not isinstance(environment, str) or not _CHAIN.fullmatch(environment):
+        raise AuditError(f"bad environment name for an audit chain: {environment!r}")
+
+
+# --------------------------------------------------------------------------- storage
+
+@runtime_checkable
+class AuditStore(Protocol):
+    """Where chains live: one chain per environment, records in ``seq`` order.
+
+    Implementations keep each record as its JSON (``Record.to_dict()``) and must make
+    ``append`` a compare-and-swap on ``(environment, seq)``. They may also offer
+    ``tail(environment) -> Record | None`` to avoid reading a whole chain on every append.
+    """
+
+    def read_all(self, environment: str | None = None) -> list[Record]:
+        """Every record of one chain in ``seq`` order; ``None``: all chains, by environment then seq."""
+
+    def append(self, record: Record) -> None:
+        """Store ``record``; raise :class:`ConcurrentAppend` if its ``seq`` is already taken."""
+
+
+class FileAuditStore:
+    """One JSON file per record under ``<root>/<environment>/<seq:012d>.json``.
+
+    The file is written in full to a temporary name, fsynced, and then hard-linked to its final
+    name; ``link`` fails when the name exists, which makes the append an atomic
+    compare-and-swap, and readers never see a half-written record. On a file system without
+    hard links it falls back to ``open(O_CREAT | O_EXCL)``.
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def _chain_dir(self, environment: str) -> Path:
+        _check_chain(environment)
+        return self.root / environment
+
+    @staticmethod
+    def _name(seq: int) -> str:
+        return f"{seq:012d}.json"
+
+    def path_of(self, environment: str, seq: int) -> Path:
+        """Where record ``seq`` of ``environment`` is (or would be) stored."""
+        return self._chain_dir(environment) / self._name(seq)
+
+    def environments(self) -> list[str]:
+        """The chains present, sorted."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _CHAIN.fullmatch(p.name))
+
+    def _files(self, environment: str) -> list[Path]:
+        folder = self._chain_dir(environment)
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir() if re.fullmatch(r"\d{12}\.json", p.name))
+
+    @staticmethod
+    def _load(path: Path) -> Record:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CorruptRecord(f"audit record {path} cannot be read as JSON (edited or truncated): "
+                                f"{exc}") from None
+        if not isinstance(data, dict):
+            raise CorruptRecord(f"audit record {path} is not a JSON object (edited)")
+        try:
+            return Record.from_dict(data)
+        except CorruptRecord as exc:
+            raise CorruptRecord(f"audit record {path}: {exc}") from None
+
+    def read_all(self, environment: str | None = None) -> list[Record]:
+        """Every record of one chain (or of all chains) in ``seq`` order.
+
+        Raises:
+            CorruptRecord: naming the file when a stored record is not valid JSON.
+        """
+        envs = [environment] if environment is not None else self.environments()
+        return [self._load(p) for env in envs for p in self._files(env)]
+
+    def tail(self, environment: str) -> Record | None:
+        """The last record of the chain, or ``None`` when it is empty."""
+        files = self._files(environment)
+        return self._load(files[-1]) if files else None
+
+    def append(self, record: Record) -> None:
+        """Store ``record`` at its ``seq``, atomically; fails if the ``seq`` is taken.
+
+        Raises:
+            ConcurrentAppend: when a record with that ``seq`` already exists in the chain.
+        """
+        folder = self._chain_dir(record.environment)
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / self._name(record.seq)
+        payload = (json.dumps(record.to_dict(), sort_keys=True, indent=1, ensure_ascii=True,
+                              allow_nan=False) + "\n").encode("ascii")
+        tmp = folder / f".tmp-{uuid.uuid4().hex}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                os.write(fd, payload)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, final)
+            except FileExistsError:
+                raise ConcurrentAppend(f"record {record.seq} of chain {record.environment!r} "
+                                       "already exists") from None
+            except OSError:
+                self._append_exclusive(final, payload, record)
+        finally:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+        _fsync_dir(folder)
+
+    @staticmethod
+    def _append_exclusive(final: Path, payload: bytes, record: Record) -> None:
+        try:
+            fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise ConcurrentAppend(f"record {record.seq} of chain {record.environment!r} "
+                                   "already exists") from None
+        try:
+            os.write(fd, payload)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- append
+
+def _tail(store: AuditStore, environment: str) -> Record | None:
+    tail = getattr(store, "tail", None)
+    if callable(tail):
+        return tail(environment)
+    records = store.read_all(environment)
+    return records[-1] if records else None
+
+
+def append(store: AuditStore, *, kind: str, environment: str, created_at: str,
+           record_id: str | None = None, registered_model: str = "", actor: str = "",
+           event: Mapping[str, Any] | None = None, commit: str | None = None,
+           candidate_version: int | None = None, champion_version: int | None = None,
+           metrics: Mapping[str, Any] | None = None, policy_hash: str | None = None,
+           verdict: str | None = None, reasons: Sequence[Mapping[str, Any]] | None = None,
+           decision_id: str | None = None, details: Mapping[str, Any] | None = None,
+           max_tries: int = 20, rng: random.Random | None = None) -> Record:
+    """Append one record to ``environment``'s chain, linked to the current tail.
+
+    Reads the tail, builds the record at ``tail.seq + 1`` with ``prev_hash = tail.hash`` and
+    appends it; when another writer took that ``seq`` first it reads the new tail and tries
+    again (at most ``max_tries`` times, with short jittered sleeps).
+
+    Idempotent for a caller-chosen ``record_id``: when the chain already holds a record with
+    that id (a re-run of the same event, or a concurrent run that got there first) that stored
+    record is returned and nothing is appended.
+
+    Args:
+        store: where the chain lives.
+        kind: one of :data:`KINDS`.
+        environment: the chain.
+        created_at: ISO-8601 time of the decision (the caller's clock).
+        record_id: a deterministic id for idempotent appends; a uuid4 when omitted.
+        registered_model, actor, event, commit, candidate_version, champion_version, metrics,
+            policy_hash, verdict, reasons, decision_id, details: the record's fields
+            (see :class:`Record`).
+        max_tries: bound on compare-and-swap attempts.
+        rng: jitter source (tests); a fresh ``random.Random()`` by default.
+
+    Returns:
+        The stored record.
+
+    Raises:
+        AuditError: for bad field values.
+        ConcurrentAppend: when every attempt lost the race.
+    """
+    rng = rng or random.Random()
+    rid = record_id or uuid.uuid4().hex
+    last_error: ConcurrentAppend | None = None
+    for attempt in range(max(1, max_tries)):
+        if record_id is not None:
+            # one snapshot for both questions: if anyone appends after it, our seq is taken,
+            # the compare-and-swap fails and the next attempt sees their record
+            snapshot = store.read_all(environment)
+            found = next((r for r in snapshot if r.record_id == record_id), None)
+            if found is not None:
+                return found
+            tail = snapshot[-1] if snapshot else None
+        else:
+            tail = _tail(store, environment)
+        record = build(seq=0 if tail is None else tail.seq + 1,
+                       prev_hash=GENESIS if tail is None else tail.hash,
+                       kind=kind, environment=environment, created_at=created_at, record_id=rid,
+                       registered_model=registered_model, actor=actor, event=event, commit=commit,
+                       candidate_version=candidate_version, champion_version=champion_version,
+                       metrics=metrics, policy_hash=policy_hash, verdict=verdict, reasons=reasons,
+                       decision_id=decision_id, details=details)
+        try:
+            store.append(record)
+            return record
+        except ConcurrentAppend as exc:
+            last_error = exc
+            time.sleep(rng.uniform(0.001, 0.01) * min(attempt + 1, 5))
+    raise ConcurrentAppend(f"could not append to the {environment!r} audit chain after "
+                           f"{max(1, max_tries)} tries ({last_error})")
+
+
+# --------------------------------------------------------------------------- verify
+
+@dataclass(frozen=True)
+class Problem:
+    """The first thing wrong with a chain, pointing at a record."""
+
+    seq: int
+    record_id: str
+    problem: str
+    environment: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.environment} " if self.environment else ""
+        return f"{where}record {self.seq} ({self.record_id}): {self.problem}"
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What :func:`verify` found.
+
+    Attributes:
+        ok: ``True`` when every record's hash and link check out and no seq is missing.
+        checked: how many records were checked.
+        first_problem: the first problem found (chains in order, records in seq order).
+        problems: every problem found.
+    """
+
+    ok: bool
+    checked: int
+    first_problem: Problem | None = None
+    problems: tuple[Problem, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON data."""
+        return {"ok": self.ok, "checked": self.checked,
+                "first_problem": None if self.first_problem is None else asdict(self.first_problem),
+                "problems": [asdict(p) for p in self.problems]}
+
+
+def _verify_chain(records: Sequence[Record], head: tuple[int, str] | None) -> list[Problem]:
+    problems: list[Problem] = []
+    prev: Record | None = None
+    expected = 0
+    for rec in records:
+        env = rec.environment
+
+        def report(text: str) -> None:
+            problems.append(Problem(rec.seq, rec.record_id, text, env))
+
+        if prev is not None and rec.seq == prev.seq:
+            report("duplicate seq")
+        elif rec.seq > expected:
+            report(f"missing record (seq gap {expected}..{rec.seq - 1})")
+        elif rec.seq < expected:
+            report(f"out of order (seq {rec.seq} after {prev.seq if prev else '-'})")
+        try:
+            edited = rec.computed_hash() != rec.hash
+        except (ValueError, TypeError):
+            edited = True
+        if edited:
+            report("edited (hash mismatch)")
+        if prev is None:
+            if rec.seq == 0 and rec.prev_hash != GENESIS:
+                report("broken link (prev_hash of the first record is not the genesis hash)")
+        elif rec.seq == prev.seq + 1 and rec.prev_hash != prev.hash:
+            # (after a gap or a duplicate the link is not checked: that problem is already named)
+            report(f"broken link (prev_hash does not match record {prev.seq})")
+        prev = rec
+        expected = max(expected, rec.seq + 1)
+    if head is not None:
+        head_seq, head_hash = head
+        match = [r for r in records if r.seq == head_seq]
+        if not match:
+            last = records[-1] if records else None
+            problems.append(Problem(head_seq, "", f"missing record (the chain ends at seq "
+                                    f"{last.seq if last else -1} but record {head_seq} was recorded "
+                                    "as its head)", last.environment if last else ""))
+        elif match[0].hash != head_hash:
+            problems.append(Problem(head_seq, match[0].record_id,
+                                    "edited (hash differs from the recorded head)", match[0].environment))
+    return problems
+
+
+def verify(records: Iterable[Record], *, head: tuple[int, str] | None = None) -> VerifyResult:
+    """Recompute every hash and link; name the first edited, missing or re-linked record.
+
+    Records of several environments are checked as separate chains (in order of first
+    appearance). Pure: nothing is read or written.
+
+    A hash chain alone cannot tell that records were cut off its *end*; pass ``head``
+    (``(seq, hash)`` of the last record, kept somewhere else, e.g. a registered-model tag) to
+    check that too.
+
+    Args:
+        records: records in ``seq`` order (as ``AuditStore.read_all`` returns them).
+        head: optional ``(seq, hash)`` the chain's last record is known to have (single chain).
+
+    Returns:
+        A :class:`VerifyResult`.
+    """
+    chains: dict[str, list[Record]] = {}
+    for rec in records:
+        chains.setdefault(rec.environment, []).append(rec)
+    problems: list[Problem] = []
+    for env_records in chains.values():
+        problems += _verify_chain(env_records, head if len(chains) == 1 else None)
+    if not chains and head is not None:
+        problems.append(Problem(head[0], "", "missing record (the chain is empty but has a recorded head)"))
+    checked = sum(len(c) for c in chains.values())
+    return VerifyResult(ok=not problems, checked=checked,
+                        first_problem=problems[0] if problems else None, problems=tuple(problems))
+
+
+# --------------------------------------------------------------------------- Delta export
+
+DELTA_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Record))
+_JSON_COLUMNS = ("event", "metrics", "reasons", "details")
+
+
+def export_delta(records: Sequence[Record], path: str | os.PathLike[str]) -> int:
+    """Write the chain(s) to a Delta table at ``path`` (overwrite), one row per record.
+
+    Scalar fields become columns of the same name; ``event``, ``metrics``, ``reasons`` and
+    ``details`` are canonical JSON strings, so ``hash`` can be recomputed from a row.
+
+    Args:
+        records: the records to export (usually ``store.read_all(None)``).
+        path: a local path or object-store URI the ``deltalake`` package can write.
+
+    Returns:
+        The number of rows written.
+    """
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    schema = pa.schema([
+        ("seq", pa.int64()), ("record_id", pa.string()), ("kind", pa.string()),
+        ("environment", pa.string()), ("registered_model", pa.string()), ("actor", pa.string()),
+        ("event", pa.string()), ("commit", pa.string()), ("candidate_version", pa.int64()),
+        ("champion_version", pa.int64()), ("metrics", pa.string()), ("policy_hash", pa.string()),
+        ("verdict", pa.string()), ("reasons", pa.string()), ("decision_id", pa.string()),
+        ("details", pa.string()), ("created_at", pa.string()), ("prev_hash", pa.string()),
+        ("hash", pa.string()),
+    ])
+    rows: dict[str, list[Any]] = {name: [] for name in schema.names}
+    for rec in records:
+        data = rec.to_dict()
+        for name in schema.names:
+            value = data[name]
+            rows[name].append(canonical_json(value) if name in _JSON_COLUMNS else value)
+    table = pa.Table.from_pydict(rows, schema=schema)
+    target = os.fspath(path)
+    write_deltalake(target, table, mode="overwrite", schema_mode="overwrite")
+    return table.num_rows
+
+
+def from_delta_row(row: Mapping[str, Any]) -> Record:
+    """Rebuild a record from a row of the exported Delta table (JSON columns parsed back).
+
+    Args:
+        row: one row as a dict (e.g. from ``to_pyarrow_table().to_pylist()``).
+
+    Returns:
+        The record, whose ``computed_hash()`` equals ``hash`` when the row is intact.
+    """
+    data = dict(row)
+    for name in _JSON_COLUMNS:
+        data[name] = json.loads(data[name]) if data.get(name) is not None else None
+    return Record.from_dict(data)

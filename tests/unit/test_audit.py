@@ -1,0 +1,336 @@
+"""The audit trail: hash chain, tamper detection, compare-and-swap appends, Delta export."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from promoter import audit
+from promoter.audit import (GENESIS, AuditError, AuditStore, ConcurrentAppend, CorruptRecord,
+                            FileAuditStore, Record, verify)
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = "2026-01-05T10:00:00+00:00"
+
+
+def _append(store: AuditStore, i: int, env: str = "prod", **kw) -> Record:
+    fields = dict(kind="gate", environment=env, created_at=f"2026-01-05T10:00:{i:02d}+00:00",
+                  registered_model=f"hrob-risk-{env}", actor="ci", commit=f"{i:040x}",
+                  candidate_version=i + 2, champion_version=i + 1, metrics={"roc_auc": 0.8 + i / 1000},
+                  policy_hash="ab" * 32, verdict="PASS",
+                  reasons=[{"rule": "floor.roc_auc", "passed": True, "observed": 0.8, "limit": 0.7,
+                            "message": "ok"}],
+                  event={"kind": "release", "branch": "release"}, details={"i": i})
+    fields.update(kw)
+    return audit.append(store, **fields)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FileAuditStore:
+    return FileAuditStore(tmp_path / "audit")
+
+
+@pytest.fixture
+def chain(store: FileAuditStore) -> list[Record]:
+    return [_append(store, i) for i in range(5)]
+
+
+# --------------------------------------------------------------------------- building and appending
+
+def test_appended_records_form_a_valid_chain(store, chain):
+    records = store.read_all("prod")
+    assert [r.seq for r in records] == [0, 1, 2, 3, 4]
+    assert records == chain
+    assert records[0].prev_hash == GENESIS
+    assert all(b.prev_hash == a.hash for a, b in zip(records, records[1:]))
+    result = verify(records)
+    assert result.ok and result.checked == 5 and result.first_problem is None
+
+
+def test_hash_is_sha256_of_canonical_json_of_every_other_field(chain):
+    import hashlib
+
+    rec = chain[2]
+    body = {k: v for k, v in rec.to_dict().items() if k != "hash"}
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    assert rec.hash == hashlib.sha256(blob.encode()).hexdigest()
+
+
+def test_nan_and_numpy_values_are_stored_as_plain_json_and_hash_consistently(store):
+    import numpy as np
+
+    rec = _append(store, 0, metrics={"roc_auc": float("nan"), "n": np.int64(5), "ece": np.float32(0.5)})
+    assert rec.metrics == {"roc_auc": None, "n": 5, "ece": 0.5}
+    stored = store.read_all("prod")[0]
+    assert stored == rec and verify([stored]).ok
+
+
+def test_chains_are_per_environment(store):
+    _append(store, 0, env="prod")
+    _append(store, 0, env="staging")
+    _append(store, 1, env="prod")
+    assert [r.seq for r in store.read_all("prod")] == [0, 1]
+    assert [r.seq for r in store.read_all("staging")] == [0]
+    everything = store.read_all(None)
+    assert [(r.environment, r.seq) for r in everything] == [("prod", 0), ("prod", 1), ("staging", 0)]
+    assert verify(everything).ok
+
+
+def test_append_with_a_known_record_id_is_idempotent(store):
+    first = _append(store, 0, record_id="gate-release-abc123")
+    again = _append(store, 0, record_id="gate-release-abc123", verdict="FAIL")
+    assert again == first
+    assert len(store.read_all("prod")) == 1
+
+
+def test_store_append_is_compare_and_swap_on_seq(store, chain):
+    rival = audit.build(seq=5, prev_hash=chain[-1].hash, kind="approval", environment="prod",
+                        created_at=T0)
+    store.append(rival)
+    loser = audit.build(seq=5, prev_hash=chain[-1].hash, kind="alias_move", environment="prod",
+                        created_at=T0)
+    with pytest.raises(ConcurrentAppend):
+        store.append(loser)
+    assert store.read_all("prod")[-1] == rival
+
+
+def test_append_retries_on_a_lost_race_and_links_to_the_winner(store, chain):
+    class RacyStore:
+        """Lets another writer slip in a record before our first append lands."""
+
+        def __init__(self, inner: FileAuditStore):
+            self.inner, self.raced = inner, False
+
+        def read_all(self, environment=None):
+            return self.inner.read_all(environment)
+
+        def append(self, record):
+            if not self.raced:
+                self.raced = True
+                _append(self.inner, 99, kind="hold")
+            self.inner.append(record)
+
+    racy = RacyStore(store)
+    rec = _append(racy, 5, kind="approval")
+    records = store.read_all("prod")
+    assert [r.kind for r in records[-2:]] == ["hold", "approval"]
+    assert rec.seq == 6 and rec.prev_hash == records[5].hash
+    assert verify(records).ok
+
+
+def test_append_gives_up_after_bounded_tries(store, chain):
+    class AlwaysLoses:
+        def read_all(self, environment=None):
+            return store.read_all(environment)
+
+        def append(self, record):
+            raise ConcurrentAppend("taken")
+
+    with pytest.raises(ConcurrentAppend, match="after 3 tries"):
+        _append(AlwaysLoses(), 5, max_tries=3)
+
+
+@pytest.mark.parametrize("kw,message", [
+    ({"kind": "promote"}, "unknown audit record kind"),
+    ({"environment": "../etc"}, "bad environment name"),
+    ({"created_at": ""}, "created_at is required"),
+    ({"details": {"x": object()}}, "JSON data only"),
+], ids=["unknown_kind", "path_like_environment", "no_time", "non_json_value"])
+def test_bad_records_are_refused(store, kw, message):
+    with pytest.raises(AuditError, match=message):
+        _append(store, 0, **kw)
+    assert store.read_all(None) == []
+
+
+# --------------------------------------------------------------------------- tamper detection
+
+def _rewrite(path: Path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def test_editing_a_stored_field_is_named(store, chain):
+    _rewrite(store.path_of("prod", 2), lambda d: d.update(verdict="FAIL"))
+    result = verify(store.read_all("prod"))
+    assert not result.ok
+    assert (result.first_problem.seq, result.first_problem.record_id) == (2, chain[2].record_id)
+    assert result.first_problem.problem == "edited (hash mismatch)"
+    assert len(result.problems) == 1
+
+
+def test_editing_a_nested_metric_is_named(store, chain):
+    _rewrite(store.path_of("prod", 1), lambda d: d["metrics"].update(roc_auc=0.99))
+    result = verify(store.read_all("prod"))
+    assert result.first_problem.seq == 1 and result.first_problem.problem == "edited (hash mismatch)"
+
+
+def test_editing_and_rehashing_a_record_breaks_the_next_link(store, chain):
+    def forge(d):
+        d["verdict"] = "FAIL"
+        d["hash"] = audit.record_hash(d)
+
+    _rewrite(store.path_of("prod", 2), forge)
+    result = verify(store.read_all("prod"))
+    assert result.first_problem.seq == 3
+    assert result.first_problem.problem == "broken link (prev_hash does not match record 2)"
+
+
+def test_deleting_a_middle_record_names_the_gap(store, chain):
+    os.unlink(store.path_of("prod", 2))
+    result = verify(store.read_all("prod"))
+    assert result.first_problem.seq == 3
+    assert result.first_problem.problem == "missing record (seq gap 2..2)"
+
+
+def test_deleting_the_first_records_names_the_gap(store, chain):
+    os.unlink(store.path_of("prod", 0))
+    os.unlink(store.path_of("prod", 1))
+    result = verify(store.read_all("prod"))
+    assert result.first_problem.seq == 2
+    assert result.first_problem.problem == "missing record (seq gap 0..1)"
+
+
+def test_deleting_the_last_record_is_caught_with_a_known_head(store, chain):
+    os.unlink(store.path_of("prod", 4))
+    records = store.read_all("prod")
+    assert verify(records).ok  # a bare hash chain cannot see a cut-off end...
+    result = verify(records, head=(4, chain[4].hash))  # ...a head kept elsewhere can
+    assert not result.ok and "missing record" in result.first_problem.problem
+
+
+def test_relinking_prev_hash_is_named(store, chain):
+    def relink(d):
+        d["prev_hash"] = chain[1].hash  # record 3 claims to follow record 1
+        d["hash"] = audit.record_hash(d)
+
+    _rewrite(store.path_of("prod", 3), relink)
+    result = verify(store.read_all("prod"))
+    assert (result.first_problem.seq, result.first_problem.problem) == (
+        3, "broken link (prev_hash does not match record 2)")
+
+
+def test_reordered_records_are_named(chain):
+    result = verify([chain[0], chain[2], chain[1], chain[3]])
+    assert (result.first_problem.seq, result.first_problem.problem) == (2, "missing record (seq gap 1..1)")
+    assert any(p.problem.startswith("out of order") for p in result.problems)
+
+
+def test_a_duplicated_seq_is_named(chain):
+    twin = audit.build(seq=2, prev_hash=chain[1].hash, kind="hold", environment="prod", created_at=T0)
+    result = verify([chain[0], chain[1], chain[2], twin, chain[3]])
+    assert (result.first_problem.seq, result.first_problem.record_id) == (2, twin.record_id)
+    assert result.first_problem.problem == "duplicate seq"
+
+
+def test_a_first_record_not_linked_to_genesis_is_named(chain):
+    forged = audit.build(seq=0, prev_hash="f" * 64, kind="gate", environment="prod", created_at=T0)
+    result = verify([forged])
+    assert result.first_problem.problem.startswith("broken link")
+
+
+def test_a_record_edited_into_invalid_json_names_the_file(store, chain):
+    path = store.path_of("prod", 1)
+    path.write_text(path.read_text()[:40])
+    with pytest.raises(CorruptRecord, match=str(path.name)):
+        store.read_all("prod")
+
+
+def test_verify_result_to_dict_is_json(store, chain):
+    _rewrite(store.path_of("prod", 2), lambda d: d.update(actor="mallory"))
+    data = json.loads(json.dumps(verify(store.read_all("prod")).to_dict()))
+    assert data["ok"] is False and data["first_problem"]["seq"] == 2
+
+
+# --------------------------------------------------------------------------- concurrency
+
+def test_threads_appending_at_once_make_one_valid_chain(store):
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            start.wait()
+            for i in range(5):
+                _append(store, i, actor=f"thread-{worker}")
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the assert below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    records = store.read_all("prod")
+    assert [r.seq for r in records] == list(range(40))
+    assert len({r.record_id for r in records}) == 40
+    assert verify(records).ok
+
+
+_WORKER = """
+import sys, time
+from pathlib import Path
+from promoter import audit
+root, worker, count, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
+store = audit.FileAuditStore(root)
+while not go.exists():
+    time.sleep(0.001)
+for i in range(count):
+    audit.append(store, kind="scoring", environment="prod", actor="proc-" + worker,
+                 created_at="2026-01-05T10:00:00+00:00", details={"worker": worker, "i": i})
+# every process also tries to record the same gate decision: exactly one may land
+audit.append(store, kind="gate", environment="prod", actor="proc-" + worker, verdict="PASS",
+             created_at="2026-01-05T10:00:00+00:00", record_id="gate-release-deadbeef")
+"""
+
+
+def test_processes_appending_at_once_make_one_valid_chain(tmp_path):
+    root, go = tmp_path / "audit", tmp_path / "go"
+    procs, per_proc = 6, 4
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    running = [subprocess.Popen([sys.executable, "-c", _WORKER, str(root), str(w), str(per_proc), str(go)],
+                                env=env, stderr=subprocess.PIPE, text=True) for w in range(procs)]
+    time.sleep(0.5)  # let every interpreter start and wait at the line
+    go.touch()
+    for p in running:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    records = FileAuditStore(root).read_all("prod")
+    assert [r.seq for r in records] == list(range(procs * per_proc + 1))
+    assert sum(r.record_id == "gate-release-deadbeef" for r in records) == 1
+    assert verify(records).ok
+    assert not [p for p in (root / "prod").iterdir() if p.name.startswith(".tmp-")]
+
+
+# --------------------------------------------------------------------------- Delta export
+
+def test_delta_export_round_trips(tmp_path, store, chain):
+    from deltalake import DeltaTable
+
+    _append(store, 0, env="staging", metrics={"roc_auc": float("nan")})
+    records = store.read_all(None)
+    written = audit.export_delta(records, tmp_path / "lake" / "audit")
+    table = DeltaTable(str(tmp_path / "lake" / "audit")).to_pyarrow_table()
+    assert written == table.num_rows == 6
+    assert table.column_names == list(audit.DELTA_COLUMNS)
+    rows = sorted(table.to_pylist(), key=lambda r: (r["environment"], r["seq"]))
+    back = [audit.from_delta_row(r) for r in rows]
+    assert back == records
+    assert verify(back).ok
+
+
+def test_delta_export_overwrites_with_the_current_chain(tmp_path, store, chain):
+    from deltalake import DeltaTable
+
+    target = tmp_path / "audit_table"
+    audit.export_delta(chain[:2], target)
+    audit.export_delta(store.read_all("prod"), target)
+    assert DeltaTable(str(target)).to_pyarrow_table().num_rows == 5
