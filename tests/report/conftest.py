@@ -1,0 +1,265 @@
+"""A real HTTP server on 127.0.0.1 standing in for the GitHub and Azure DevOps REST APIs.
+
+It keeps comments, threads and statuses in memory, checks the bearer token, paginates
+comment lists with a ``Link`` header like GitHub, and can be told to answer some
+requests with faults (429 with ``Retry-After``, 502 storms) before it answers properly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+TOKEN = "ghs_s3cr3tT0kenValue0123456789"
+AZ_TOKEN = "azdo-acc3ss-t0ken-9876543210"
+
+
+@dataclass
+class Fault:
+    method: str
+    path_regex: str
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    times: int = 1            # how many matching requests get the fault (-1: all)
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    auth: str | None
+    body: Any
+    at: float
+    status: int = 0
+
+
+class FakeApi:
+    """State of the fake GitHub + Azure DevOps service."""
+
+    def __init__(self, page_size: int = 2) -> None:
+        self.page_size = page_size
+        self.tokens = {f"Bearer {TOKEN}", f"Bearer {AZ_TOKEN}"}
+        self.comments: dict[int, list[dict[str, Any]]] = {}     # GitHub: PR -> comments
+        self.statuses: list[dict[str, Any]] = []                # GitHub commit statuses
+        self.threads: dict[int, list[dict[str, Any]]] = {}      # Azure: PR -> threads
+        self.pr_statuses: list[dict[str, Any]] = []             # Azure PR statuses
+        self.faults: list[Fault] = []
+        self.seen: list[Seen] = []
+        self._next_id = 1000
+        self.lock = threading.Lock()
+        self.base_url = ""
+
+    def add_fault(self, method: str, path_regex: str, status: int, headers: dict[str, str] | None = None,
+                  times: int = 1) -> None:
+        """Answer the next ``times`` matching requests (``-1``: all) with ``status``."""
+        self.faults.append(Fault(method, path_regex, status, dict(headers or {}), times))
+
+    def next_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def requests_to(self, method: str, pattern: str) -> list[Seen]:
+        return [s for s in self.seen if s.method == method and re.search(pattern, s.path)]
+
+    # ------------------------------------------------------------------ routing
+    def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any,
+               auth: str | None) -> tuple[int, Any, dict[str, str]]:
+        for f in self.faults:
+            if f.method == method and re.search(f.path_regex, path) and f.times != 0:
+                if f.times > 0:
+                    f.times -= 1
+                return f.status, {"message": "fault"}, f.headers
+        if auth not in self.tokens:
+            return 401, {"message": "Bad credentials"}, {}
+        m = re.fullmatch(r"/repos/([^/]+)/([^/]+)/issues/(\d+)/comments", path)
+        if m and method == "GET":
+            items = self.comments.get(int(m.group(3)), [])
+            page = int(query.get("page", ["1"])[0])
+            per = min(int(query.get("per_page", ["30"])[0]), self.page_size)
+            chunk = items[(page - 1) * per: page * per]
+            headers = {}
+            if page * per < len(items):
+                nxt = f"{self.base_url}{path}?per_page={per}&page={page + 1}"
+                headers["Link"] = f'<{nxt}>; rel="next"'
+            return 200, chunk, headers
+        if m and method == "POST":
+            c = {"id": self.next_id(), "body": body["body"], "user": {"login": "github-actions[bot]"}}
+            self.comments.setdefault(int(m.group(3)), []).append(c)
+            return 201, c, {}
+        m = re.fullmatch(r"/repos/([^/]+)/([^/]+)/issues/comments/(\d+)", path)
+        if m and method == "PATCH":
+            for items in self.comments.values():
+                for c in items:
+                    if c["id"] == int(m.group(3)):
+                        c["body"] = body["body"]
+                        return 200, c, {}
+            return 404, {"message": "Not Found"}, {}
+        m = re.fullmatch(r"/repos/([^/]+)/([^/]+)/statuses/([0-9a-f]+)", path)
+        if m and method == "POST":
+            self.statuses.append({"sha": m.group(3), **body})
+            return 201, {"id": self.next_id(), **body}, {}
+
+        m = re.fullmatch(r"/([^/]+)/([^/]+)/_apis/git/repositories/([^/]+)/pullRequests/(\d+)/(.*)", path)
+        if m:
+            if query.get("api-version") != ["7.1"]:
+                return 400, {"message": "api-version 7.1 required"}, {}
+            pr, rest = int(m.group(4)), m.group(5)
+            threads = self.threads.setdefault(pr, [])
+            if rest == "threads" and method == "GET":
+                return 200, {"value": threads, "count": len(threads)}, {}
+            if rest == "threads" and method == "POST":
+                t = {"id": self.next_id(), "status": body.get("status"), "isDeleted": False,
+                     "comments": [{"id": 1, "parentCommentId": 0, "content": c["content"]}
+                                  for c in body["comments"]]}
+                threads.append(t)
+                return 200, t, {}
+            mt = re.fullmatch(r"threads/(\d+)(?:/comments/(\d+))?", rest)
+            if mt and method == "PATCH":
+                thread = next((t for t in threads if t["id"] == int(mt.group(1))), None)
+                if thread is None:
+                    return 404, {"message": "no thread"}, {}
+                if mt.group(2):
+                    comment = next((c for c in thread["comments"] if c["id"] == int(mt.group(2))), None)
+                    if comment is None:
+                        return 404, {"message": "no comment"}, {}
+                    comment["content"] = body["content"]
+                    return 200, comment, {}
+                thread.update({k: v for k, v in body.items() if k == "status"})
+                return 200, thread, {}
+            if rest == "statuses" and method == "POST":
+                self.pr_statuses.append({"pr": pr, **body})
+                return 200, {"id": self.next_id(), **body}, {}
+        return 404, {"message": f"no route {method} {path}"}, {}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    api: FakeApi
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+        pass
+
+    def _serve(self, method: str) -> None:
+        split = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        body = json.loads(raw) if raw else None
+        auth = self.headers.get("Authorization")
+        seen = Seen(method, split.path, parse_qs(split.query), auth, body, time.monotonic())
+        with self.api.lock:
+            self.api.seen.append(seen)
+            status, payload, headers = self.api.handle(method, split.path, parse_qs(split.query), body, auth)
+            seen.status = status
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
+
+@pytest.fixture
+def fake_api():
+    """A running fake API; ``fake_api.base_url`` is its address on 127.0.0.1."""
+    api = FakeApi()
+    handler = type("Handler", (_Handler,), {"api": api})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    api.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield api
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def make_result(environment: str = "staging", *, kind: str = "pull_request", status: str | None = "PASS",
+                exit_code: int = 0, pr_number: int | None = 7, error: dict | None = None,
+                **overrides: Any) -> dict[str, Any]:
+    """A run result as ``promote run`` produces it, built by hand."""
+    event = {"kind": kind, "provider": "github", "branch": "main", "source_branch": "feature/x" if kind ==
+             "pull_request" else None, "target_branch": "main" if kind == "pull_request" else None,
+             "sha": "a" * 40, "head_sha": "b" * 40 if kind == "pull_request" else None, "tree_sha": None,
+             "pr_number": pr_number if kind == "pull_request" else None, "actor": "octocat",
+             "run_url": "https://ci.example.org/runs/1", "default_branch": "main", "action": None,
+             "nothing": None, "raw_name": kind}
+    verdict = None
+    if status is not None:
+        verdict = {
+            "status": status, "blocking": True, "first_version": False,
+            "comparison": {"roc_auc": {"candidate": 0.81, "champion": 0.79, "difference": 0.02},
+                           "brier": {"candidate": 0.12, "champion": 0.13, "difference": -0.01}},
+            "bootstrap": {"metric": "roc_auc", "difference": 0.02, "ci_low": 0.004, "ci_high": 0.035,
+                          "confidence": 0.95, "resamples": 500},
+            "fairness": [{"subgroup": "race_ethnicity", "group": "Black", "n": 1200, "candidate": 0.80,
+                          "champion": 0.79, "difference": 0.01}],
+            "reasons": [
+                {"rule": "floor.roc_auc", "passed": True, "observed": 0.81, "limit": 0.70,
+                 "message": "roc_auc 0.8100 >= floor 0.7000"},
+                {"rule": "improvement.roc_auc", "passed": status == "PASS", "observed": 0.02, "limit": 0.005,
+                 "message": "improvement +0.0200 vs required +0.0050" if status == "PASS"
+                 else "improvement +0.0010 is below the required +0.0050"},
+            ],
+        }
+    result = {
+        "event": event, "environment": environment, "registered_model": f"hrob-risk-{environment}",
+        "steps": [{"name": "train", "reason": "retrain from this branch's code", "status": "done"},
+                  {"name": "gate", "reason": "compare candidate and champion", "status": "done"}],
+        "candidate": {"version": 3, "run_id": "abc123def", "run_url": "http://mlflow.example/#/experiments/1/runs/abc"},
+        "champion": {"version": 2, "run_id": "def456abc", "run_url": "http://mlflow.example/#/experiments/1/runs/def"},
+        "verdict": verdict, "decision_id": "dec-0001", "champion_moved": status == "PASS" and kind != "pull_request",
+        "exit_code": exit_code, "error": error, "links": {"mlflow": "http://mlflow.example/"}, "scored_rows": None,
+    }
+    result.update(overrides)
+    return result
+
+
+@pytest.fixture
+def result_factory():
+    """``make_result`` as a fixture, so test modules need not import this conftest."""
+    return make_result
+
+
+@pytest.fixture
+def github_env(tmp_path, fake_api):
+    """GitHub Actions variables pointing the API at the fake server; files in tmp_path."""
+    summary = tmp_path / "step_summary.md"
+    output = tmp_path / "github_output"
+    return {
+        "GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "acme/hrob", "GITHUB_API_URL": fake_api.base_url,
+        "GITHUB_TOKEN": TOKEN, "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(output),
+        "PROMOTE_HTTP_DEADLINE": "4",
+    }
+
+
+@pytest.fixture
+def azure_env(tmp_path, fake_api):
+    """Azure DevOps variables pointing the API at the fake server."""
+    return {
+        "TF_BUILD": "True", "SYSTEM_COLLECTIONURI": fake_api.base_url + "/acme/", "SYSTEM_TEAMPROJECT": "Risk Models",
+        "SYSTEM_TEAMPROJECTID": "proj-1", "BUILD_REPOSITORY_ID": "repo-1", "BUILD_REPOSITORY_PROVIDER": "TfsGit",
+        "SYSTEM_PULLREQUEST_PULLREQUESTID": "7", "SYSTEM_ACCESSTOKEN": AZ_TOKEN,
+        "AGENT_TEMPDIRECTORY": str(tmp_path / "agent-tmp"), "PROMOTE_HTTP_DEADLINE": "4",
+    }
