@@ -150,6 +150,78 @@ def plan(ctx: click.Context, env_flag: str | None, as_json: bool, **event_opts: 
         click.echo(render.plan_text(the_plan), nl=False)
 
 
+@cli.command("cut-release", cls=_Command, context_settings=CONTEXT, epilog=examples(
+    "promote cut-release --version 1.2                 # release/1.2 + tag v1.2 from main, local only",
+    "promote cut-release --version 1.2 --push          # ... and push both to origin",
+    "promote cut-release --from master --name release/2024.06 --push",
+    "promote cut-release --version 1.3 --force --reason 'hotfix INC-42, staging down'",
+))
+@click.option("--from", "source", default="main", show_default=True, help="Branch to release from.")
+@click.option("--name", help="Release branch name, e.g. release/1.2 (tag v1.2).")
+@click.option("--version", "version", help="Release version: --version 1.2 means --name release/1.2.")
+@click.option("--push", is_flag=True, help="Push the branch and tag to the remote (atomically).")
+@click.option("--remote", default="origin", show_default=True, help="Remote to compare with and push to.")
+@click.option("--force", is_flag=True, help="Skip the readiness check (needs --reason).")
+@click.option("--reason", help="Why the release is forced; recorded in the tag message.")
+@click.option("--repo", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Path inside the git work tree.")
+@click.pass_context
+def cut_release_cmd(ctx: click.Context, source: str, name: str | None, version: str | None, push: bool,
+                    remote: str, force: bool, reason: str | None, repo: str) -> None:
+    """Cut a release branch and annotated tag from a commit that passed in staging.
+
+    Refuses a dirty work tree, a missing source branch or one behind its remote, and a
+    branch or tag that exists (here or on the remote). Unless --force, the source commit
+    must have a staging candidate whose expectations passed (asked of MLflow). Prints
+    what CI will do when the branch arrives.
+    """
+    from pathlib import Path
+
+    from promoter import release
+
+    config_dir = Path(ctx.obj["config_dir"])
+    if not config_dir.is_absolute() and repo != "." and (Path(repo) / config_dir).is_dir():
+        ctx.obj["config_dir"] = str(Path(repo) / config_dir)
+    base = load_settings(ctx, None)
+    readiness = None
+    if not force:
+        readiness = release.mlflow_readiness(load_settings(ctx, base.promotion.pull_request_fallback))
+    result = release.cut_release(repo, source=source, name=name, version=version, push=push, remote=remote,
+                                 force=force, reason=reason, readiness=readiness, settings=base)
+    click.echo(release.render(result), nl=False)
+
+
+@cli.command(cls=_Command, context_settings=CONTEXT, epilog=examples(
+    "promote report result.json                        # publish a saved run result from this CI step",
+    "promote report result.json --no-console",
+))
+@click.argument("result_file", type=click.Path(dir_okay=False))
+@click.option("--console/--no-console", default=True, help="Also print the plain-text report.")
+def report(result_file: str, console: bool) -> None:
+    """Publish a saved run result (JSON) where this CI provider shows it.
+
+    GitHub Actions: job summary, step outputs, annotations, the sticky PR comment for
+    the environment and a commit status. Azure DevOps: logging commands, build summary,
+    the PR thread and a PR status. Elsewhere: the text report. A report that cannot be
+    posted is a warning; this command then still exits 0.
+    """
+    import json
+    from pathlib import Path
+
+    from promoter.report.sinks import publish
+
+    path = Path(result_file)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise errors.InvalidInput(f"{path}: run result not found") from None
+    except json.JSONDecodeError as exc:
+        raise errors.InvalidInput(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    if not isinstance(data, dict) or "environment" not in data or "exit_code" not in data:
+        raise errors.InvalidInput(f"{path}: not a run result (a JSON object with 'environment' and 'exit_code')")
+    publish(data, console=console)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: the one place errors become exit codes."""
     try:

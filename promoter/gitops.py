@@ -113,3 +113,177 @@ def read_tree_files(path: str | os.PathLike[str], rev: str, folder: str) -> dict
         except UnicodeDecodeError:
             continue
     return out
+
+
+# --------------------------------------------------------------------------- release cutting
+# Every name below reaches git as one argument of its own (GitPython builds argv, no shell),
+# and is checked with `git check-ref-format` first, so it can never be read as an option.
+
+def repo_root(path: str | os.PathLike[str] = ".") -> Path:
+    """The top folder of the work tree that contains ``path``.
+
+    Raises:
+        GitError: when ``path`` is not inside a git repository.
+    """
+    return Path(_repo(path).working_tree_dir)
+
+
+def valid_branch_name(path: str | os.PathLike[str], name: str) -> bool:
+    """True when git accepts ``name`` as a branch name (``git check-ref-format --branch``)."""
+    import git
+
+    if not name or name.startswith("-") or name.strip() != name:
+        return False
+    try:
+        _repo(path).git.check_ref_format("--branch", name)
+    except git.GitCommandError:
+        return False
+    return True
+
+
+def valid_tag_name(path: str | os.PathLike[str], name: str) -> bool:
+    """True when git accepts ``name`` as a tag name."""
+    import git
+
+    if not name or name.startswith("-"):
+        return False
+    try:
+        _repo(path).git.check_ref_format(f"refs/tags/{name}")
+    except git.GitCommandError:
+        return False
+    return True
+
+
+def is_dirty(path: str | os.PathLike[str] = ".") -> bool:
+    """True when the work tree or index has changes, or there are untracked (not ignored) files."""
+    return _repo(path).is_dirty(index=True, working_tree=True, untracked_files=True)
+
+
+def local_branch_exists(path: str | os.PathLike[str], name: str) -> bool:
+    """True when ``refs/heads/<name>`` exists in the local repository."""
+    return f"refs/heads/{name}" in {h.path for h in _repo(path).heads}
+
+
+def local_tag_exists(path: str | os.PathLike[str], name: str) -> bool:
+    """True when ``refs/tags/<name>`` exists in the local repository."""
+    return f"refs/tags/{name}" in {t.path for t in _repo(path).tags}
+
+
+def has_remote(path: str | os.PathLike[str], remote: str) -> bool:
+    """True when a remote called ``remote`` is configured."""
+    return remote in {r.name for r in _repo(path).remotes}
+
+
+def remote_refs(path: str | os.PathLike[str], remote: str, *refs: str) -> dict[str, str]:
+    """``{full ref: sha}`` for each of ``refs`` (e.g. ``refs/heads/release/1.2``) that the remote has.
+
+    Asks the remote itself (``git ls-remote``), not the possibly stale remote-tracking refs.
+
+    Raises:
+        GitError: when the remote cannot be reached.
+    """
+    import git
+
+    try:
+        out = _repo(path).git.ls_remote(remote, *refs)
+    except git.GitCommandError as exc:
+        raise GitError(f"cannot reach remote {remote!r}: {_first_line(exc)}") from None
+    found: dict[str, str] = {}
+    for line in out.splitlines():
+        sha, _, ref = line.partition("\t")
+        if ref in refs:
+            found[ref] = sha
+    return found
+
+
+def fetch(path: str | os.PathLike[str], remote: str, branch: str) -> None:
+    """Update ``refs/remotes/<remote>/<branch>`` from the remote (no merge, no checkout).
+
+    Raises:
+        GitError: when the remote cannot be reached or has no such branch.
+    """
+    import git
+
+    try:
+        _repo(path).git.fetch("--quiet", "--no-tags", remote,
+                              f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
+    except git.GitCommandError as exc:
+        raise GitError(f"cannot fetch {branch!r} from {remote!r}: {_first_line(exc)}") from None
+
+
+def ahead_behind(path: str | os.PathLike[str], branch: str, remote: str = "origin") -> tuple[int, int] | None:
+    """Commits ``branch`` has that ``<remote>/<branch>`` lacks, and the reverse.
+
+    Returns:
+        ``(ahead, behind)``, or ``None`` when there is no remote-tracking ref to compare with.
+    """
+    import git
+
+    repo = _repo(path)
+    try:
+        out = repo.git.rev_list("--left-right", "--count", f"refs/heads/{branch}...refs/remotes/{remote}/{branch}")
+    except git.GitCommandError:
+        return None
+    ahead, behind = (int(x) for x in out.split())
+    return ahead, behind
+
+
+def create_branch_and_tag(path: str | os.PathLike[str], branch: str, sha: str, tag: str, message: str) -> None:
+    """Create branch ``branch`` and annotated tag ``tag`` at commit ``sha`` (no checkout).
+
+    Raises:
+        GitError: when either exists already or git refuses; nothing is left half-made.
+    """
+    import git
+
+    repo = _repo(path)
+    try:
+        repo.git.branch("--no-track", branch, sha)
+    except git.GitCommandError as exc:
+        raise GitError(f"cannot create branch {branch!r}: {_first_line(exc)}") from None
+    try:
+        repo.git.tag("--annotate", "--message", message, tag, sha)
+    except git.GitCommandError as exc:
+        repo.git.branch("--delete", "--force", branch)
+        raise GitError(f"cannot create tag {tag!r}: {_first_line(exc)}") from None
+
+
+def delete_branch_and_tag(path: str | os.PathLike[str], branch: str, tag: str) -> None:
+    """Remove a local branch and tag (undo of :func:`create_branch_and_tag`); missing ones are fine."""
+    import git
+
+    repo = _repo(path)
+    for args in (("branch", "--delete", "--force", branch), ("tag", "--delete", tag)):
+        try:
+            repo.git.execute(["git", *args])
+        except git.GitCommandError:
+            pass
+
+
+def push(path: str | os.PathLike[str], remote: str, *refs: str) -> None:
+    """Push each full ref (``refs/heads/x``, ``refs/tags/v1``) to the same name on ``remote``, atomically.
+
+    Raises:
+        GitError: when the push is rejected or the remote cannot be reached.
+    """
+    import git
+
+    try:
+        _repo(path).git.push("--atomic", "--porcelain", remote, *(f"{r}:{r}" for r in refs))
+    except git.GitCommandError as exc:
+        raise GitError(f"push to {remote!r} failed: {_first_line(exc)}") from None
+
+
+def tag_message(path: str | os.PathLike[str], tag: str) -> str:
+    """The message of annotated tag ``tag``."""
+    t = _repo(path).tags[tag].tag
+    return t.message if t is not None else ""
+
+
+def _first_line(exc: Exception) -> str:
+    text = (getattr(exc, "stderr", "") or str(exc)).strip()
+    for line in text.splitlines():
+        line = line.strip().removeprefix("stderr:").strip().strip("'").strip()
+        if line:
+            return line
+    return type(exc).__name__
