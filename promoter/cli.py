@@ -222,6 +222,256 @@ def report(result_file: str, console: bool) -> None:
     publish(data, console=console)
 
 
+# --------------------------------------------------------------------------- run, replay, score
+
+def _render_result(result: Any, as_json: bool) -> None:
+    from promoter.report import render
+
+    if as_json:
+        click.echo(render.to_json(result.to_dict()), nl=False)
+
+
+def _run_event(ctx: click.Context, event: Any, *, env_flag: str | None, dry_run: bool, as_json: bool,
+               score_date: Any, repo: str) -> None:
+    from promoter import config, runner
+    from promoter.report import render
+
+    def show_plan(p: Any) -> None:
+        if not as_json:
+            click.echo(render.plan_text(p), nl=False)
+            if dry_run and not p.is_empty:
+                click.echo("dry run: stopping after the plan; nothing was changed")
+
+    result = runner.execute(event, config_dir=ctx.obj["config_dir"], repo_path=repo,
+                            expected_env=config.resolve_env(env_flag), dry_run=dry_run,
+                            score_date=score_date.date() if score_date else None, render_plan=show_plan,
+                            console=not as_json)
+    _render_result(result, as_json)
+
+
+@cli.command(cls=_Command, context_settings=CONTEXT, epilog=examples(
+    "promote run                                   # in CI: the event comes from the provider",
+    "promote run --dry-run                         # print the plan, change nothing",
+    "promote run --event pull_request --from feature/x --into main",
+    "promote run --event push --branch release/1.1 --json",
+))
+@event_options
+@click.option("--env", "env_flag", help="Expected environment; refuse when the event resolves elsewhere "
+              "(default: PROMOTE_ENV).")
+@click.option("--dry-run", is_flag=True, help="Stop after printing the plan; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON on stdout.")
+@click.option("--score-date", type=click.DateTime(["%Y-%m-%d"]), help="Partition date for scoring (default: today, UTC).")
+@click.option("--repo", default=".", show_default=True, type=click.Path(file_okay=False), help="The git checkout.")
+@click.pass_context
+def run(ctx: click.Context, env_flag: str | None, dry_run: bool, as_json: bool, score_date: Any, repo: str,
+        **event_opts: Any) -> None:
+    """Carry out what the event implies: contracts, features, train, gate, promote, score.
+
+    Exit 0 when done (or nothing to do), 2 for invalid input (config, event, data contract),
+    3 when the gate says no, 4 when the promotion waits for approval. Re-running the same
+    event is safe: the registered version, the decision and the alias move are reused.
+    """
+    event = detect_event(**event_opts, repo=repo)
+    _run_event(ctx, event, env_flag=env_flag, dry_run=dry_run, as_json=as_json, score_date=score_date, repo=repo)
+
+
+_REPLAY_KINDS = {"push": "push", "pull-request": "pull_request", "pr": "pull_request", "release": "release",
+                 "schedule": "schedule", "manual": "manual"}
+
+
+@cli.command(cls=_Command, context_settings=CONTEXT, epilog=examples(
+    "promote replay push feature/sdoh                 # a push to a feature branch (dev)",
+    "promote replay pull-request --from feature/x --into main",
+    "promote replay push main                         # the merge (staging champion)",
+    "promote replay push release/1.1                  # a release (prod gate)",
+    "promote replay --provider github --event-file payload.json --dry-run",
+    "promote replay manual release/1.1 --action score",
+))
+@click.argument("kind", required=False, type=click.Choice(sorted(_REPLAY_KINDS)))
+@click.argument("branch", required=False)
+@click.option("--from", "source_branch", help="Head branch of a pull request.")
+@click.option("--into", "target_branch", help="Target branch of a pull request.")
+@click.option("--sha", help="Commit to replay (default: the branch's head in this repo).")
+@click.option("--pr", "pr_number", type=int, help="Pull request number.")
+@click.option("--action", type=click.Choice(["run", "score", "rollback"]), help="What a manual event asks for.")
+@click.option("--provider", type=click.Choice(["github", "azure", "gitlab"]),
+              help="Replay a CI provider's event (GitHub: with --event-file).")
+@click.option("--event-file", type=click.Path(dir_okay=False), help="A GitHub webhook payload to replay.")
+@click.option("--event-name", help="GitHub event name when the payload does not tell.")
+@click.option("--dry-run", is_flag=True, help="Stop after printing the plan; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON on stdout.")
+@click.option("--score-date", type=click.DateTime(["%Y-%m-%d"]), help="Partition date for scoring.")
+@click.option("--repo", default=".", show_default=True, type=click.Path(file_okay=False), help="The git checkout.")
+@click.pass_context
+def replay(ctx: click.Context, kind: str | None, branch: str | None, source_branch: str | None,
+           target_branch: str | None, sha: str | None, pr_number: int | None, action: str | None,
+           provider: str | None, event_file: str | None, event_name: str | None, dry_run: bool, as_json: bool,
+           score_date: Any, repo: str) -> None:
+    """Run any event locally, through the same code path CI uses.
+
+    State the event (`push BRANCH`, `pull-request --from A --into B`, `schedule`, `manual BRANCH`)
+    or hand over a CI payload. CI variables in your shell are ignored: a replay is always local.
+    """
+    from promoter import events
+
+    if provider or event_file:
+        if kind or branch:
+            raise errors.InvalidInput("replay either a stated event (KIND BRANCH) or a payload (--event-file), not both")
+        event = events.detect({}, provider=provider or "github", event_file=event_file, event_name=event_name,
+                              repo_path=repo)
+    else:
+        if kind is None:
+            raise errors.InvalidInput("say what to replay: promote replay push BRANCH | pull-request --from A "
+                                      "--into B | schedule | manual BRANCH (or --event-file)")
+        the_kind = _REPLAY_KINDS[kind]
+        if the_kind == "pull_request":
+            if branch and not target_branch:
+                target_branch = branch
+            event = events.from_local(repo, kind=the_kind, source_branch=source_branch,
+                                      target_branch=target_branch, sha=sha, pr_number=pr_number)
+        else:
+            event = events.from_local(repo, kind=the_kind, branch=branch, sha=sha, action=action)
+    _run_event(ctx, event, env_flag=None, dry_run=dry_run, as_json=as_json, score_date=score_date, repo=repo)
+
+
+@cli.command(cls=_Command, context_settings=CONTEXT, epilog=examples(
+    "promote score                                 # the daily run: prod champion, today's partition",
+    "promote score --env prod --date 2026-11-23    # re-score a day (replaces that partition)",
+))
+@click.option("--env", "env_flag", help="Environment whose champion scores (default: PROMOTE_ENV, else prod).")
+@click.option("--date", "score_date", type=click.DateTime(["%Y-%m-%d"]), help="Partition date (default: today, UTC).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON.")
+@click.option("--repo", default=".", show_default=True, type=click.Path(file_okay=False), help="The git checkout.")
+@click.pass_context
+def score(ctx: click.Context, env_flag: str | None, score_date: Any, as_json: bool, repo: str) -> None:
+    """Score the population with the champion into the Delta predictions table.
+
+    Resolves the champion by alias and pins its version on every row; writes the day's
+    partition of the predictions and outreach tables atomically; records an audit entry.
+    Exit 2 when the environment has no champion yet.
+    """
+    from promoter import config, runner
+
+    env = config.resolve_env(env_flag) or load_settings(ctx, None).promotion.prod_environment
+    result = runner.score_only(ctx.obj["config_dir"], env, repo_path=repo,
+                               score_date=score_date.date() if score_date else None, console=not as_json)
+    _render_result(result, as_json)
+
+
+# --------------------------------------------------------------------------- decisions by people
+
+@cli.command(cls=_Command, context_settings=CONTEXT, epilog=examples(
+    "promote approve --env prod --version 7 --by dr.lee --ticket CHG-123",
+    "promote approve --env prod --version 7 --by ops.kim --reason 'reviewed subgroup table'",
+))
+@click.option("--env", "env_name", required=True, help="Environment of the decision.")
+@click.option("--version", "version", type=int, required=True, help="Model version to approve.")
+@click.option("--by", "by", required=True, help="Who approves (recorded).")
+@click.option("--ticket", help="Change ticket, e.g. CHG-123 (recorded).")
+@click.option("--reason", help="Why (recorded).")
+@click.pass_context
+def approve(ctx: click.Context, env_name: str, version: int, by: str, ticket: str | None, reason: str | None) -> None:
+    """Approve a gate decision; when the policy's count is met, the champion moves.
+
+    The approval is bound to the newest gate decision for that version. A FAIL cannot be
+    approved. Before moving, the champion is re-checked: if it changed since the decision,
+    re-run the release. Exit 4 while more approvals are needed.
+    """
+    from promoter import runner
+
+    action = runner.approve(ctx.obj["config_dir"], env_name, version, by, ticket=ticket, reason=reason)
+    click.echo(action.message)
+    if action.waiting:
+        raise errors.AwaitingApproval(action.message)
+
+
+@cli.command(cls=_Command, context_settings=CONTEXT, epilog=examples(
+    "promote rollback --env prod --by ops.kim --reason 'calibration drift in region 3'",
+    "promote rollback --env prod --to-version 4 --by ops.kim --reason INC-991",
+))
+@click.option("--env", "env_name", required=True, help="Environment to roll back.")
+@click.option("--to-version", type=int, help="Version to restore (default: the 'previous' alias).")
+@click.option("--by", "by", required=True, help="Who rolls back (recorded).")
+@click.option("--reason", required=True, help="Why (recorded).")
+@click.pass_context
+def rollback(ctx: click.Context, env_name: str, to_version: int | None, by: str, reason: str) -> None:
+    """Move `champion` back and hold automatic promotion until released.
+
+    Records the rollback and a hold; later releases then wait for an approval (exit 4) until
+    `promote release-hold`. A rollback is never undone automatically.
+    """
+    from promoter import runner
+
+    click.echo(runner.rollback(ctx.obj["config_dir"], env_name, by, reason, to_version=to_version).message)
+
+
+@cli.command("release-hold", cls=_Command, context_settings=CONTEXT, epilog=examples(
+    "promote release-hold --env prod --by ops.kim --reason 'root cause fixed in 1.3'",
+))
+@click.option("--env", "env_name", required=True, help="Environment whose hold to lift.")
+@click.option("--by", "by", required=True, help="Who lifts it (recorded).")
+@click.option("--reason", help="Why (recorded).")
+@click.pass_context
+def release_hold(ctx: click.Context, env_name: str, by: str, reason: str | None) -> None:
+    """Lift the hold a rollback put on automatic promotion."""
+    from promoter import runner
+
+    click.echo(runner.release_hold(ctx.obj["config_dir"], env_name, by, reason).message)
+
+
+# --------------------------------------------------------------------------- the record
+
+@cli.command(cls=_Command, context_settings=CONTEXT, epilog=examples(
+    "promote history --env prod",
+    "promote history --json > decisions.json",
+))
+@click.option("--env", "env_name", help="Only this environment's chain (default: every chain).")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
+@click.pass_context
+def history(ctx: click.Context, env_name: str | None, as_json: bool) -> None:
+    """List decision records: gate verdicts, approvals, alias moves, rollbacks, scoring runs."""
+    from promoter import runner
+    from promoter.report import render
+
+    records = runner.read_history(ctx.obj["config_dir"], env_name)
+    if as_json:
+        click.echo(render.to_json([r.to_dict() for r in records]), nl=False)
+    else:
+        click.echo(render.history_text(records), nl=False)
+
+
+@cli.group(cls=_Group, context_settings=CONTEXT, epilog=examples("promote audit verify", "promote audit verify --env prod"))
+def audit() -> None:
+    """Check the tamper-evident audit trail."""
+
+
+@audit.command("verify", cls=_Command, context_settings=CONTEXT, epilog=examples(
+    "promote audit verify",
+    "promote audit verify --env prod --json",
+))
+@click.option("--env", "env_name", help="Only this environment's chain (default: every chain).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def audit_verify(ctx: click.Context, env_name: str | None, as_json: bool) -> None:
+    """Recompute every record's hash and link; name the first edited, broken or missing record.
+
+    Exit 0 when every chain verifies, 2 when one does not.
+    """
+    from promoter import runner
+    from promoter.report import render
+
+    results = runner.verify_audit(ctx.obj["config_dir"], env_name)
+    if as_json:
+        click.echo(render.to_json({env: r.to_dict() for env, r in results.items()}), nl=False)
+    bad = {env: r for env, r in results.items() if not r.ok}
+    if not as_json:
+        for env, r in results.items():
+            click.echo(f"{env}: " + ("ok, " + f"{r.checked} record(s)" if r.ok else f"BROKEN: {r.first_problem}"))
+    if bad:
+        env, r = next(iter(bad.items()))
+        raise errors.InvalidInput(f"audit chain {env!r} does not verify: {r.first_problem}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: the one place errors become exit codes."""
     try:

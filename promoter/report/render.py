@@ -48,3 +48,17 @@ def plan_text(plan: Plan) -> str:
 def to_json(data: Any) -> str:
     """Stable JSON (sorted keys, two-space indent) for machines and tests."""
     return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+
+
+def history_text(records: list[Any]) -> str:
+    """One line per decision record, oldest first."""
+    if not records:
+        return "no decisions recorded yet\n"
+    lines = []
+    for r in records:
+        versions = ""
+        if r.candidate_version is not None or r.champion_version is not None:
+            versions = f" candidate={r.candidate_version} champion={r.champion_version}"
+        lines.append(f"{r.environment:<8} #{r.seq:<4} {r.created_at}  {r.kind:<12} {r.verdict or '-':<14}"
+                     f"{versions}  by {r.actor or '?'}  [{r.record_id[:12]}]")
+    return "\n".join(lines) + "\n"
