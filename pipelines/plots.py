@@ -1,0 +1,83 @@
+"""PNG plots logged with each training run: ROC, precision-recall, calibration, feature importance.
+
+Pure functions of arrays -> a file. They use matplotlib's object API with the Agg canvas
+(no pyplot, no display, no global figure state), so they are safe in CI and in threads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+
+def _figure(width: float = 5.0, height: float = 4.5):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return path
+
+
+def roc_png(fpr: Sequence[float], tpr: Sequence[float], auc: float, path: str | Path) -> Path:
+    """ROC curve with the chance diagonal; the title carries the AUC."""
+    fig = _figure()
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(fpr, tpr, lw=2, label=f"model (AUC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="chance")
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate", ylabel="true positive rate",
+           title="ROC (held-out rows)")
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def pr_png(recall: Sequence[float], precision: Sequence[float], average_precision: float, prevalence: float,
+           path: str | Path) -> Path:
+    """Precision-recall curve with the prevalence baseline."""
+    fig = _figure()
+    ax = fig.add_subplot(1, 1, 1)
+    ax.step(recall, precision, where="post", lw=2, label=f"model (AP {average_precision:.3f})")
+    ax.axhline(prevalence, ls="--", color="grey", label=f"prevalence {prevalence:.3f}")
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="recall", ylabel="precision", title="Precision-recall (held-out rows)")
+    ax.legend(loc="upper right")
+    return _save(fig, path)
+
+
+def calibration_png(mean_score: Sequence[float], fraction_positive: Sequence[float], counts: Sequence[float],
+                    ece: float, path: str | Path) -> Path:
+    """Reliability diagram (observed vs predicted per bin) over a histogram of bin sizes."""
+    fig = _figure(5.0, 5.5)
+    top = fig.add_axes((0.14, 0.36, 0.8, 0.56))
+    bottom = fig.add_axes((0.14, 0.09, 0.8, 0.18), sharex=top)
+    top.plot([0, 1], [0, 1], ls="--", color="grey", label="perfectly calibrated")
+    top.plot(mean_score, fraction_positive, marker="o", lw=2, label=f"model (ECE {ece:.3f})")
+    top.set(xlim=(0, 1), ylim=(0, 1.01), ylabel="observed fraction positive", title="Calibration (held-out rows)")
+    top.legend(loc="upper left")
+    bottom.bar(mean_score, counts, width=0.02)
+    bottom.set(xlabel="mean predicted probability (bin)", ylabel="rows")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
+
+
+def importance_png(names: Sequence[str], importance: Sequence[float], path: str | Path, top: int = 25) -> Path:
+    """Horizontal bars of the ``top`` most important features (largest at the top)."""
+    values = np.asarray(importance, dtype=float)
+    order = np.argsort(-np.abs(values))[:top][::-1]
+    fig = _figure(7.0, max(3.0, 0.28 * len(order) + 1.2))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.barh([names[i] for i in order], values[order])
+    ax.set(xlabel="importance", title=f"Feature importance (top {len(order)} of {len(values)})")
+    ax.tick_params(axis="y", labelsize=8)
+    return _save(fig, path)

@@ -1,0 +1,676 @@
+"""Training on Spark: hash split, Hyperopt search, refit, held-out evaluation, tracking, registration.
+
+Three layers, pure core first:
+
+* :func:`split`, :func:`evaluation_rows`, :func:`validation_split` decide which rows do what
+  from a hash of the pseudonymous member key and a salt, so the held-out rows are the same in
+  every run, for every search seed, in every environment, for the same data snapshot.
+* :func:`train` takes DataFrames and returns a :class:`TrainOutput` (the fitted Spark
+  ``PipelineModel``, the search trials, held-out metrics). It never touches MLflow; a
+  callback sees each trial.
+* :func:`fit_and_log` is the tracking edge (one parent MLflow run, one nested run per trial,
+  parameters, metrics, plots, the resolved config, the catalog entry, the Spark model with a
+  PHI-free signature), and :func:`train_and_register` the idempotent registration under the
+  registry lock: a READY version with the same content key is reused, never duplicated.
+
+The held-out evaluation rows are never seen by the search: it scores a validation part
+carved out of the training rows by a second hash salt.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from pipelines import evaluate as ev
+from promoter.errors import DataContractError, PromoteError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.ml import PipelineModel
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+    from promoter.config import Settings
+    from promoter.registry import Lineage, Registry
+
+KEY_COLUMN = "member_key"
+SCORE_COLUMN = "score"
+LABEL = "promote_label"
+FEATURES_RAW = "promote_features_raw"
+FEATURES = "promote_features"
+BUCKETS = 10_000
+MODEL_ARTIFACT = "model"
+SUMMARY_ARTIFACT = "evaluation/summary.json"
+EVAL_ROWS_TAG = "promote.evaluation_rows_sha256"
+
+
+# --------------------------------------------------------------------------- splits
+
+def _col(name: str) -> "Column":
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+def _bucket(key_col: str, salt: str) -> "Column":
+    """0..BUCKETS-1 from xxhash64(key, salt): stable across runs, seeds, executors and Spark versions."""
+    from pyspark.sql import functions as F
+
+    return F.pmod(F.xxhash64(_col(key_col).cast("string"), F.lit(salt)), F.lit(BUCKETS))
+
+
+def _require(df: "DataFrame", cols: Sequence[str], what: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise DataContractError(f"{what} lacks column(s) {', '.join(missing)}")
+
+
+def split(df: "DataFrame", settings: "Settings", key_col: str = KEY_COLUMN) -> tuple["DataFrame", "DataFrame"]:
+    """(training rows, held-out evaluation rows) by a hash of the member key.
+
+    The first ``split_config`` fraction of hash buckets trains, the rest is held out. Every
+    row of one member lands on the same side.
+
+    Raises:
+        DataContractError: when ``key_col`` is missing.
+    """
+    _require(df, [key_col], "the gold table")
+    threshold = round(settings.training.split_config[0] * BUCKETS)
+    bucket = _bucket(key_col, settings.training.split_salt)
+    return df.filter(bucket < threshold), df.filter(bucket >= threshold)
+
+
+def evaluation_rows(df: "DataFrame", settings: "Settings", key_col: str = KEY_COLUMN) -> "DataFrame":
+    """The held-out rows the gate compares models on (the second part of :func:`split`)."""
+    return split(df, settings, key_col)[1]
+
+
+def _validation_flag(settings: "Settings", key_col: str) -> "Column":
+    threshold = round(settings.training.validation_fraction * BUCKETS)
+    return _bucket(key_col, settings.training.split_salt + "/validation") < threshold
+
+
+def validation_split(train_df: "DataFrame", settings: "Settings",
+                     key_col: str = KEY_COLUMN) -> tuple["DataFrame", "DataFrame"]:
+    """(search-fit rows, search-validation rows) carved from the training rows by a second salt."""
+    flag = _validation_flag(settings, key_col)
+    return train_df.filter(~flag), train_df.filter(flag)
+
+
+# --------------------------------------------------------------------------- estimators and the space
+
+def hyperopt_space(space: Mapping[str, Mapping[str, list[Any]]]) -> dict[str, Any]:
+    """The YAML search space as Hyperopt expressions (``loguniform`` bounds are natural logs)."""
+    from hyperopt import hp
+
+    out: dict[str, Any] = {}
+    for name, spec in space.items():
+        (kind, args), = spec.items()
+        if kind == "uniform":
+            out[name] = hp.uniform(name, args[0], args[1])
+        elif kind == "loguniform":
+            out[name] = hp.loguniform(name, args[0], args[1])
+        elif kind == "quniform":
+            out[name] = hp.quniform(name, args[0], args[1], args[2])
+        elif kind == "randint":
+            out[name] = hp.randint(name, args[0], args[1])
+        elif kind == "choice":
+            out[name] = hp.choice(name, list(args))
+        else:  # config validation makes this unreachable
+            raise ValueError(f"unknown search distribution {kind!r} for {name}")
+    return out
+
+
+def typed_params(settings: "Settings", values: Mapping[str, Any]) -> dict[str, Any]:
+    """YAML-named parameter values cast to the types Spark ML wants (``quniform`` floats -> int)."""
+    table = settings.training.spark_params()
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        kind = table[name][1]
+        if isinstance(value, np.generic):
+            value = value.item()
+        out[name] = (int(round(value)) if kind == "int" else float(value) if kind == "float"
+                     else bool(value) if kind == "bool" else str(value))
+    return out
+
+
+def make_estimator(settings: "Settings", params: Mapping[str, Any], seed: int | None = None):
+    """The configured classifier over :data:`FEATURES` and :data:`LABEL` with ``params`` set."""
+    from pyspark.ml.classification import GBTClassifier, LogisticRegression, RandomForestClassifier
+
+    algorithm = settings.training.algorithm
+    cls = {"logistic_regression": LogisticRegression, "gbt": GBTClassifier,
+           "random_forest": RandomForestClassifier}[algorithm]
+    est = cls(featuresCol=FEATURES, labelCol=LABEL)
+    if seed is not None and est.hasParam("seed"):
+        est = est.setSeed(int(seed))
+    table = settings.training.spark_params()
+    for name, value in params.items():
+        est.set(est.getParam(table[name][0]), value)
+    return est
+
+
+# --------------------------------------------------------------------------- the pure core
+
+@dataclass(frozen=True)
+class Trial:
+    """One Hyperopt trial: parameters (YAML names), the validation metric, its wall time."""
+
+    number: int
+    params: dict[str, Any]
+    metric: float
+    seconds: float
+    started_at: float
+
+
+@dataclass
+class TrainOutput:
+    """What :func:`train` produced. Plain data plus the fitted Spark model."""
+
+    model: "PipelineModel"
+    feature_columns: list[str]
+    best_params: dict[str, Any]
+    search_metric: str
+    best_validation_metric: float | None
+    trials: list[Trial]
+    eval_result: ev.EvalResult
+    curves: ev.Curves
+    importance: list[tuple[str, float]]
+    coefficients: list[float] | None
+    input_example: dict[str, list[float]]
+    rows: dict[str, int]
+    timings: dict[str, float]
+    evaluation_ids_sha256: str
+    paired: tuple[list[str], np.ndarray, np.ndarray] = field(repr=False, default=None)  # type: ignore[assignment]
+
+
+def _check_features(settings: "Settings", feature_columns: Sequence[str], key_col: str, label_col: str) -> None:
+    data = settings.project.data
+    if not feature_columns:
+        raise DataContractError("no feature columns selected: check feature_selection_config.yml "
+                                "(include_groups/exclude_groups)")
+    if len(set(feature_columns)) != len(feature_columns):
+        raise DataContractError("a feature column is listed twice")
+    phi = sorted(set(feature_columns) & set(data.phi_columns))
+    if phi:
+        raise DataContractError(f"PHI column(s) {', '.join(phi)} selected as features; PHI never leaves bronze")
+    reserved = {key_col, label_col, data.id_column, data.snapshot_date_column, *data.subgroup_columns,
+                SCORE_COLUMN, LABEL, FEATURES, FEATURES_RAW}
+    clash = sorted(set(feature_columns) & reserved)
+    if clash:
+        raise DataContractError(f"column(s) {', '.join(clash)} are ids, labels or subgroups and cannot be features")
+
+
+def train(spark: "SparkSession", settings: "Settings", gold_df: "DataFrame", feature_columns: Sequence[str], *,
+          key_col: str = KEY_COLUMN, label_col: str | None = None, seed: int | None = None,
+          on_trial: Callable[[Trial], None] | None = None) -> TrainOutput:
+    """Fit the configured pipeline with a Hyperopt search, refit, and measure it on held-out rows.
+
+    Args:
+        spark: the active session.
+        settings: settings for one environment (``training`` section, label and subgroup columns).
+        gold_df: the gold table: key, label, subgroup and feature columns.
+        feature_columns: the selected features (``Catalog.feature_columns``).
+        key_col: the pseudonymous member key the split hashes.
+        label_col: the 0/1 label (default ``settings.project.data.label_column``).
+        seed: search seed (default ``settings.training.seed``); it never changes the split.
+        on_trial: called after each search trial (tracking, lock heartbeat).
+
+    Returns:
+        TrainOutput.
+
+    Raises:
+        DataContractError: when columns are missing, PHI is selected, or a part has one class.
+    """
+    from hyperopt import STATUS_OK, Trials, fmin, space_eval, tpe
+    from hyperopt.early_stop import no_progress_loss
+    from pyspark import StorageLevel
+    from pyspark.ml import PipelineModel
+    from pyspark.ml.evaluation import BinaryClassificationEvaluator
+    from pyspark.ml.feature import StandardScaler, VectorAssembler
+    from pyspark.ml.stat import Summarizer
+    from pyspark.sql import functions as F
+
+    t = settings.training
+    feature_columns = list(feature_columns)
+    label_col = label_col or settings.project.data.label_column
+    seed = t.seed if seed is None else int(seed)
+    subgroups = t.subgroups(settings.project.data)
+    _check_features(settings, feature_columns, key_col, label_col)
+    _require(gold_df, [key_col, label_col, *feature_columns], "the gold table")
+    _require(gold_df, subgroups, "the gold table (evaluation.subgroups)")
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+
+    # ---- prepare: assemble (+ scale) once, cache the training part as vectors
+    train_df, eval_df = split(gold_df, settings, key_col)
+    scale = t.scale_features
+    assembler = VectorAssembler(inputCols=feature_columns, outputCol=FEATURES_RAW if scale else FEATURES,
+                                handleInvalid="error")
+    train_in = train_df.select(_col(label_col).cast("double").alias(LABEL),
+                               _validation_flag(settings, key_col).alias("_valid"),
+                               *[_col(c).cast("double").alias(c) for c in feature_columns])
+    stages: list[Any] = [assembler]
+    if scale:
+        scaler = StandardScaler(inputCol=FEATURES_RAW, outputCol=FEATURES, withMean=True, withStd=True)
+        stages.append(scaler.fit(assembler.transform(train_in)))
+    prep = PipelineModel(stages)
+    prepared = prep.transform(train_in).select(LABEL, "_valid", FEATURES).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        counts = {(bool(r["_valid"]), float(r[LABEL])): int(r["count"])
+                  for r in prepared.groupBy("_valid", LABEL).count().collect()}
+        bad = [k for k in counts if k[1] not in (0.0, 1.0)]
+        if bad:
+            raise DataContractError(f"label column {label_col!r} must be 0 or 1 (found {sorted({k[1] for k in bad})})")
+        n_fit = {y: counts.get((False, y), 0) for y in (0.0, 1.0)}
+        n_val = {y: counts.get((True, y), 0) for y in (0.0, 1.0)}
+        if min(n_fit.values()) == 0 or min(n_val.values()) == 0:
+            raise DataContractError(f"label column {label_col!r} needs both classes in the search's fit and "
+                                    f"validation parts (fit: {n_fit}, validation: {n_val}); more rows needed")
+        fit_df = prepared.filter(~F.col("_valid"))
+        valid_df = prepared.filter(F.col("_valid"))
+        timings["prepare_s"] = time.monotonic() - started
+
+        # ---- search
+        fixed = typed_params(settings, t.params)
+        space = t.space()
+        metric_name = {"roc_auc": "areaUnderROC", "pr_auc": "areaUnderPR"}[t.search_metric]
+        evaluator = BinaryClassificationEvaluator(rawPredictionCol="probability", labelCol=LABEL,
+                                                  metricName=metric_name)
+        trials_out: list[Trial] = []
+
+        def objective(sample: Mapping[str, Any]) -> dict[str, Any]:
+            t0, wall = time.monotonic(), time.time()
+            params = {**fixed, **typed_params(settings, sample)}
+            model = make_estimator(settings, params, seed).fit(fit_df)
+            value = float(evaluator.evaluate(model.transform(valid_df)))
+            trial = Trial(len(trials_out), params, value, time.monotonic() - t0, wall)
+            trials_out.append(trial)
+            if on_trial is not None:
+                on_trial(trial)
+            return {"loss": -value, "status": STATUS_OK}
+
+        search_start = time.monotonic()
+        if space:
+            hp_trials = Trials()
+            startup = t.startup_trials or max(1, min(20, t.max_evals // 2))
+            algo = functools.partial(tpe.suggest, n_startup_jobs=startup)
+            fmin(objective, hyperopt_space(space), algo=algo, max_evals=t.max_evals, trials=hp_trials,
+                 rstate=np.random.default_rng(seed), timeout=t.timeout_seconds,
+                 early_stop_fn=no_progress_loss(t.early_stop_rounds) if t.early_stop_rounds else None,
+                 show_progressbar=False, verbose=False)
+            best = {**fixed, **typed_params(settings, space_eval(hyperopt_space(space), hp_trials.argmin))}
+            best_metric = max(tr.metric for tr in trials_out)
+        else:
+            objective({})
+            best, best_metric = dict(fixed), trials_out[0].metric
+        timings["search_s"] = time.monotonic() - search_start
+
+        # ---- refit on the whole training part with the best parameters
+        refit_start = time.monotonic()
+        clf = make_estimator(settings, best, seed).fit(prepared)
+        model = PipelineModel([*stages, clf])
+        timings["refit_s"] = time.monotonic() - refit_start
+
+        if scale:
+            mean, std = stages[1].mean.toArray(), stages[1].std.toArray()
+        else:
+            stats = Summarizer.metrics("mean", "std").summary(F.col(FEATURES)).alias("s")
+            summary = prepared.select(stats).first()["s"]
+            mean, std = summary["mean"].toArray(), summary["std"].toArray()
+    finally:
+        prepared.unpersist()
+
+    # ---- held-out evaluation
+    eval_start = time.monotonic()
+    keep = list(dict.fromkeys([key_col, label_col, *subgroups, *feature_columns]))
+    scored = ev.score(model, eval_df.select(*[_col(c) for c in keep])).select(
+        key_col, label_col, *subgroups, SCORE_COLUMN).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        result = ev.metrics(scored, label_col, SCORE_COLUMN, top_k_percent=t.evaluation.top_k_percent,
+                            subgroup_cols=subgroups, ece_bins=t.evaluation.ece_bins, id_col=key_col)
+        curves = ev.curves(scored, label_col, SCORE_COLUMN, ece_bins=t.evaluation.ece_bins)
+        paired = ev.paired_rows(scored, label_col, SCORE_COLUMN, key_col)
+    finally:
+        scored.unpersist()
+    timings["evaluate_s"] = time.monotonic() - eval_start
+    timings["total_s"] = time.monotonic() - started
+
+    coefficients = None
+    if hasattr(clf, "featureImportances"):
+        importance = clf.featureImportances.toArray()
+    else:
+        coefficients = [float(x) for x in clf.coefficients.toArray()]
+        importance = np.abs(np.asarray(coefficients))
+    offsets = (-1.0, -0.5, 0.0, 0.5, 1.0)  # synthetic rows around the mean: never real members
+    example = {c: [float(mean[i] + z * std[i]) for z in offsets] for i, c in enumerate(feature_columns)}
+    return TrainOutput(
+        model=model, feature_columns=feature_columns, best_params=best, search_metric=t.search_metric,
+        best_validation_metric=best_metric, trials=trials_out, eval_result=result, curves=curves,
+        importance=[(c, float(v)) for c, v in zip(feature_columns, importance)], coefficients=coefficients,
+        input_example=example,
+        rows={"train": sum(counts.values()), "search_fit": sum(n_fit.values()),
+              "search_validation": sum(n_val.values()), "evaluation": len(paired[0])},
+        timings=timings, evaluation_ids_sha256=hashlib.sha256("\n".join(paired[0]).encode()).hexdigest(),
+        paired=paired,
+    )
+
+
+def evaluate_model(model: "PipelineModel", gold_df: "DataFrame", settings: "Settings", *,
+                   key_col: str = KEY_COLUMN, label_col: str | None = None
+                   ) -> tuple[ev.EvalResult, tuple[list[str], np.ndarray, np.ndarray]]:
+    """Score any model (candidate or champion) on this snapshot's held-out rows, the same way.
+
+    Returns:
+        (EvalResult, (ids, labels, scores) ordered by member key) for the gate.
+    """
+    from pyspark import StorageLevel
+
+    t = settings.training
+    label_col = label_col or settings.project.data.label_column
+    subgroups = t.subgroups(settings.project.data)
+    scored = ev.score(model, evaluation_rows(gold_df, settings, key_col)).select(
+        key_col, label_col, *subgroups, SCORE_COLUMN).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        result = ev.metrics(scored, label_col, SCORE_COLUMN, top_k_percent=t.evaluation.top_k_percent,
+                            subgroup_cols=subgroups, ece_bins=t.evaluation.ece_bins, id_col=key_col)
+        paired = ev.paired_rows(scored, label_col, SCORE_COLUMN, key_col)
+    finally:
+        scored.unpersist()
+    return result, paired
+
+
+# --------------------------------------------------------------------------- tracking edge
+
+def _catalog_dict(catalog: Any) -> dict[str, Any]:
+    if catalog is None:
+        return {}
+    for attr in ("to_dict", "model_dump", "as_dict"):
+        fn = getattr(catalog, attr, None)
+        if callable(fn):
+            return dict(fn())
+    import dataclasses
+
+    if dataclasses.is_dataclass(catalog):
+        return dataclasses.asdict(catalog)
+    if isinstance(catalog, Mapping):
+        return dict(catalog)
+    return {"repr": repr(catalog)}
+
+
+def _report_files(report: Any) -> dict[str, str]:
+    """Contract report -> {file name: text} (JSON always, markdown when the report renders one)."""
+    if report is None:
+        return {}
+    files: dict[str, str] = {}
+    if isinstance(report, str):
+        files["contract_report.txt"] = report
+        return files
+    for attr in ("to_markdown", "markdown"):
+        fn = getattr(report, attr, None)
+        if callable(fn):
+            files["contract_report.md"] = str(fn())
+            break
+    data = _catalog_dict(report)
+    files["contract_report.json"] = json.dumps(data, indent=2, sort_keys=True, default=str)
+    return files
+
+
+def resolved_config_yaml(settings: "Settings") -> str:
+    """The settings as YAML with secrets masked (secret fields, URL passwords, secret variables)."""
+    import yaml
+
+    from promoter.masking import Masker
+
+    data = settings.model_dump(mode="json")
+    text = yaml.safe_dump(data, sort_keys=True, default_flow_style=False)
+    return Masker.from_env().mask(text)
+
+
+_SAFE = str.maketrans({c: "_" for c in "!\"#$%&'()*+,:;<=>?@[\\]^`{|}~"})
+
+
+def _metric_key(key: str) -> str:
+    return key.translate(_SAFE)[:250]
+
+
+def _finite(values: Mapping[str, float]) -> dict[str, float]:
+    return {k: float(v) for k, v in values.items() if v is not None and math.isfinite(float(v))}
+
+
+def _write_artifacts(out: TrainOutput, settings: "Settings", lineage: "Lineage", catalog: Any,
+                     contract_report: Any, folder: Path) -> None:
+    from pipelines import plots
+
+    (folder / "evaluation").mkdir(parents=True)
+    (folder / "config").mkdir()
+    (folder / "data").mkdir()
+    imp = sorted(out.importance, key=lambda kv: -abs(kv[1]))
+    lines = ["feature,importance" + (",coefficient" if out.coefficients is not None else "")]
+    coef = dict(zip(out.feature_columns, out.coefficients or []))
+    for name, value in imp:
+        row = f"{json.dumps(name) if ',' in name else name},{value:.10g}"
+        lines.append(row + (f",{coef[name]:.10g}" if out.coefficients is not None else ""))
+    (folder / "feature_importance.csv").write_text("\n".join(lines) + "\n")
+    plots.importance_png([n for n, _ in out.importance], [v for _, v in out.importance],
+                         folder / "feature_importance.png")
+    m = out.eval_result.metrics
+    c = out.curves
+    plots.roc_png(c.fpr, c.tpr, m["roc_auc"], folder / "plots" / "roc.png")
+    plots.pr_png(c.recall, c.precision, m["pr_auc"], m["prevalence"], folder / "plots" / "pr.png")
+    plots.calibration_png(c.bin_mean_score, c.bin_fraction_positive, c.bin_count, m["ece"],
+                          folder / "plots" / "calibration.png")
+    (folder / "config" / "settings.yml").write_text(resolved_config_yaml(settings))
+    (folder / "data" / "catalog.json").write_text(json.dumps(_catalog_dict(catalog), indent=2, sort_keys=True,
+                                                             default=str))
+    (folder / "data" / "features.json").write_text(json.dumps(out.feature_columns, indent=1))
+    for name, text in _report_files(contract_report).items():
+        (folder / "data" / name).write_text(text)
+    summary = {
+        "eval_result": out.eval_result.to_dict(), "best_params": out.best_params,
+        "search_metric": out.search_metric, "best_validation_metric": out.best_validation_metric,
+        "trials": [{"number": tr.number, "params": tr.params, "metric": tr.metric, "seconds": tr.seconds}
+                   for tr in out.trials],
+        "rows": out.rows, "timings": out.timings, "evaluation_rows_sha256": out.evaluation_ids_sha256,
+        "lineage": lineage.to_dict(),
+    }
+    (folder / SUMMARY_ARTIFACT).write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
+
+
+def _signature(feature_columns: Sequence[str]):
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    return ModelSignature(inputs=Schema([ColSpec("double", c) for c in feature_columns]),
+                          outputs=Schema([ColSpec("double", "prediction")]))
+
+
+def _pip_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"mlflow=={version('mlflow')}", f"pyspark=={version('pyspark')}"]
+
+
+def fit_and_log(spark: "SparkSession", settings: "Settings", lineage: "Lineage", gold_df: "DataFrame",
+                catalog: Any, registry: "Registry", *, contract_report: Any = None,
+                feature_columns: Sequence[str] | None = None, key_col: str = KEY_COLUMN,
+                heartbeat: Callable[[], None] | None = None, seed: int | None = None
+                ) -> tuple[str, str, TrainOutput]:
+    """Train (see :func:`train`) inside a tracked MLflow run; log everything; log the Spark model.
+
+    Returns:
+        (run id, model URI for registration, TrainOutput).
+    """
+    import mlflow
+    import mlflow.spark
+    import pandas as pd
+
+    from promoter.registry import mlflow_uris
+
+    features = list(feature_columns if feature_columns is not None else catalog.feature_columns)
+    env = lineage.environment
+    experiment_id = registry.experiment_id(registry.experiment_name(settings, env))
+    client = registry.client
+    t = settings.training
+    run_name = f"train-{env}-{(lineage.commit or 'local')[:8]}"
+    with mlflow_uris(registry.tracking_uri, registry.registry_uri):
+        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
+                               tags={**lineage.tags(), "promote.kind": "train"})
+        run_id = run.info.run_id
+        try:
+            mlflow.log_params({
+                "algorithm": t.algorithm, "scale_features": t.scale_features, "split_config": t.split_config,
+                "split_salt": t.split_salt, "validation_fraction": t.validation_fraction,
+                "search_metric": t.search_metric, "max_evals": t.max_evals, "early_stop_rounds": t.early_stop_rounds,
+                "timeout_seconds": t.timeout_seconds, "seed": t.seed if seed is None else seed,
+                "n_features": len(features), "search_space": json.dumps(t.space(), sort_keys=True)[:6000],
+                "top_k_percent": t.evaluation.top_k_percent, "ece_bins": t.evaluation.ece_bins,
+                **{f"fixed.{k}": v for k, v in t.params.items()},
+            })
+
+            def on_trial(trial: Trial) -> None:
+                child = client.create_run(experiment_id, start_time=int(trial.started_at * 1000),
+                                          tags={"mlflow.parentRunId": run_id,
+                                                "mlflow.runName": f"trial-{trial.number:03d}",
+                                                "promote.kind": "trial"})
+                from mlflow.entities import Metric, Param
+
+                now = int(time.time() * 1000)
+                client.log_batch(child.info.run_id,
+                                 params=[Param(k, str(v)) for k, v in trial.params.items()],
+                                 metrics=[Metric(f"val_{t.search_metric}", trial.metric, now, 0),
+                                          Metric("trial_seconds", trial.seconds, now, 0)])
+                client.set_terminated(child.info.run_id, "FINISHED", end_time=now)
+                mlflow.log_metric(f"trial_val_{t.search_metric}", trial.metric, step=trial.number)
+                if heartbeat is not None:
+                    heartbeat()
+
+            out = train(spark, settings, gold_df, features, key_col=key_col, seed=seed, on_trial=on_trial)
+            mlflow.log_params({f"best.{k}": v for k, v in out.best_params.items()})
+            mlflow.log_metrics(_finite({_metric_key(k): v for k, v in out.eval_result.flat().items()}))
+            mlflow.log_metrics(_finite({
+                f"best_val_{t.search_metric}": out.best_validation_metric or float("nan"),
+                "trials": float(len(out.trials)),
+                **{f"time_{k}": v for k, v in out.timings.items()},
+                **{f"rows_{k}": float(v) for k, v in out.rows.items()},
+            }))
+            mlflow.set_tag(EVAL_ROWS_TAG, out.evaluation_ids_sha256)
+            with tempfile.TemporaryDirectory(prefix="promote-artifacts-") as tmp:
+                _write_artifacts(out, settings, lineage, catalog, contract_report, Path(tmp))
+                mlflow.log_artifacts(tmp)
+            if heartbeat is not None:
+                heartbeat()
+            info = mlflow.spark.log_model(
+                out.model, MODEL_ARTIFACT, signature=_signature(features),
+                input_example=pd.DataFrame(out.input_example), pip_requirements=_pip_requirements())
+            mlflow.end_run("FINISHED")
+        except BaseException:
+            mlflow.end_run("FAILED")
+            raise
+    return run_id, info.model_uri, out
+
+
+# --------------------------------------------------------------------------- idempotent registration
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Outcome of :func:`train_and_register`.
+
+    Attributes:
+        model_name: the environment's registered model.
+        version: the registered (or reused) version.
+        run_id: the training run that produced it.
+        reused: True when a READY version with the same content key existed (nothing trained).
+        content_key: tree sha + config hash + data snapshot id, hashed (``None``: no reuse possible).
+        metrics: held-out metrics at training time (for reports; the gate re-scores both models).
+        eval_result: full held-out metrics incl. subgroups.
+        best_params: parameters of the refit model.
+        timings: seconds per phase (empty when reused).
+        evaluation_rows_sha256: digest of the held-out member keys.
+        output: the TrainOutput (model, trials, per-row scores); ``None`` when reused.
+    """
+
+    model_name: str
+    version: int
+    run_id: str
+    reused: bool
+    content_key: str | None
+    metrics: dict[str, float]
+    eval_result: ev.EvalResult
+    best_params: dict[str, Any]
+    timings: dict[str, float]
+    evaluation_rows_sha256: str | None
+    output: TrainOutput | None = field(default=None, repr=False)
+
+    @property
+    def model_uri(self) -> str:
+        return f"models:/{self.model_name}/{self.version}"
+
+
+def _summary_of_run(registry: "Registry", run_id: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="promote-summary-") as tmp:
+        path = registry.client.download_artifacts(run_id, SUMMARY_ARTIFACT, tmp)
+        return json.loads(Path(path).read_text())
+
+
+def train_and_register(spark: "SparkSession", settings: "Settings", lineage: "Lineage", gold_df: "DataFrame",
+                       catalog: Any, registry: "Registry", *, contract_report: Any = None,
+                       feature_columns: Sequence[str] | None = None, key_col: str = KEY_COLUMN,
+                       lock_timeout_seconds: float = 3600, seed: int | None = None) -> TrainResult:
+    """Train, log and register a candidate in the environment's model, at most once per content key.
+
+    Under the registry lock of the model: when a READY version carries ``lineage.content_key``
+    it is returned (``reused=True``, nothing trained); otherwise the model is trained, logged
+    and registered with the lineage tags on the run and on the version. A re-run of the same
+    event therefore never makes a second version.
+
+    Args:
+        spark: the active session.
+        settings: settings for ``lineage.environment``.
+        lineage: commit, tree, config hash, data snapshot, ... (see :class:`promoter.registry.Lineage`).
+        gold_df: the gold table from ``features.load_gold``.
+        catalog: its catalog entry (``feature_columns``, ``snapshot_id``; logged as JSON).
+        registry: the MLflow adapter.
+        contract_report: the data contract report, logged with the run when given.
+        feature_columns: override ``catalog.feature_columns``.
+        key_col: the pseudonymous member key.
+        lock_timeout_seconds: how long to wait for another run holding the lock.
+        seed: search seed override (default ``training.seed``).
+
+    Raises:
+        PromoteError: when settings and lineage disagree on the environment; LockTimeout/LockLost.
+    """
+    if settings.env and settings.env != lineage.environment:
+        raise PromoteError(f"settings are for {settings.env!r} but lineage says {lineage.environment!r}")
+    model_name = registry.model_name(settings, lineage.environment)
+    key = lineage.content_key
+    with registry.lock(model_name, timeout_seconds=lock_timeout_seconds) as held:
+        if key is not None:
+            found = registry.find_version_by_content_key(model_name, key)
+            if found is not None and found.run_id:
+                summary = _summary_of_run(registry, found.run_id)
+                result = ev.EvalResult.from_dict(summary["eval_result"])
+                return TrainResult(model_name=model_name, version=found.version, run_id=found.run_id, reused=True,
+                                   content_key=key, metrics=dict(result.metrics), eval_result=result,
+                                   best_params=dict(summary.get("best_params", {})), timings={},
+                                   evaluation_rows_sha256=summary.get("evaluation_rows_sha256"))
+        run_id, model_uri, out = fit_and_log(spark, settings, lineage, gold_df, catalog, registry,
+                                             contract_report=contract_report, feature_columns=feature_columns,
+                                             key_col=key_col, heartbeat=held.refresh, seed=seed)
+        held.check()
+        tags = {**lineage.tags(), EVAL_ROWS_TAG: out.evaluation_ids_sha256}
+        version = registry.register(run_id, model_uri, model_name, tags,
+                                    description=f"trained from {lineage.branch or '?'} @ "
+                                                f"{(lineage.commit or 'unknown')[:12]}")
+    return TrainResult(model_name=model_name, version=version, run_id=run_id, reused=False, content_key=key,
+                       metrics=dict(out.eval_result.metrics), eval_result=out.eval_result,
+                       best_params=out.best_params, timings=out.timings,
+                       evaluation_rows_sha256=out.evaluation_ids_sha256, output=out)
