@@ -614,6 +614,29 @@ class TrainResult:
     def model_uri(self) -> str:
         return f"models:/{self.model_name}/{self.version}"
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly summary (no model, no per-row data)."""
+        return {"model_name": self.model_name, "version": self.version, "model_uri": self.model_uri,
+                "run_id": self.run_id, "reused": self.reused, "content_key": self.content_key,
+                "metrics": self.eval_result.to_dict()["metrics"], "best_params": self.best_params,
+                "timings": self.timings, "evaluation_rows_sha256": self.evaluation_rows_sha256}
+
+    def text(self) -> str:
+        """Two or three lines for a console."""
+        m = self.eval_result.metrics
+        head = (f"{'reused' if self.reused else 'registered'} {self.model_name} v{self.version} "
+                f"(run {self.run_id})")
+        if self.reused:
+            head += ": a READY version already has this code, config and data (content key)"
+        k = f"{self.eval_result.top_k_percent:g}%"
+        line = (f"held-out rows {int(m['n'])} (positives {int(m['positives'])}): roc_auc {m['roc_auc']:.4f}  "
+                f"pr_auc {m['pr_auc']:.4f}  brier {m['brier']:.4f}  log_loss {m['log_loss']:.4f}  "
+                f"ece {m['ece']:.4f}  precision@{k} {m['precision_at_k']:.4f}  recall@{k} {m['recall_at_k']:.4f}")
+        lines = [head, line]
+        if self.best_params:
+            lines.append("best params: " + ", ".join(f"{k_}={v}" for k_, v in sorted(self.best_params.items())))
+        return "\n".join(lines) + "\n"
+
 
 def _summary_of_run(registry: "Registry", run_id: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="promote-summary-") as tmp:

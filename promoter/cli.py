@@ -358,6 +358,49 @@ def score(ctx: click.Context, env_flag: str | None, score_date: Any, as_json: bo
     _render_result(result, as_json)
 
 
+@cli.command("train", cls=_Command, context_settings=CONTEXT, epilog=examples(
+    "promote train --env dev                       # train, tune, register into hrob-risk-dev",
+    "promote train --env staging --json            # the result as JSON",
+    "PROMOTE_ENV=dev promote train --seed 7        # another search seed; same held-out rows",
+))
+@click.option("--env", "env_flag", help="Environment whose registered model gets the version (default: PROMOTE_ENV).")
+@click.option("--seed", type=int, help="Hyperopt search seed (default: training.seed); never changes the split.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--repo", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="The git checkout the lineage (commit, tree, branch) comes from.")
+@click.pass_context
+def train_cmd(ctx: click.Context, env_flag: str | None, seed: int | None, as_json: bool, repo: str) -> None:
+    """Train, tune and register a candidate model for one environment.
+
+    Loads the gold features, splits by a hash of the member key (the held-out rows are the
+    same in every run), runs the Hyperopt search on a validation part of the training rows,
+    refits, measures the held-out rows, logs everything to MLflow and registers the model
+    in the environment's registered model. Re-running with the same commit, config and data
+    reuses the version instead of training again.
+    """
+    from pipelines import features, session
+    from pipelines import train as training
+    from promoter import config
+    from promoter.registry import Lineage, Registry
+    from promoter.report import render
+
+    env = config.resolve_env(env_flag)
+    if not env:
+        raise errors.InvalidInput("promote train needs an environment: pass --env ENV or set PROMOTE_ENV")
+    settings = load_settings(ctx, env)
+    spark = session.from_settings(settings.project.spark)
+    gold, catalog = features.load_gold(spark, settings)
+    lineage, warning = Lineage.from_local(settings, repo, data_snapshot=catalog.snapshot_id)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+    result = training.train_and_register(spark, settings, lineage, gold, catalog, Registry.from_settings(settings),
+                                         seed=seed)
+    if as_json:
+        click.echo(render.to_json(result.to_dict()), nl=False)
+    else:
+        click.echo(result.text(), nl=False)
+
+
 # --------------------------------------------------------------------------- decisions by people
 
 @cli.command(cls=_Command, context_settings=CONTEXT, epilog=examples(

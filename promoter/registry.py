@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import random
 import socket
@@ -142,6 +141,28 @@ class Lineage:
                    event_kind=event.kind, pr_number=event.pr_number,
                    contract_version=contract_version or settings.contracts.version, actor=event.actor,
                    run_url=event.run_url)
+
+    @classmethod
+    def from_local(cls, settings: "Settings", repo: str | os.PathLike[str] = ".", *, data_snapshot: str | None,
+                   contract_version: str | None = None) -> tuple["Lineage", str | None]:
+        """Lineage of a bare ``promote train`` from the local checkout (a manual event).
+
+        Returns:
+            (lineage, warning): outside a git repository the lineage has no commit or tree,
+            hence no content key (every run trains anew), and the warning says so.
+        """
+        from promoter import events
+        from promoter.errors import EventError, GitError
+
+        try:
+            event = events.from_local(repo, kind="manual", action="run")
+        except (GitError, EventError) as exc:
+            env = settings.env or ""
+            lineage = cls(environment=env, config_hash=settings.config_hash, data_snapshot=data_snapshot,
+                          event_kind="manual", contract_version=contract_version or settings.contracts.version)
+            return lineage, f"no git lineage ({exc}); the model is registered without a content key"
+        return cls.from_event(event, settings, data_snapshot=data_snapshot,
+                              contract_version=contract_version), None
 
 
 # --------------------------------------------------------------------------- plain data
