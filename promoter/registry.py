@@ -324,6 +324,16 @@ class Registry:
                 raise
             return self.client.get_experiment_by_name(name).experiment_id  # created meanwhile
 
+    def run_url(self, run_id: str | None) -> str | None:
+        """A browser link to a run on an MLflow server; ``None`` for local stores (nothing to open)."""
+        if not run_id or urlparse(self.tracking_uri).scheme not in ("http", "https"):
+            return None
+        try:
+            experiment = self.client.get_run(run_id).info.experiment_id
+        except Exception:  # a link is a courtesy; never fail a run over it
+            return None
+        return f"{self.tracking_uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
+
     # -- versions ----------------------------------------------------------------------------
 
     def ensure_model(self, model_name: str, description: str | None = None) -> None:
