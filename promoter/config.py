@@ -520,11 +520,14 @@ class TrainingSettings(Strict):
             if problem:
                 problems.append((("training", "params", name), f"{problem}, got {value!r}"))
         for name, spec in self.search_space.items():
-            if isinstance(spec, dict):  # an override drops a base distribution with `kind: null`
+            if spec is None:  # an override drops a base parameter with `name: null`
+                continue
+            if isinstance(spec, dict):  # ... or a base distribution with `kind: null`
                 spec = {k: v for k, v in spec.items() if v is not None}
             if name not in known:
                 problems.append((("training", "search_space", name),
-                                 f"unknown parameter for {self.algorithm} (known: {names})"))
+                                 f"unknown parameter for {self.algorithm} (known: {names}); an environment "
+                                 f"file that switches algorithm drops it with '{name}: null'"))
                 continue
             if name in self.params:
                 problems.append((("training", "search_space", name),
@@ -542,7 +545,7 @@ class TrainingSettings(Strict):
     def space(self) -> dict[str, dict[str, list[Any]]]:
         """The search space with overrides applied: parameter -> {distribution: arguments}."""
         return {name: {k: v for k, v in spec.items() if v is not None}
-                for name, spec in self.search_space.items()}
+                for name, spec in self.search_space.items() if spec is not None}
 
     def subgroups(self, data: "DataSettings") -> list[str]:
         """Subgroup columns to evaluate: ``evaluation.subgroups``, else the project's."""
