@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -282,8 +282,8 @@ def _stats(meta: Any, file_schema: "pa.Schema") -> dict[str, Any]:
         if nulls_known:
             nulls[field.name] = n_null
         if bounds_known and lo is not None and not _nan(lo) and not _nan(hi):
-            mins[field.name] = _stat_value(lo)
-            maxs[field.name] = _stat_value(hi)
+            mins[field.name] = _stat_value(lo, up=False)
+            maxs[field.name] = _stat_value(hi, up=True)
     return {"numRecords": meta.num_rows, "minValues": mins, "maxValues": maxs, "nullCount": nulls}
 
 
@@ -291,11 +291,15 @@ def _nan(x: Any) -> bool:
     return isinstance(x, float) and math.isnan(x)
 
 
-def _stat_value(x: Any) -> Any:
+def _stat_value(x: Any, *, up: bool) -> Any:
+    """A stats value; times in Delta's millisecond form, rounded outwards so the bound still holds."""
     if isinstance(x, datetime):
         if x.tzinfo is None:
             x = x.replace(tzinfo=timezone.utc)
-        return x.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        x = x.astimezone(timezone.utc)
+        if up and x.microsecond % 1000:
+            x = x + timedelta(microseconds=1000 - x.microsecond % 1000)
+        return x.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     return x
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -176,6 +176,7 @@ class ScoreResult:
         predictions_version: Delta version of the predictions commit.
         outreach_version: Delta version of the outreach commit.
         model_name, model_version, run_id, scored_at: as written on every row.
+        tiering: ``capacity`` or ``cut_points``.
     """
 
     rows: int
@@ -192,7 +193,6 @@ class ScoreResult:
     run_id: str
     scored_at: datetime
     tiering: str = "capacity"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def delta_versions(self) -> dict[str, int]:

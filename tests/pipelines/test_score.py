@@ -320,3 +320,44 @@ def test_existing_table_with_another_schema_is_not_overwritten(spark, fitted, tm
     assert DeltaTable(str(path)).version() == 0
     assert [p.name for p in path.iterdir() if p.name.startswith("score_date")] == ["score_date=2026-11-23"]
     assert all("write-" not in str(p) for p in path.rglob("*"))
+
+
+# --------------------------------------------------------------------------- the Delta helper
+
+def _schema():
+    import pyarrow as pa
+
+    return pa.schema([("k", pa.string()), ("v", pa.float64()), ("at", pa.timestamp("us", tz="UTC")),
+                      ("day", pa.string())])
+
+
+@pytest.mark.spark
+def test_a_failed_write_leaves_the_table_and_its_folder_as_they_were(spark, tmp_path: Path):
+    import pyarrow as pa
+    from deltalake import DeltaTable
+    from pyspark.sql import functions as F
+
+    from pipelines import delta
+
+    at = datetime(2026, 11, 23, 6, 30, 0, 123456, tzinfo=timezone.utc)
+    rows = spark.range(20).select(F.col("id").cast("string").alias("k"), F.col("id").cast("double").alias("v"),
+                                  F.lit(at).alias("at"))
+    path = str(tmp_path / "t")
+    first = delta.replace_partition(rows, path, schema=_schema(), partition_column="day", value="a")
+    assert (first.version, first.rows) == (0, 20)
+    # the file's statistics bound the data: the max time is rounded up to Delta's milliseconds
+    adds = pa.table(DeltaTable(path).get_add_actions(flatten=True)).to_pylist()
+    assert sum(a["num_records"] for a in adds) == 20 and max(a["max.v"] for a in adds) == 19.0
+    assert all(a["min.at"] <= at <= a["max.at"] for a in adds if a["num_records"])
+    before = sorted(p for p in Path(path).rglob("*") if p.is_file())
+
+    boom = rows.withColumn("v", F.when(F.col("k") == "7", F.raise_error(F.lit("boom"))).otherwise(F.col("v")))
+    with pytest.raises(Exception, match="boom"):
+        delta.replace_partition(boom, path, schema=_schema(), partition_column="day", value="a")
+    assert DeltaTable(path).version() == 0
+    assert DeltaTable(path).to_pyarrow_table().num_rows == 20
+    assert sorted(p for p in Path(path).rglob("*") if p.is_file()) == before
+
+    with pytest.raises(DataContractError, match="the table needs"):
+        delta.replace_partition(rows.select("v", "k", "at"), path, schema=_schema(), partition_column="day",
+                                value="a")
