@@ -17,10 +17,12 @@ Risk tiers (pure functions below, also usable without Spark):
 
 * ``tiering: cut_points``: tier ``i`` holds scores ``>= min_score_i`` (first match, highest first).
 * ``tiering: capacity``: tier ``i`` holds the next ``percent_i`` of members by score. The cut
-  point is the score at quantile ``1 - cumulative share`` (Spark's ``approxQuantile``, whose rank
-  error is at most ``quantile_relative_error`` x rows; 0 is exact) and a tier holds the scores
-  strictly above it, so with exact quantiles a tier never exceeds its capacity: members tied at a
-  boundary go to the lower tier together.
+  point is the exact score at quantile ``p = 1 - cumulative share`` (rank ``ceil(p * rows)``, as
+  Spark defines it) and a tier holds the scores strictly above it, so a tier never exceeds its
+  capacity (``floor(share * rows)`` members when scores are distinct); members tied at a boundary
+  go to the lower tier together. Spark's ``approxQuantile`` brackets each cut point within
+  ``quantile_relative_error`` x rows ranks and one more pass picks the exact score from the few
+  scores inside the bracket (:func:`capacity_scores`).
 
 The two tables are two commits: if the outreach write fails after the predictions commit, run the
 same date again; both partitions are replaced.
@@ -50,6 +52,7 @@ PREDICTION_COLUMNS = ("member_key", "score", "risk_tier", "model_name", "model_v
                       "scored_at", "score_date")
 OUTREACH_COLUMNS = ("member_key", "score", "risk_tier", "rank", "model_version", "score_date")
 DEFAULT_KEY_COLUMN = "member_key"
+MAX_REFINE_WINDOW = 2_000_000   # scores brought to the driver to make capacity cut points exact
 
 # Values that must never appear in an output table (a guard for tests and audits).
 PHI_VALUE_PATTERNS = {
@@ -129,6 +132,13 @@ def exact_quantile(sorted_scores: Sequence[float], p: float) -> float:
     return sorted_scores[min(rank, n) - 1]
 
 
+def rank_in_window(window: Sequence[float], below: int, rank: int) -> float | None:
+    """The score at ``rank`` (1-based, ascending) given the sorted scores of a window and the
+    count of scores below it; ``None`` when that rank is not inside the window."""
+    i = rank - below - 1
+    return window[i] if 0 <= i < len(window) else None
+
+
 def tier_scores(scores: Sequence[float], scoring: "ScoringSettings") -> list[str]:
     """Tier a list of scores exactly as :func:`score_population` does with exact quantiles.
 
@@ -177,6 +187,8 @@ class ScoreResult:
         outreach_version: Delta version of the outreach commit.
         model_name, model_version, run_id, scored_at: as written on every row.
         tiering: ``capacity`` or ``cut_points``.
+        tiers_exact: capacity cut points are exact quantiles (False only when the refinement
+            window was too large and Spark's approximate quantiles were used as they are).
     """
 
     rows: int
@@ -193,6 +205,7 @@ class ScoreResult:
     run_id: str
     scored_at: datetime
     tiering: str = "capacity"
+    tiers_exact: bool = True
 
     @property
     def delta_versions(self) -> dict[str, int]:
@@ -250,6 +263,56 @@ def tier_column(score: "Column", cuts: Sequence[TierCut], rest: str) -> "Column"
             cond = score >= F.lit(cut.threshold) if cut.inclusive else score > F.lit(cut.threshold)
         expr = F.when(cond, F.lit(cut.name)) if expr is None else expr.when(cond, F.lit(cut.name))
     return F.lit(rest) if expr is None else expr.otherwise(F.lit(rest))
+
+
+def capacity_scores(scored: "DataFrame", probs: Sequence[float], rows: int, relative_error: float,
+                    max_window: int = MAX_REFINE_WINDOW) -> tuple[list[float], bool]:
+    """The exact score at each quantile ``probs`` (Spark's definition: rank ``ceil(p * rows)``).
+
+    Spark's ``approxQuantile`` brackets each rank within ``relative_error * rows``; one more pass
+    counts the scores below each bracket and brings the few scores inside it (about
+    ``4 * relative_error * rows`` doubles per tier: 400 per million members at 1e-4) to the driver,
+    where the exact one is picked. Only scores travel, never keys.
+
+    Returns:
+        ``(scores, exact)``; a probability of 0 gives ``-inf`` (everyone left). ``exact`` is False
+        when a bracket held more than ``max_window`` scores and the approximate value was kept.
+    """
+    from pyspark.sql import functions as F
+
+    out: list[float] = [-math.inf] * len(probs)
+    asked = [i for i, p in enumerate(probs) if p > 0]
+    if not asked:
+        return out, True
+    if relative_error == 0:
+        for i, q in zip(asked, scored.approxQuantile("score", [probs[i] for i in asked], 0.0)):
+            out[i] = float(q)
+        return out, True
+    margin = 2 * relative_error
+    want = [probs[i] for i in asked]
+    bounds = scored.approxQuantile("score", [max(0.0, p - margin) for p in want]
+                                   + [p for p in want] + [min(1.0, p + margin) for p in want], relative_error)
+    k = len(want)
+    lows, approx, highs = bounds[:k], bounds[k:2 * k], bounds[2 * k:]
+    score = F.col("score")
+    below = scored.agg(*[F.sum((score < F.lit(lo)).cast("long")).alias(f"b{j}") for j, lo in enumerate(lows)]).first()
+    inside = None
+    for lo, hi in zip(lows, highs):
+        cond = score.between(F.lit(lo), F.lit(hi))
+        inside = cond if inside is None else inside | cond
+    window = sorted(r["score"] for r in scored.filter(inside).select("score").limit(max_window + 1).collect())
+    exact = len(window) <= max_window
+    for j, i in enumerate(asked):
+        rank = max(1, math.ceil(want[j] * rows))
+        got = None
+        if exact:
+            mine = [s for s in window if lows[j] <= s <= highs[j]]
+            got = rank_in_window(mine, int(below[f"b{j}"] or 0), rank)
+        if got is None:
+            exact = False
+            got = approx[j]
+        out[i] = float(got)
+    return out, exact
 
 
 def model_input_columns(model: Any) -> list[str]:
@@ -377,12 +440,10 @@ def score_population(spark: "SparkSession", model: "PipelineModel", gold_df: "Da
             raise DataContractError(f"{check['bad_scores']} member(s) got no score (null/NaN features?); "
                                     "nothing was written")
 
-        quantiles = None
+        quantiles, exact = None, True
         if scoring.tiering == "capacity":
-            probs = capacity_quantiles(scoring)
-            asked = [p for p in probs if p > 0]
-            got = iter(scored.approxQuantile("score", asked, scoring.quantile_relative_error) if asked else [])
-            quantiles = [next(got) if p > 0 else -math.inf for p in probs]
+            quantiles, exact = capacity_scores(scored, capacity_quantiles(scoring), rows,
+                                               scoring.quantile_relative_error)
         cuts = tier_cuts(scoring, quantiles)
         rest = scoring.tiers[-1].name
         tiered = scored.withColumn("risk_tier", tier_column(F.col("score"), cuts, rest))
@@ -424,7 +485,7 @@ def score_population(spark: "SparkSession", model: "PipelineModel", gold_df: "Da
         predictions_path=written.table_uri, outreach_path=listed.table_uri, outreach_rows=listed.rows,
         score_date=score_date, predictions_version=written.version, outreach_version=listed.version,
         model_name=model_name, model_version=model_version, run_id=run_id, scored_at=scored_at,
-        tiering=scoring.tiering)
+        tiering=scoring.tiering, tiers_exact=exact)
 
 
 def _project(settings: Any) -> "ProjectSettings":
