@@ -165,7 +165,8 @@ class ScoringSettings(Strict):
     top_n: int = Field(500, ge=1, le=10_000_000)
     predictions_table: str = "predictions/hrob_scores"
     outreach_table: str = "predictions/outreach_list"
-    # capacity tiers: boundary rank error of Spark's approxQuantile (0 = exact, costly at scale)
+    # capacity tiers: bracket of Spark's approxQuantile (in ranks / rows) that one more pass refines
+    # to the exact cut point; 0 asks Spark for exact quantiles directly (costly at scale)
     quantile_relative_error: float = Field(1e-4, ge=0, lt=0.1)
     max_rows_per_file: int = Field(1_000_000, ge=1_000)
 
