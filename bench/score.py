@@ -58,6 +58,15 @@ def build_gold(spark, n: int, features: int, path: str, partitions: int) -> list
     return names
 
 
+def reusable_gold(spark, path: str, n: int, features: int) -> list[str] | None:
+    """The feature names of a complete gold table already at ``path`` with ``n`` rows, else None."""
+    if not (Path(path) / "_SUCCESS").exists():
+        return None
+    df = spark.read.parquet(path)
+    names = [c for c in df.columns if c.startswith("f_")]
+    return names if len(names) == features and df.count() == n else None
+
+
 def fit_model(spark, gold_path: str, names: list[str], sample_rows: int):
     from pyspark.ml import Pipeline
     from pyspark.ml.classification import LogisticRegression
@@ -81,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample-rows", type=int, default=20_000, help="rows the model is fitted on")
     ap.add_argument("--master", default="local[*]")
     ap.add_argument("--driver-memory", default="8g")
-    ap.add_argument("--workdir", default=None, help="default: a temporary folder, removed at the end")
+    ap.add_argument("--workdir", default=None,
+                    help="keep tables here (a complete gold table of the same size is reused); "
+                         "default: a temporary folder, removed at the end")
+    ap.add_argument("--repeat", type=int, default=1, help="time floor and scoring this many times each; "
+                    "the best is reported")
     args = ap.parse_args(argv)
 
     from promoter.config import ProjectSettings
@@ -100,29 +113,34 @@ def main(argv: list[str] | None = None) -> int:
             parts = args.partitions or max(2, round(n / 65_536))
             gold = str(work / f"gold_{n}")
             t = time.perf_counter()
-            names = build_gold(spark, n, args.features, gold, parts)
+            names = reusable_gold(spark, gold, n, args.features)
+            how = "reused"
+            if names is None:
+                names, how = build_gold(spark, n, args.features, gold, parts), "written"
             gen_s = time.perf_counter() - t
             model = fit_model(spark, gold, names, min(args.sample_rows, n))
             size = folder_mb(gold)
-            print(f"[{n:,} rows] gold written in {gen_s:.1f}s ({size:,.0f} MiB, {parts} files); model fitted",
+            print(f"[{n:,} rows] gold {how} in {gen_s:.1f}s ({size:,.0f} MiB); model fitted",
                   flush=True)
 
             copy = str(work / f"copy_{n}")
-            t = time.perf_counter()
-            spark.read.parquet(gold).write.mode("overwrite").parquet(copy)
-            floor_s = time.perf_counter() - t
-            print(f"[{n:,} rows] floor (read + write back unchanged): {floor_s:.1f}s", flush=True)
-
             settings = ProjectSettings(name="bench", model_name="hrob-risk", lake_root=str(work / f"lake_{n}"))
-            t = time.perf_counter()
-            result = score_population(spark, model, spark.read.parquet(gold), score_date=date(2026, 11, 23),
-                                      model_name="hrob-risk-prod", model_version=1, run_id="bench",
-                                      settings=settings, scored_at=datetime.now(timezone.utc))
-            score_s = time.perf_counter() - t
-            if result.rows != n:
-                raise SystemExit(f"scored {result.rows} rows, expected {n}")
-            print(f"[{n:,} rows] scoring: {score_s:.1f}s; tiers {result.tier_counts}", flush=True)
-            rows_out.append((n, args.features, size, floor_s, score_s))
+            floors, scorings = [], []
+            for attempt in range(1, args.repeat + 1):   # alternate, so both see the same machine
+                t = time.perf_counter()
+                spark.read.parquet(gold).write.mode("overwrite").parquet(copy)
+                floors.append(time.perf_counter() - t)
+                print(f"[{n:,} rows] floor (read + write back unchanged) #{attempt}: {floors[-1]:.1f}s", flush=True)
+                t = time.perf_counter()
+                result = score_population(spark, model, spark.read.parquet(gold), score_date=date(2026, 11, 23),
+                                          model_name="hrob-risk-prod", model_version=attempt, run_id=f"bench-{attempt}",
+                                          settings=settings, scored_at=datetime.now(timezone.utc))
+                scorings.append(time.perf_counter() - t)
+                if result.rows != n:
+                    raise SystemExit(f"scored {result.rows} rows, expected {n}")
+                print(f"[{n:,} rows] scoring #{attempt}: {scorings[-1]:.1f}s; tiers {result.tier_counts} "
+                      f"(exact: {result.tiers_exact}); outreach {result.outreach_rows}", flush=True)
+            rows_out.append((n, args.features, size, min(floors), min(scorings)))
             shutil.rmtree(copy, ignore_errors=True)
     finally:
         spark.stop()
@@ -130,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     print()
-    print(f"batch scoring vs. read+write floor  (Spark {args.master}, {cores} cores, {args.features} features)")
+    print(f"batch scoring vs. read+write floor  (Spark {args.master}, {cores} cores, {args.features} features, "
+          f"best of {args.repeat})")
     head = ("rows", "gold MiB", "floor s", "floor rows/s", "scoring s", "scoring rows/s", "scoring/floor")
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---:" for _ in head) + "|")
