@@ -180,6 +180,28 @@ def history_of(table_uri: str) -> list[dict[str, Any]]:
     return DeltaTable(absolute(table_uri)).history()
 
 
+def partition_stats(table_uri: str, partition_column: str, columns: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    """Per partition value: ``rows`` and, for each of ``columns``, the ``(min, max)`` over its files.
+
+    Read from the Delta log's file statistics only; no data file is opened.
+    """
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    adds = pa.table(DeltaTable(absolute(table_uri)).get_add_actions(flatten=True)).to_pylist()
+    out: dict[str, dict[str, Any]] = {}
+    for add in adds:
+        key = str(add[f"partition.{partition_column}"])
+        entry = out.setdefault(key, {"rows": 0, **{c: (None, None) for c in columns}})
+        entry["rows"] += int(add.get("num_records") or 0)
+        for c in columns:
+            lo, hi = entry[c]
+            a_lo, a_hi = add.get(f"min.{c}"), add.get(f"max.{c}")
+            entry[c] = (a_lo if lo is None else (lo if a_lo is None else min(lo, a_lo)),
+                        a_hi if hi is None else (hi if a_hi is None else max(hi, a_hi)))
+    return dict(sorted(out.items()))
+
+
 # --------------------------------------------------------------------------- internals
 
 def _existing_table(table_uri: str) -> Any:

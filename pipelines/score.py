@@ -488,6 +488,25 @@ def score_population(spark: "SparkSession", model: "PipelineModel", gold_df: "Da
         tiering=scoring.tiering, tiers_exact=exact)
 
 
+def predictions_summary(settings: "Settings | ProjectSettings") -> dict[date, dict[str, Any]]:
+    """Rows and model version per score date in the predictions table, from the Delta log only.
+
+    Returns:
+        ``{date: {"rows": int, "model_version": int | None}}`` (``None`` if a partition somehow
+        mixes versions); empty when nothing has been scored yet.
+    """
+    from deltalake import DeltaTable
+
+    path, _ = table_paths(settings)
+    if not DeltaTable.is_deltatable(path):
+        return {}
+    out: dict[date, dict[str, Any]] = {}
+    for day, stats in delta.partition_stats(path, PARTITION_COLUMN, ("model_version",)).items():
+        lo, hi = stats["model_version"]
+        out[date.fromisoformat(day)] = {"rows": stats["rows"], "model_version": lo if lo == hi else None}
+    return out
+
+
 def _project(settings: Any) -> "ProjectSettings":
     return getattr(settings, "project", settings)
 

@@ -208,6 +208,9 @@ def test_rescoring_a_date_replaces_its_partition_only(spark, fitted, tmp_path: P
     assert sorted({(r["score_date"], r["model_version"]) for r in outreach}) == [(D1, 2), (D2, 1)]
     assert sum(r["score_date"] == D1 for r in outreach) == 50
 
+    assert sc.predictions_summary(settings) == {D1: {"rows": 700, "model_version": 2},
+                                                D2: {"rows": 300, "model_version": 1}}
+    assert sc.predictions_summary(project(tmp_path / "empty-lake")) == {}
     # one commit per scoring run and table, each carrying the run's identity
     from deltalake import DeltaTable
 
