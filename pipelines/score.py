@@ -1,8 +1,9 @@
 """Batch scoring: gold features -> Delta predictions table and outreach list, with risk tiers.
 
-The whole population is scored in Spark; nothing but aggregates (row counts, tier counts,
-quantile cut points) and the top-N outreach rows' plan reach the driver, and the rows themselves
-never do. The tables are written by Spark as Parquet and committed to Delta with ``deltalake``'s
+The whole population is scored in Spark. The driver receives only aggregates (row, key and tier
+counts), the capacity cut points with the few scores that make them exact (about
+4 x ``quantile_relative_error`` x rows doubles per tier, no keys) and the Parquet footers of the
+written files; member rows never pass through it. The tables are written by Spark as Parquet and committed to Delta with ``deltalake``'s
 transaction API, one atomic commit per table that replaces the day's partition and leaves other
 days alone (see :mod:`pipelines.delta` for why this and not ``write_deltalake``).
 
