@@ -513,7 +513,7 @@ def fit_and_log(spark: "SparkSession", settings: "Settings", lineage: "Lineage",
     import mlflow.spark
     import pandas as pd
 
-    from promoter.registry import mlflow_uris
+    from promoter.registry import MODEL_URI_TAG, mlflow_uris
 
     features = list(feature_columns if feature_columns is not None else catalog.feature_columns)
     env = lineage.environment
@@ -571,6 +571,7 @@ def fit_and_log(spark: "SparkSession", settings: "Settings", lineage: "Lineage",
             info = mlflow.spark.log_model(
                 out.model, MODEL_ARTIFACT, signature=_signature(features),
                 input_example=pd.DataFrame(out.input_example), pip_requirements=_pip_requirements())
+            mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
             mlflow.end_run("FINISHED")
         except BaseException:
             mlflow.end_run("FAILED")
@@ -595,7 +596,9 @@ class TrainResult:
         best_params: parameters of the refit model.
         timings: seconds per phase (empty when reused).
         evaluation_rows_sha256: digest of the held-out member keys.
-        output: the TrainOutput (model, trials, per-row scores); ``None`` when reused.
+        output: the TrainOutput (model, trials, per-row scores); ``None`` when reused or resumed.
+        resumed: True when an earlier run with this key had trained and logged the model but not
+            registered it (it died); that run's model was registered, nothing trained.
     """
 
     model_name: str
@@ -609,6 +612,7 @@ class TrainResult:
     timings: dict[str, float]
     evaluation_rows_sha256: str | None
     output: TrainOutput | None = field(default=None, repr=False)
+    resumed: bool = False
 
     @property
     def model_uri(self) -> str:
@@ -617,7 +621,8 @@ class TrainResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (no model, no per-row data)."""
         return {"model_name": self.model_name, "version": self.version, "model_uri": self.model_uri,
-                "run_id": self.run_id, "reused": self.reused, "content_key": self.content_key,
+                "run_id": self.run_id, "reused": self.reused, "resumed": self.resumed,
+                "content_key": self.content_key,
                 "metrics": self.eval_result.to_dict()["metrics"], "best_params": self.best_params,
                 "timings": self.timings, "evaluation_rows_sha256": self.evaluation_rows_sha256}
 
@@ -628,6 +633,8 @@ class TrainResult:
                 f"(run {self.run_id})")
         if self.reused:
             head += ": a READY version already has this code, config and data (content key)"
+        elif self.resumed:
+            head += ": registered the model an earlier run with this content key trained and logged"
         k = f"{self.eval_result.top_k_percent:g}%"
         line = (f"held-out rows {int(m['n'])} (positives {int(m['positives'])}): roc_auc {m['roc_auc']:.4f}  "
                 f"pr_auc {m['pr_auc']:.4f}  brier {m['brier']:.4f}  log_loss {m['log_loss']:.4f}  "
@@ -639,9 +646,23 @@ class TrainResult:
 
 
 def _summary_of_run(registry: "Registry", run_id: str) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="promote-summary-") as tmp:
-        path = registry.client.download_artifacts(run_id, SUMMARY_ARTIFACT, tmp)
-        return json.loads(Path(path).read_text())
+    """The run's ``evaluation/summary.json``; from its metrics when the file is missing (older runs)."""
+    try:
+        with tempfile.TemporaryDirectory(prefix="promote-summary-") as tmp:
+            path = registry.client.download_artifacts(run_id, SUMMARY_ARTIFACT, tmp)
+            return json.loads(Path(path).read_text())
+    except Exception:  # noqa: BLE001 - any failure to read it: fall back to the logged metrics
+        metrics = {k: v for k, v in registry.run_metrics(run_id).items() if k in ev.METRIC_NAMES}
+        return {"eval_result": ev.EvalResult(metrics=metrics).to_dict(), "best_params": {}}
+
+
+def _from_summary(model_name: str, version: int, run_id: str, key: str | None, summary: Mapping[str, Any],
+                  *, reused: bool, resumed: bool = False) -> "TrainResult":
+    result = ev.EvalResult.from_dict(summary["eval_result"])
+    return TrainResult(model_name=model_name, version=version, run_id=run_id, reused=reused, resumed=resumed,
+                       content_key=key, metrics=dict(result.metrics), eval_result=result,
+                       best_params=dict(summary.get("best_params", {})), timings={},
+                       evaluation_rows_sha256=summary.get("evaluation_rows_sha256"))
 
 
 def train_and_register(spark: "SparkSession", settings: "Settings", lineage: "Lineage", gold_df: "DataFrame",
@@ -675,24 +696,29 @@ def train_and_register(spark: "SparkSession", settings: "Settings", lineage: "Li
         raise PromoteError(f"settings are for {settings.env!r} but lineage says {lineage.environment!r}")
     model_name = registry.model_name(settings, lineage.environment)
     key = lineage.content_key
+    description = f"trained from {lineage.branch or '?'} @ {(lineage.commit or 'unknown')[:12]}"
     with registry.lock(model_name, timeout_seconds=lock_timeout_seconds) as held:
         if key is not None:
             found = registry.find_version_by_content_key(model_name, key)
             if found is not None and found.run_id:
-                summary = _summary_of_run(registry, found.run_id)
-                result = ev.EvalResult.from_dict(summary["eval_result"])
-                return TrainResult(model_name=model_name, version=found.version, run_id=found.run_id, reused=True,
-                                   content_key=key, metrics=dict(result.metrics), eval_result=result,
-                                   best_params=dict(summary.get("best_params", {})), timings={},
-                                   evaluation_rows_sha256=summary.get("evaluation_rows_sha256"))
+                return _from_summary(model_name, found.version, found.run_id, key,
+                                     _summary_of_run(registry, found.run_id), reused=True)
+            # a run that trained and logged its model but died before registering: register it
+            experiment_id = registry.experiment_id(registry.experiment_name(settings, lineage.environment))
+            finished = registry.find_finished_run(experiment_id, key)
+            if finished is not None:
+                run_id, model_uri = finished
+                summary = _summary_of_run(registry, run_id)
+                tags = {**lineage.tags(), **({EVAL_ROWS_TAG: summary["evaluation_rows_sha256"]}
+                                             if summary.get("evaluation_rows_sha256") else {})}
+                version = registry.register(run_id, model_uri, model_name, tags, description=description)
+                return _from_summary(model_name, version, run_id, key, summary, reused=False, resumed=True)
         run_id, model_uri, out = fit_and_log(spark, settings, lineage, gold_df, catalog, registry,
                                              contract_report=contract_report, feature_columns=feature_columns,
                                              key_col=key_col, heartbeat=held.refresh, seed=seed)
         held.check()
         tags = {**lineage.tags(), EVAL_ROWS_TAG: out.evaluation_ids_sha256}
-        version = registry.register(run_id, model_uri, model_name, tags,
-                                    description=f"trained from {lineage.branch or '?'} @ "
-                                                f"{(lineage.commit or 'unknown')[:12]}")
+        version = registry.register(run_id, model_uri, model_name, tags, description=description)
     return TrainResult(model_name=model_name, version=version, run_id=run_id, reused=False, content_key=key,
                        metrics=dict(out.eval_result.metrics), eval_result=out.eval_result,
                        best_params=out.best_params, timings=out.timings,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import random
 import socket
@@ -45,6 +46,7 @@ LOCK_HOLDER = "promote.lock.holder"
 LOCK_ACQUIRED_AT = "promote.lock.acquired_at"
 LOCK_HEARTBEAT_AT = "promote.lock.heartbeat_at"
 LOCK_TTL = "promote.lock.ttl_seconds"
+MODEL_URI_TAG = "promote.model_uri"   # on a training run once its model is logged
 _BREAKER_TTL = 60.0  # a stale-lock breaker only deletes one model; older than this, it died
 
 
@@ -334,6 +336,28 @@ class Registry:
             return None
         return f"{self.tracking_uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
 
+    # -- runs --------------------------------------------------------------------------------
+
+    def find_finished_run(self, experiment_id: str, content_key: str) -> tuple[str, str] | None:
+        """(run id, model URI) of the oldest FINISHED training run with ``content_key`` whose model
+        was logged (tag ``promote.model_uri``), or ``None``.
+
+        Lets a re-run register the model of a run that finished but died before registration,
+        instead of training again.
+        """
+        flt = (f"tags.`{T.CONTENT_KEY}` = '{_quote(content_key)}' and tags.`{MODEL_URI_TAG}` != '' "
+               f"and attributes.status = 'FINISHED'")
+        runs = self.client.search_runs([experiment_id], filter_string=flt, order_by=["attributes.start_time ASC"],
+                                       max_results=1)
+        if not runs:
+            return None
+        run = runs[0]
+        return run.info.run_id, run.data.tags[MODEL_URI_TAG]
+
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        """The latest value of every metric of a run."""
+        return dict(self.client.get_run(run_id).data.metrics)
+
     # -- versions ----------------------------------------------------------------------------
 
     def ensure_model(self, model_name: str, description: str | None = None) -> None:
@@ -493,6 +517,10 @@ class Registry:
         finally:
             handle._release()
 
+    def audit_store(self) -> "MlflowAuditStore":
+        """The hash-chained decision records kept with this registry (see MlflowAuditStore)."""
+        return MlflowAuditStore(self)
+
     def lock_holder(self, name: str) -> dict[str, str] | None:
         """Tags of lock ``name`` (holder, acquired_at, heartbeat_at, ttl), or ``None`` when free."""
         return self._lock_tags(LOCK_PREFIX + name)
@@ -619,6 +647,103 @@ class LockHandle:
 
 
 # =========================================================================== audit storage
-# Durable, hash-chained decision records kept with the registry (DESIGN invariant 7).
-# Filled in by the gate/promotion work; intentionally empty here.
+# Durable, hash-chained decision records kept with the registry (DESIGN invariant 7), so a
+# throw-away CI runner loses nothing: one MLflow run per record in the experiment
+# ``promote-audit``, the record's canonical JSON split over tags (MLflow caps a tag value at
+# 8,000 characters), and the chain's head (seq and hash) as an experiment tag, so deleting the
+# newest record is detected too. Appends are serialised per chain by the registry lock and
+# refuse a seq that is already taken (compare-and-swap).
 # ===========================================================================
+
+AUDIT_EXPERIMENT = "promote-audit"
+AUDIT_CHAIN = "promote.audit.chain"
+AUDIT_SEQ = "promote.audit.seq"
+AUDIT_KIND = "promote.audit.kind"
+AUDIT_RECORD_ID = "promote.audit.record_id"
+AUDIT_PARTS = "promote.audit.parts"
+AUDIT_PART = "promote.audit.record."
+AUDIT_HEAD = "promote.audit.head."
+_PART_SIZE = 7000
+
+
+class MlflowAuditStore:
+    """An :class:`promoter.audit.AuditStore` in the MLflow tracking server of ``registry``."""
+
+    def __init__(self, registry: Registry, experiment: str = AUDIT_EXPERIMENT) -> None:
+        self.registry = registry
+        self.experiment = experiment
+        self._experiment_id: str | None = None
+
+    @property
+    def experiment_id(self) -> str:
+        if self._experiment_id is None:
+            self._experiment_id = self.registry.experiment_id(self.experiment)
+        return self._experiment_id
+
+    def _search(self, filter_string: str) -> list[Any]:
+        runs: list[Any] = []
+        token = None
+        while True:
+            page = self.registry.client.search_runs([self.experiment_id], filter_string=filter_string,
+                                                    max_results=1000, page_token=token)
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+    @staticmethod
+    def _record_of(run: Any) -> "Any":
+        from promoter.audit import CorruptRecord, Record
+
+        tags = run.data.tags
+        try:
+            parts = int(tags.get(AUDIT_PARTS, "0"))
+            text = "".join(tags[f"{AUDIT_PART}{i}"] for i in range(parts))
+            return Record.from_dict(json.loads(text))
+        except (KeyError, ValueError) as exc:
+            raise CorruptRecord(f"audit run {run.info.run_id}: unreadable record ({exc})") from None
+
+    def read_all(self, environment: str | None = None) -> list[Any]:
+        """Every record of one chain in seq order (all chains when ``environment`` is None)."""
+        flt = f"tags.`{AUDIT_CHAIN}` = '{_quote(environment)}'" if environment else ""
+        records = [self._record_of(run) for run in self._search(flt)]
+        return sorted(records, key=lambda r: (r.environment, r.seq))
+
+    def head(self, environment: str) -> tuple[int, str] | None:
+        """(seq, hash) of the newest record as recorded at append time, or ``None``."""
+        exp = self.registry.client.get_experiment(self.experiment_id)
+        value = (exp.tags or {}).get(AUDIT_HEAD + environment)
+        if not value or ":" not in value:
+            return None
+        seq, digest = value.split(":", 1)
+        return int(seq), digest
+
+    def append(self, record: Any) -> None:
+        """Store ``record``; raise ConcurrentAppend when its seq is taken (serialised per chain)."""
+        from promoter.audit import ConcurrentAppend
+
+        env = record.environment
+        with self.registry.lock(f"audit.{env}", ttl_seconds=120, timeout_seconds=300, poll_seconds=0.1,
+                                max_poll_seconds=1.0):
+            taken = self._search(f"tags.`{AUDIT_CHAIN}` = '{_quote(env)}' and tags.`{AUDIT_SEQ}` = '{record.seq}'")
+            if taken:
+                raise ConcurrentAppend(f"seq {record.seq} of chain {env!r} is already taken")
+            head = self.head(env)
+            expected = -1 if head is None else head[0]
+            if record.seq != expected + 1:
+                raise ConcurrentAppend(f"chain {env!r} head is seq {expected}; cannot append seq {record.seq}")
+            text = record.to_json()
+            parts = [text[i:i + _PART_SIZE] for i in range(0, len(text), _PART_SIZE)] or [""]
+            tags = {AUDIT_CHAIN: env, AUDIT_SEQ: str(record.seq), AUDIT_KIND: record.kind,
+                    AUDIT_RECORD_ID: record.record_id, AUDIT_PARTS: str(len(parts)),
+                    **{f"{AUDIT_PART}{i}": part for i, part in enumerate(parts)}}
+            run = self.registry.client.create_run(self.experiment_id, run_name=f"{env}-{record.seq:06d}-{record.kind}",
+                                                  tags=tags)
+            self.registry.client.set_terminated(run.info.run_id)
+            self.registry.client.set_experiment_tag(self.experiment_id, AUDIT_HEAD + env,
+                                                    f"{record.seq}:{record.hash}")
+
+    def run_id_of(self, environment: str, seq: int) -> str | None:
+        """The MLflow run holding record ``seq`` (for operators and tests)."""
+        runs = self._search(f"tags.`{AUDIT_CHAIN}` = '{_quote(environment)}' and tags.`{AUDIT_SEQ}` = '{seq}'")
+        return runs[0].info.run_id if runs else None
