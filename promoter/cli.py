@@ -185,7 +185,7 @@ def cut_release_cmd(ctx: click.Context, source: str, name: str | None, version: 
     base = load_settings(ctx, None)
     readiness = None
     if not force:
-        readiness = release.mlflow_readiness(load_settings(ctx, base.promotion.pull_request_fallback))
+        readiness = release.mlflow_readiness(load_settings(ctx, base.promotion.pull_request_fallback), repo=repo)
     result = release.cut_release(repo, source=source, name=name, version=version, push=push, remote=remote,
                                  force=force, reason=reason, readiness=readiness, settings=base)
     click.echo(release.render(result), nl=False)

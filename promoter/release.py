@@ -91,10 +91,12 @@ def release_names(name: str | None = None, version: str | None = None) -> Releas
 
 
 def staging_candidate_passed(tracking_uri: str, registry_uri: str | None, model_name: str,
-                             sha: str) -> tuple[bool, str]:
+                             sha: str, tree: str | None = None) -> tuple[bool, str]:
     """Is there a version of ``model_name`` built from commit ``sha`` whose expectations passed?
 
-    Looks for model versions tagged ``promote.commit = sha`` and ``promote.expectations = PASS``.
+    Looks for model versions tagged ``promote.commit = sha`` (or, when ``tree`` is given,
+    ``promote.tree = tree``: a merge that kept the PR's tree reuses the PR's version, which
+    carries the PR head's commit) and ``promote.expectations = PASS``.
 
     Args:
         tracking_uri: the MLflow tracking server (or SQLite store).
@@ -114,14 +116,19 @@ def staging_candidate_passed(tracking_uri: str, registry_uri: str | None, model_
         return v.replace("\\", "\\\\").replace("'", "\\'")
 
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri or tracking_uri)
-    flt = f"name = '{quote(model_name)}' and tags.`{tags.COMMIT}` = '{quote(sha)}'"
-    try:
-        versions = list(client.search_model_versions(flt, max_results=200))
-    except MlflowException as exc:
-        if getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST":
-            versions = []
-        else:
-            raise
+    versions: list[Any] = []
+    filters = [f"name = '{quote(model_name)}' and tags.`{tags.COMMIT}` = '{quote(sha)}'"]
+    if tree:
+        filters.append(f"name = '{quote(model_name)}' and tags.`{tags.TREE}` = '{quote(tree)}'")
+    for flt in filters:
+        try:
+            found = list(client.search_model_versions(flt, max_results=200))
+        except MlflowException as exc:
+            if getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST":
+                found = []
+            else:
+                raise
+        versions.extend(v for v in found if v.version not in {x.version for x in versions})
     passing = sorted(int(v.version) for v in versions if (v.tags or {}).get(tags.EXPECTATIONS) == "PASS")
     if passing:
         return True, (f"{model_name} version {passing[-1]} was built from {sha[:12]} and passed its "
@@ -134,7 +141,7 @@ def staging_candidate_passed(tracking_uri: str, registry_uri: str | None, model_
                    f"first")
 
 
-def mlflow_readiness(settings: "Settings", environment: str | None = None) -> Readiness:
+def mlflow_readiness(settings: "Settings", environment: str | None = None, repo: str = ".") -> Readiness:
     """The default readiness check: a passing candidate in the staging registered model.
 
     Args:
@@ -151,7 +158,8 @@ def mlflow_readiness(settings: "Settings", environment: str | None = None) -> Re
     def readiness(sha: str) -> tuple[bool, str]:
         if project.tracking_token is not None:
             os.environ.setdefault("MLFLOW_TRACKING_TOKEN", project.tracking_token.get_secret_value())
-        return staging_candidate_passed(project.tracking_uri, project.registry_uri, model, sha)
+        return staging_candidate_passed(project.tracking_uri, project.registry_uri, model, sha,
+                                        gitops.tree_of(repo, sha))
 
     return readiness
 
