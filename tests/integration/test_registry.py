@@ -90,8 +90,11 @@ def world(spark, tmp_path_factory):
     first = train_and_register(spark, settings_a, lineage_a, gold, catalog, registry, contract_report=report)
     again = train_and_register(spark, settings_a, lineage_a, gold, catalog, registry, contract_report=report)
     other = train_and_register(spark, settings_b, lineage_b, gold, catalog, registry)
+    # a run that died after logging its model but before registering: the version is not there
+    registry.client.delete_model_version(other.model_name, str(other.version))
+    resumed = train_and_register(spark, settings_b, lineage_b, gold, catalog, registry)
     yield dict(tmp=tmp, registry=registry, gold=gold, settings=settings_a, lineage=lineage_a, event=event,
-               first=first, again=again, other=other, catalog=catalog)
+               first=first, again=again, other=other, resumed=resumed, catalog=catalog)
     gold.unpersist()
 
 
@@ -116,9 +119,20 @@ def test_same_content_key_gives_one_version(world):
 def test_different_config_hash_gives_second_version(world):
     first, other, registry = world["first"], world["other"], world["registry"]
     assert not other.reused and other.content_key != first.content_key
-    assert other.version == first.version + 1
-    assert _versions(registry, first.model_name) == [first.version, other.version]
+    assert other.version == first.version + 1 and other.run_id != first.run_id
     assert first.model_name == "hrob-risk-dev"
+
+
+def test_rerun_registers_the_model_of_a_run_that_died_before_registration(world):
+    other, resumed, registry = world["other"], world["resumed"], world["registry"]
+    assert resumed.resumed and not resumed.reused and resumed.output is None
+    assert resumed.run_id == other.run_id and resumed.version == other.version + 1
+    assert resumed.metrics == other.metrics
+    assert _versions(registry, other.model_name) == [world["first"].version, resumed.version]
+    runs = registry.client.search_runs([registry.client.get_run(other.run_id).info.experiment_id],
+                                       filter_string="tags.`promote.kind` = 'train'")
+    assert len(runs) == 2  # config A once, config B once: nothing trained again
+    assert registry.version_info(other.model_name, resumed.version).tags[tags.CONTENT_KEY] == other.content_key
 
 
 def test_lineage_tags_on_run_and_version(world):
