@@ -33,10 +33,10 @@ from promoter.errors import PromoteError
 GENESIS = "0" * 64
 """``prev_hash`` of the first record of every chain."""
 
-Kind = Literal["gate", "approval", "alias_move", "rollback", "hold", "release_hold", "scoring",
+Kind = Literal["gate", "approval", "alias_move", "rollback", "hold", "release_hold", "scoring", "surveillance",
                "registration"]
 KINDS: tuple[str, ...] = ("gate", "approval", "alias_move", "rollback", "hold", "release_hold",
-                          "scoring", "registration")
+                          "scoring", "surveillance", "registration")
 
 _CHAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 

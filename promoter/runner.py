@@ -464,13 +464,14 @@ class Runner:
 
         self._ensure_gold()
         champion = self.registry.get_alias(self.model_name, tags.CHAMPION)
-        if champion is None:
-            raise errors.NotFound(f"{self.model_name} has no champion to watch")
-        report = surveillance.run(self.spark, self.settings, self.registry, self.model_name, champion,
-                                  self.gold_df, self.catalog)
-        self.record("surveillance" if False else "scoring", candidate_version=None, champion_version=champion,
+        day = self.score_date or self.clock().date()
+        report = surveillance.surveil(self.spark, self.settings, self.gold_df, day)
+        rid = decision_id("surveillance", self.model_name, champion, report.score_date, report.rows)
+        self.record("surveillance", record_id=rid, champion_version=champion,
                     metrics=report.metrics(), verdict="ALERT" if report.alerts else "OK",
-                    details={"check": "surveillance", "alerts": report.alerts})
+                    details=report.to_dict())
+        if report.alerts:
+            self.result.notes.extend(f"surveillance alert: {a}" for a in report.alerts)
         return report.summary()
 
     def step_report(self, steps: dict[str, StepResult]) -> str:
