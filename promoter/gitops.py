@@ -287,3 +287,41 @@ def _first_line(exc: Exception) -> str:
         if line:
             return line
     return type(exc).__name__
+
+
+# --------------------------------------------------------------------------- scratch repositories (demo)
+
+def init_repo(path: str | os.PathLike[str], branch: str = "main", *, author: str = "promote demo",
+              email: str = "demo@example.org"):
+    """Create a git repository at ``path`` with ``branch`` and a local identity."""
+    import git
+
+    repo = git.Repo.init(path, initial_branch=branch)
+    with repo.config_writer() as cw:
+        cw.set_value("user", "name", author)
+        cw.set_value("user", "email", email)
+    return repo
+
+
+def commit_all(path: str | os.PathLike[str], message: str) -> str:
+    """Stage everything and commit; returns the new commit sha."""
+    repo = _repo(path)
+    repo.git.add("-A")
+    repo.index.commit(message)
+    return repo.head.commit.hexsha
+
+
+def checkout(path: str | os.PathLike[str], branch: str, *, create: bool = False) -> None:
+    """Switch to ``branch`` (creating it from HEAD when asked)."""
+    repo = _repo(path)
+    if create:
+        repo.git.checkout("-b", branch)
+    else:
+        repo.git.checkout(branch)
+
+
+def merge_ff(path: str | os.PathLike[str], branch: str) -> str:
+    """Fast-forward the current branch to ``branch`` (a merged PR); returns the new head sha."""
+    repo = _repo(path)
+    repo.git.merge("--ff-only", branch)
+    return repo.head.commit.hexsha

@@ -633,7 +633,7 @@ def open_registry(settings: Settings) -> "Registry":
 def execute(event: Event, *, config_dir: str | Path, repo_path: str | Path = ".", expected_env: str | None = None,
             dry_run: bool = False, progress: Progress = stderr_progress, score_date: date | None = None,
             render_plan: Callable[[Plan], None] | None = None, publish: bool = True, console: bool = True,
-            clock: Callable[[], datetime] = utc_now) -> RunResult:
+            clock: Callable[[], datetime] = utc_now, spark: Any = None) -> RunResult:
     """Everything `promote run` does for one event: plan, (stop if dry), apply, publish.
 
     Returns the result; re-raises the PromoteError that ended the run (after publishing), so the
@@ -651,7 +651,8 @@ def execute(event: Event, *, config_dir: str | Path, repo_path: str | Path = "."
     registry = open_registry(settings)
     store = registry.audit_store()
     runner = Runner(the_plan, settings, registry=registry, audit_store=store, repo_path=Path(repo_path),
-                    policy_settings=prepared.policy_settings, progress=progress, clock=clock, score_date=score_date)
+                    policy_settings=prepared.policy_settings, progress=progress, clock=clock, score_date=score_date,
+                    spark=spark)
     return _finish(runner, publish=publish, console=console, progress=progress)
 
 
@@ -670,6 +671,7 @@ def _finish(runner: Runner, *, publish: bool, console: bool, progress: Progress)
 
         sinks.publish(result.to_dict(), console=console)
     if failure is not None:
+        failure.result = result  # type: ignore[attr-defined] - callers (demo, tests) read what ran
         raise failure
     return result
 
