@@ -7,6 +7,7 @@ start fast in CI.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from typing import Any, Callable
@@ -60,6 +61,8 @@ def cli(ctx: click.Context, verbose: bool, config_dir: str) -> None:
     GitLab, or your local git), decides what must run, and records every decision.
     """
     _state["verbose"] = verbose
+    # MLflow's INFO lines (database migrations, run links) drown the promotion's own progress
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "DEBUG" if verbose else "WARNING")
     ctx.obj = {"config_dir": config_dir}
 
 
