@@ -208,11 +208,18 @@ def test_artifacts_stay_inside_the_store_folder(world):
 
 # --------------------------------------------------------------------------- registry operations
 
+@pytest.fixture(scope="module")
+def store_uri(tmp_path_factory):
+    """One SQLite store for the registry-operation tests (each uses its own model names):
+    creating an MLflow schema takes seconds, so it is made once."""
+    return f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
+
+
 @pytest.fixture
-def registry(mlflow_uri):
+def registry(store_uri):
     from promoter.registry import Registry
 
-    return Registry(mlflow_uri)
+    return Registry(store_uri)
 
 
 def _dummy_version(registry, tmp_path: Path, name: str, key: str | None = None) -> int:
@@ -246,10 +253,10 @@ def test_aliases_tags_and_lookups(registry, tmp_path):
         registry.version_info("m-dev", 9)
 
 
-def test_stages_move_only_when_the_project_opted_in(mlflow_uri, tmp_path):
+def test_stages_move_only_when_the_project_opted_in(store_uri, tmp_path):
     from promoter.registry import Registry
 
-    plain, legacy = Registry(mlflow_uri), Registry(mlflow_uri, use_stages=True)
+    plain, legacy = Registry(store_uri), Registry(store_uri, use_stages=True)
     v = _dummy_version(plain, tmp_path, "m-prod")
     assert plain.transition_stage("m-prod", v, "Production") is False
     assert plain.client.get_model_version("m-prod", str(v)).current_stage == "None"
@@ -265,7 +272,7 @@ _LOCKER = textwrap.dedent("""
     from promoter.registry import Registry
     registry = Registry(sys.argv[1])
     for _ in range(2):
-        with registry.lock("m-dev", poll_seconds=0.05, max_poll_seconds=0.2, timeout_seconds=120):
+        with registry.lock("m-procs", poll_seconds=0.05, max_poll_seconds=0.2, timeout_seconds=120):
             start = time.time()
             time.sleep(0.4)
             with open(sys.argv[2], "a") as out:
@@ -273,17 +280,17 @@ _LOCKER = textwrap.dedent("""
 """)
 
 
-def test_lock_is_exclusive_across_processes(registry, mlflow_uri, tmp_path):
+def test_lock_is_exclusive_across_processes(registry, store_uri, tmp_path):
     registry.client.search_registered_models()  # create the schema before the race
     log = tmp_path / "held.jsonl"
     script = tmp_path / "locker.py"
     script.write_text(_LOCKER.format(root=str(ROOT)))
-    procs = [subprocess.Popen([sys.executable, str(script), mlflow_uri, str(log)]) for _ in range(2)]
+    procs = [subprocess.Popen([sys.executable, str(script), store_uri, str(log)]) for _ in range(2)]
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
     spans = sorted(json.loads(line)[1:] for line in log.read_text().splitlines())
     assert len(spans) == 4
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), spans  # no two holders overlap
-    assert registry.lock_holder("m-dev") is None  # released
+    assert registry.lock_holder("m-procs") is None  # released
 
 
 def test_lock_times_out_naming_the_holder_and_breaks_stale_locks(registry):
