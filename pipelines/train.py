@@ -209,6 +209,23 @@ def _check_features(settings: "Settings", feature_columns: Sequence[str], key_co
         raise DataContractError(f"column(s) {', '.join(clash)} are ids, labels or subgroups and cannot be features")
 
 
+def _explain_invalid_features(df: "DataFrame", feature_columns: Sequence[str], exc: BaseException) -> None:
+    """Turn Spark's "null/NaN in VectorAssembler" failure into a message naming the columns."""
+    from pyspark.sql import functions as F
+
+    text = str(exc)
+    if "null" not in text.lower() and "nan" not in text.lower():
+        return
+    bad = F.col  # readability below
+    row = df.agg(*[F.sum((bad(f"`{c}`").isNull() | F.isnan(bad(f"`{c}`"))).cast("int")).alias(f"c{i}")
+                   for i, c in enumerate(feature_columns)]).first()
+    found = [(c, int(row[f"c{i}"] or 0)) for i, c in enumerate(feature_columns) if row[f"c{i}"]]
+    if found:
+        listed = ", ".join(f"{c} ({n})" for c, n in found[:10]) + (" ..." if len(found) > 10 else "")
+        raise DataContractError(f"gold feature column(s) hold null or NaN values: {listed}; gold features must "
+                                f"be imputed (feature_selection_config.yml imputation)") from None
+
+
 def train(spark: "SparkSession", settings: "Settings", gold_df: "DataFrame", feature_columns: Sequence[str], *,
           key_col: str = KEY_COLUMN, label_col: str | None = None, seed: int | None = None,
           on_trial: Callable[[Trial], None] | None = None) -> TrainOutput:
@@ -259,17 +276,24 @@ def train(spark: "SparkSession", settings: "Settings", gold_df: "DataFrame", fea
                                _validation_flag(settings, key_col).alias("_valid"),
                                *[_col(c).cast("double").alias(c) for c in feature_columns])
     stages: list[Any] = [assembler]
-    if scale:
-        scaler = StandardScaler(inputCol=FEATURES_RAW, outputCol=FEATURES, withMean=True, withStd=True)
-        stages.append(scaler.fit(assembler.transform(train_in)))
-    prep = PipelineModel(stages)
-    prepared = prep.transform(train_in).select(LABEL, "_valid", FEATURES).persist(StorageLevel.MEMORY_AND_DISK)
+    prepared = None
     try:
-        counts = {(bool(r["_valid"]), float(r[LABEL])): int(r["count"])
+        if scale:
+            scaler = StandardScaler(inputCol=FEATURES_RAW, outputCol=FEATURES, withMean=True, withStd=True)
+            stages.append(scaler.fit(assembler.transform(train_in)))
+        prep = PipelineModel(stages)
+        prepared = prep.transform(train_in).select(LABEL, "_valid", FEATURES).persist(StorageLevel.MEMORY_AND_DISK)
+        counts = {(bool(r["_valid"]), r[LABEL]): int(r["count"])
                   for r in prepared.groupBy("_valid", LABEL).count().collect()}
-        bad = [k for k in counts if k[1] not in (0.0, 1.0)]
+    except Exception as exc:
+        if prepared is not None:
+            prepared.unpersist()
+        _explain_invalid_features(train_in, feature_columns, exc)
+        raise
+    try:
+        bad = sorted({str(k[1]) for k in counts if k[1] not in (0.0, 1.0)})
         if bad:
-            raise DataContractError(f"label column {label_col!r} must be 0 or 1 (found {sorted({k[1] for k in bad})})")
+            raise DataContractError(f"label column {label_col!r} must be 0 or 1 (found {', '.join(bad)})")
         n_fit = {y: counts.get((False, y), 0) for y in (0.0, 1.0)}
         n_val = {y: counts.get((True, y), 0) for y in (0.0, 1.0)}
         if min(n_fit.values()) == 0 or min(n_val.values()) == 0:

@@ -248,3 +248,17 @@ def test_an_override_switches_algorithm_by_nulling_base_parameters(tmp_path):
                                   "  elastic_net_param: null\n  max_depth: {choice: [3, 5]}\n")
     s = config.load(root, "dev")
     assert s.training.algorithm == "gbt" and s.training.space() == {"max_depth": {"choice": [3, 5]}}
+
+
+@pytest.mark.spark
+def test_null_features_and_labels_are_named(spark, gold):
+    from pyspark.sql import functions as F
+
+    from pipelines.train import train
+
+    holes = gold.withColumn("f03", F.when(F.col("f05") > 1.5, None).otherwise(F.col("f03")))
+    with pytest.raises(DataContractError, match=r"f03 \(\d+\).*imputed"):
+        train(spark, tiny_settings(), holes, FEATURES)
+    unlabeled = gold.withColumn("hrob_label", F.when(F.col("f05") > 1.5, None).otherwise(F.col("hrob_label")))
+    with pytest.raises(DataContractError, match="must be 0 or 1 .found None"):
+        train(spark, tiny_settings(), unlabeled, FEATURES)
