@@ -525,7 +525,7 @@ def _pip_requirements() -> list[str]:
 
 def fit_and_log(spark: "SparkSession", settings: "Settings", lineage: "Lineage", gold_df: "DataFrame",
                 catalog: Any, registry: "Registry", *, contract_report: Any = None,
-                feature_columns: Sequence[str] | None = None, key_col: str = KEY_COLUMN,
+                feature_columns: Sequence[str] | None = None, key_col: str | None = None,
                 heartbeat: Callable[[], None] | None = None, seed: int | None = None
                 ) -> tuple[str, str, TrainOutput]:
     """Train (see :func:`train`) inside a tracked MLflow run; log everything; log the Spark model.
@@ -540,6 +540,7 @@ def fit_and_log(spark: "SparkSession", settings: "Settings", lineage: "Lineage",
     from promoter.registry import MODEL_URI_TAG, mlflow_uris
 
     features = list(feature_columns if feature_columns is not None else catalog.feature_columns)
+    key_col = key_col or getattr(catalog, "id_column", None) or KEY_COLUMN
     env = lineage.environment
     experiment_id = registry.experiment_id(registry.experiment_name(settings, env))
     client = registry.client
@@ -691,7 +692,7 @@ def _from_summary(model_name: str, version: int, run_id: str, key: str | None, s
 
 def train_and_register(spark: "SparkSession", settings: "Settings", lineage: "Lineage", gold_df: "DataFrame",
                        catalog: Any, registry: "Registry", *, contract_report: Any = None,
-                       feature_columns: Sequence[str] | None = None, key_col: str = KEY_COLUMN,
+                       feature_columns: Sequence[str] | None = None, key_col: str | None = None,
                        lock_timeout_seconds: float = 3600, seed: int | None = None) -> TrainResult:
     """Train, log and register a candidate in the environment's model, at most once per content key.
 
@@ -709,7 +710,7 @@ def train_and_register(spark: "SparkSession", settings: "Settings", lineage: "Li
         registry: the MLflow adapter.
         contract_report: the data contract report, logged with the run when given.
         feature_columns: override ``catalog.feature_columns``.
-        key_col: the pseudonymous member key.
+        key_col: the pseudonymous member key (default ``catalog.id_column``, else ``member_key``).
         lock_timeout_seconds: how long to wait for another run holding the lock.
         seed: search seed override (default ``training.seed``).
 
