@@ -113,20 +113,139 @@ class RegistrySettings(Strict):
 
 
 class TableSource(Strict):
+    """One source table: where it is and how Spark reads it."""
+
     path: Uri
-    format: Literal["delta", "parquet", "csv"] = "delta"
+    format: Literal["delta", "parquet", "csv"] = "parquet"
+    # passed to the Spark reader, e.g. {header: true, sep: ";"} for CSV
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+class EventFeatures(Strict):
+    """Engineered features from an event table (claims): counts and recency per kind, over windows.
+
+    For each ``kinds`` entry ``name: [type values]`` gold gets ``<prefix><name>_<w>d`` (events in the
+    last ``w`` days before the snapshot) for every window, and ``<prefix><name>_days_since`` (capped
+    at ``lookback_days``); plus ``<prefix>events_<w>d`` and, with ``amount_column``,
+    ``<prefix><amount>_<w>d`` totals.
+    """
+
+    table: str = "claims"
+    id_column: str = "member_id"
+    date_column: str = "service_date"
+    type_column: str = "claim_type"
+    amount_column: str | None = None
+    prefix: str = "util_"
+    kinds: dict[str, list[str]] = Field(default_factory=dict)
+    windows_days: list[int] = Field(default_factory=lambda: [30, 90, 180, 365])
+    lookback_days: int = Field(730, ge=1)
+
+    @field_validator("windows_days")
+    @classmethod
+    def _windows(cls, v: list[int]) -> list[int]:
+        if not v or any(w <= 0 for w in v) or len(set(v)) != len(v):
+            raise ValueError("must be distinct positive day counts, e.g. [30, 90, 365]")
+        return sorted(v)
+
+    @field_validator("kinds")
+    @classmethod
+    def _kinds(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, values in v.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f"{name!r}: a kind names columns: lower-case letters, digits and '_'")
+            if not values:
+                raise ValueError(f"{name!r}: list at least one event type value")
+        return v
+
+    @model_validator(mode="after")
+    def _lookback(self) -> "EventFeatures":
+        if self.lookback_days < max(self.windows_days):
+            raise ValueError(f"lookback_days ({self.lookback_days}) must cover the longest window "
+                             f"({max(self.windows_days)})")
+        return self
+
+
+class DeriveSettings(Strict):
+    """Coarse, non-identifying columns made from PHI in silver (the PHI column itself is dropped)."""
+
+    age_from: str | None = None             # date-of-birth column -> age (years) and age band
+    age_column: str = "age_years"
+    age_band_column: str = "age_band"
+    age_bands: list[int] = Field(default_factory=lambda: [20, 25, 30, 35, 40])
+    region_from: str | None = None          # street-address column ending in a ZIP code -> region
+    region_column: str = "region"
+    regions: dict[str, list[str]] = Field(default_factory=dict)   # region -> ZIP3 prefixes
+
+    @field_validator("age_bands")
+    @classmethod
+    def _bands(cls, v: list[int]) -> list[int]:
+        if not v or any(b >= a for b, a in zip(v, v[1:])) or any(x <= 0 for x in v):
+            raise ValueError("must be increasing positive ages, e.g. [20, 25, 30, 35, 40]")
+        return v
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        seen: dict[str, str] = {}
+        for region, prefixes in v.items():
+            for p in prefixes:
+                if not re.fullmatch(r"\d{3}", str(p)):
+                    raise ValueError(f"{region}: {p!r} is not a 3-digit ZIP prefix (quote it: \"430\")")
+                if p in seen:
+                    raise ValueError(f"ZIP prefix {p!r} is in both {seen[p]!r} and {region!r}")
+                seen[p] = region
+        return v
 
 
 class DataSettings(Strict):
-    """Where the source tables are and which columns mean what (issue: any table, not only ours)."""
+    """Where the source tables are and which columns mean what (issue: any table, not only ours).
+
+    ``source: synthetic`` reads the tables ``promote data generate`` writes to the lake's bronze
+    layer; ``source: tables`` reads ``tables`` (Parquet, CSV or Delta), one of which is the
+    ``entity_table`` (one row per id and snapshot, with the label).
+    """
 
     source: Literal["synthetic", "tables"] = "synthetic"
+    entity_table: str = "members"
     tables: dict[str, TableSource] = Field(default_factory=dict)
     id_column: str = "member_id"
+    key_column: str = "member_key"          # the pseudonymous id in silver and gold
     label_column: str = "label"
     snapshot_date_column: str = "snapshot_date"
     subgroup_columns: list[str] = Field(default_factory=list)
     phi_columns: list[str] = Field(default_factory=list)
+    pseudonym_key_env: str = "PROMOTE_PSEUDONYM_KEY"
+    derive: DeriveSettings = Field(default_factory=DeriveSettings)
+    events: EventFeatures | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "DataSettings":
+        problems: list[tuple[tuple[Any, ...], str]] = []
+        where = ("project", "data")
+        if self.source == "tables":
+            if self.entity_table not in self.tables:
+                problems.append((where + ("entity_table",),
+                                 f"{self.entity_table!r} is not one of the tables "
+                                 f"({', '.join(self.tables) or 'none configured'})"))
+            if self.events is not None and self.events.table not in self.tables:
+                problems.append((where + ("events", "table"),
+                                 f"{self.events.table!r} is not one of the tables "
+                                 f"({', '.join(self.tables) or 'none configured'})"))
+        elif self.tables:
+            problems.append((where + ("tables",), "is only read with 'source: tables'; synthetic data "
+                             "lives in the lake's bronze layer"))
+        phi = set(self.phi_columns)
+        for i, col in enumerate(self.subgroup_columns):
+            if col in phi:
+                problems.append((where + ("subgroup_columns", i), f"{col!r} is a PHI column"))
+        for key in ("label_column", "snapshot_date_column", "key_column"):
+            if getattr(self, key) in phi:
+                problems.append((where + (key,), f"{getattr(self, key)!r} is a PHI column"))
+        if self.key_column == self.id_column:
+            problems.append((where + ("key_column",), "must differ from id_column: the id is replaced"))
+        if problems:
+            raise _CrossRefError(problems)
+        return self
 
 
 class RiskTier(Strict):
@@ -361,30 +480,173 @@ class PromotionSettings(Strict):
 # --------------------------------------------------------------------------- ML sections
 
 class FeatureMappings(Strict):
-    """``feature_mappings.yml``: group name -> column names or glob patterns."""
+    """``feature_mappings.yml``: group name -> column names or glob patterns (``sdoh_food_*``).
+
+    An exact name wins over a pattern; a column matched by patterns of two groups is an error.
+    Columns no group claims are not features.
+    """
 
     groups: dict[str, list[str]] = Field(default_factory=dict)
 
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, entries in v.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", str(name)):
+                raise ValueError(f"group {name!r}: use lower-case letters, digits and '_'")
+            if name == "default":
+                raise ValueError("'default' is reserved (it names the fallback imputation)")
+            if not entries:
+                raise ValueError(f"group {name!r} lists no columns or patterns")
+            if len(set(entries)) != len(entries):
+                raise ValueError(f"group {name!r} lists an entry twice")
+        return v
+
 
 class Imputation(Strict):
-    method: Literal["median", "mean", "constant", "most_frequent", "none"] = "median"
-    value: float | str | None = None
-    add_indicator: bool = False
+    """How one feature group's missing values are filled (statistics computed in Spark)."""
+
+    method: Literal["median", "mean", "constant", "most_frequent"] = "median"
+    value: float | None = None              # for method: constant
+    add_indicator: bool = False             # also add a 0/1 ``<column>__missing`` feature
+
+    @model_validator(mode="after")
+    def _value(self) -> "Imputation":
+        if self.method == "constant" and self.value is None:
+            raise ValueError("method 'constant' needs a numeric 'value'")
+        if self.method != "constant" and self.value is not None:
+            raise ValueError(f"'value' is only used with method 'constant', not {self.method!r}")
+        return self
 
 
 class FeatureSelection(Strict):
-    """``feature_selection_config.yml``: which groups and features the model sees."""
+    """``feature_selection_config.yml``: which groups and features the model sees.
+
+    ``include_groups`` empty means every mapped group. Single features are added with
+    ``include_features`` and removed with ``exclude_features``. ``imputation`` maps a group
+    (or ``default``) to its method. Names are checked against the mappings and the data when
+    features are built: an unknown group or column is a config error.
+    """
 
     include_groups: list[str] = Field(default_factory=list)
     exclude_groups: list[str] = Field(default_factory=list)
     include_features: list[str] = Field(default_factory=list)
     exclude_features: list[str] = Field(default_factory=list)
     imputation: dict[str, Imputation] = Field(default_factory=dict)
+    max_categories: int = Field(20, ge=1, le=1000)   # one-hot levels kept for a text feature
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> "FeatureSelection":
+        both = [g for g in self.include_groups if g in self.exclude_groups]
+        if both:
+            raise ValueError(f"group(s) both included and excluded: {', '.join(both)}")
+        both = [f for f in self.include_features if f in self.exclude_features]
+        if both:
+            raise ValueError(f"feature(s) both included and excluded: {', '.join(both)}")
+        return self
+
+
+_SPARK_TYPES = {"string": "string", "int": "int", "integer": "int", "long": "bigint", "bigint": "bigint",
+                "double": "double", "float": "float", "boolean": "boolean", "date": "date",
+                "timestamp": "timestamp", "short": "smallint", "byte": "tinyint"}
+Scalar = str | int | float | bool
+
+
+class ColumnContract(Strict):
+    """Rules for one column (or every column a pattern matches)."""
+
+    type: str | None = None                 # string, int, long, double, float, boolean, date, timestamp
+    nullable: bool = True
+    max_null_fraction: float | None = Field(None, ge=0, le=1)
+    unique: bool = False
+    allowed: list[Scalar] | None = None
+    min: float | str | None = None          # a number, or an ISO date for date columns
+    max: float | str | None = None
+    mean_min: float | None = None           # e.g. label prevalence bounds
+    mean_max: float | None = None
+    regex: str | None = None                # every non-null value must match (whole value)
+    required: bool = True                   # the column must exist
+    min_columns: int = Field(1, ge=0)       # for patterns: at least this many columns must match
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, v: str | None) -> str | None:
+        if v is not None and v not in _SPARK_TYPES:
+            raise ValueError(f"unknown type {v!r} (known: {', '.join(sorted(_SPARK_TYPES))})")
+        return v
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from None
+        return v
+
+    @property
+    def spark_type(self) -> str | None:
+        """The Spark ``simpleString`` of ``type`` (``long`` -> ``bigint``)."""
+        return _SPARK_TYPES[self.type] if self.type else None
+
+
+class RowCountContract(Strict):
+    min: int | None = Field(None, ge=0)
+    max: int | None = Field(None, ge=0)
+
+
+class FreshnessContract(Strict):
+    """The newest value of ``column`` (a date) must be at most ``max_age_days`` old, and not in the future."""
+
+    column: str
+    max_age_days: int = Field(ge=0)
+
+
+class ForeignKey(Strict):
+    column: str
+    references: str                         # "<table>.<column>"
+
+    @field_validator("references")
+    @classmethod
+    def _ref(cls, v: str) -> str:
+        if not re.fullmatch(r"[^.\s]+\.[^.\s]+", v):
+            raise ValueError(f"must be '<table>.<column>', got {v!r}")
+        return v
+
+
+class TableContract(Strict):
+    """The contract of one table: owner, schema, keys, values, volume and freshness."""
+
+    owner: str
+    description: str = ""
+    primary_key: list[str] = Field(default_factory=list)
+    row_count: RowCountContract = Field(default_factory=RowCountContract)
+    freshness: FreshnessContract | None = None
+    allow_extra_columns: bool = True
+    columns: dict[str, ColumnContract] = Field(default_factory=dict)
+    column_patterns: dict[str, ColumnContract] = Field(default_factory=dict)
+    foreign_keys: list[ForeignKey] = Field(default_factory=list)
 
 
 class ContractsSettings(Strict):
+    """``contracts.yml``: a version and one contract per source table (checked before training)."""
+
     version: str = "0"
-    tables: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    tables: dict[str, TableContract] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _refs(self) -> "ContractsSettings":
+        problems: list[tuple[tuple[Any, ...], str]] = []
+        for name, table in self.tables.items():
+            for i, fk in enumerate(table.foreign_keys):
+                ref_table, ref_col = fk.references.split(".", 1)
+                if ref_table not in self.tables:
+                    problems.append((("contracts", "tables", name, "foreign_keys", i, "references"),
+                                     f"unknown table {ref_table!r} (known: {', '.join(self.tables)})"))
+        if problems:
+            raise _CrossRefError(problems)
+        return self
 
 
 # Hyperparameters the shipped pipelines understand, per algorithm: YAML name -> (Spark ML param, kind).
