@@ -63,6 +63,7 @@ def cli(ctx: click.Context, verbose: bool, config_dir: str) -> None:
     _state["verbose"] = verbose
     # MLflow's INFO lines (database migrations, run links) drown the promotion's own progress
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "DEBUG" if verbose else "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     ctx.obj = {"config_dir": config_dir}
 
 
