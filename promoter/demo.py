@@ -66,10 +66,12 @@ def _write_yaml(path: Path, data: dict[str, Any]) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def _selection(repo: Path, *, exclude: list[str]) -> None:
+def _selection(repo: Path, *, groups: list[str]) -> None:
+    """Select exactly ``groups`` in the repo's feature_selection_config.yml (a config-only change)."""
     path = repo / "configs" / "base" / "feature_selection_config.yml"
     data = yaml.safe_load(path.read_text()) or {}
-    data["exclude_groups"] = exclude
+    data["include_groups"] = groups
+    data["exclude_groups"] = []
     _write_yaml(path, data)
 
 
@@ -80,7 +82,8 @@ def _fmt(x: float | None) -> str:
 class Demo:
     """Drives the story; each step is one replayed event."""
 
-    def __init__(self, workdir: Path, members: int, seed: int, max_evals: int, say: Callable[[str], None]) -> None:
+    def __init__(self, workdir: Path, members: int, seed: int, max_evals: int, say: Callable[[str], None],
+                 overrides: dict[str, dict[str, Any]] | None = None) -> None:
         self.workdir = workdir
         self.repo = workdir / "hrob-model"
         self.members = members
@@ -91,6 +94,7 @@ class Demo:
         self.spark: Any = None
         self.primary = "roc_auc"
         self.today = datetime.now(timezone.utc).date()
+        self.overrides = overrides or {}
 
     # -------------------------------------------------------------- set-up
     def setup(self) -> None:
@@ -106,7 +110,9 @@ class Demo:
             data = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
             data["max_evals"] = self.max_evals
             _write_yaml(path, data)
-        _selection(self.repo, exclude=list(SDOH_GROUPS))
+        for rel, data in self.overrides.items():  # e.g. {"prod/promotion.yml": {...}} for small data
+            _write_yaml(self.repo / "configs" / rel, data)
+        _selection(self.repo, groups=list(CLINICAL_GROUPS))
         (self.repo / ".gitignore").write_text(".promote/\nspark-warehouse/\n")
         (self.repo / "README.md").write_text("# HROB risk model\n\nDeployed with `promote`: branches are "
                                              "environments.\n")
@@ -210,12 +216,12 @@ class Demo:
         self.cut_and_release("1.0")
 
         self.change("feature/sdoh", "Add the social-determinant feature groups",
-                    lambda: _selection(self.repo, exclude=[]))
+                    lambda: _selection(self.repo, groups=CLINICAL_GROUPS + SDOH_GROUPS))
         self.pull_request_and_merge("feature/sdoh", 2)
         self.cut_and_release("1.1")
 
         self.change("feature/drop-clinical", "Drop the clinical feature groups",
-                    lambda: _selection(self.repo, exclude=list(CLINICAL_GROUPS)))
+                    lambda: _selection(self.repo, groups=list(SDOH_GROUPS)))
         self.pull_request_and_merge("feature/drop-clinical", 3)
         last = self.decisions_for("merge #3 into main")
         reason = None
@@ -250,13 +256,18 @@ def table(result: DemoResult, primary: str) -> str:
 
 
 def run(workdir: str | Path = DEMO_DIR, members: int = 20_000, seed: int = 7, max_evals: int = 4,
-        say: Callable[[str], None] | None = None) -> DemoResult:
-    """Run the demo story; returns what happened (the e2e test asserts on it)."""
+        say: Callable[[str], None] | None = None,
+        overrides: dict[str, dict[str, Any]] | None = None) -> DemoResult:
+    """Run the demo story; returns what happened (the e2e test asserts on it).
+
+    Args:
+        overrides: config files to write over the project's, e.g. ``{"prod/promotion.yml": {...}}``.
+    """
     say = say or (lambda m: print(m, flush=True))
     started = time.monotonic()
     cwd = os.getcwd()
     workdir = Path(workdir).resolve()
-    demo = Demo(workdir, members, seed, max_evals, say)
+    demo = Demo(workdir, members, seed, max_evals, say, overrides)
     try:
         demo.setup()
         demo.story()

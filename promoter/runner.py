@@ -225,7 +225,8 @@ class Runner:
                     step.status = "done"
                 if detail:
                     step.detail = detail
-                self.progress(f"      {step.status}: {step.detail}" if step.detail else f"      {step.status}")
+                took = f" ({step.seconds:.1f}s)"
+                self.progress(f"      {step.status}{took}: {step.detail}" if step.detail else f"      {step.status}{took}")
         finally:
             if lock is not None:
                 lock.__exit__(None, None, None)
