@@ -557,13 +557,13 @@ def _source_expr(spec: FeatureSpec, settings: "Settings") -> "Column":
 
 
 def _statistics(df: "DataFrame", specs: list[FeatureSpec], settings: "Settings") -> tuple[dict[str, float], dict[str, Any]]:
-    """One aggregation: the fill value of every numeric feature, the row count and a data fingerprint."""
+    """One aggregation: the fill value of every numeric feature, the row count and a content fingerprint."""
     from pyspark.sql import functions as F
 
     data = settings.project.data
     exprs = [F.count(F.lit(1)).alias("__rows"),
              F.max(F.col(data.snapshot_date_column)).cast("string").alias("__snapshot"),
-             F.sum(F.pmod(F.xxhash64(F.col(data.key_column), F.col(data.label_column)), F.lit(1 << 40)))
+             F.sum(F.pmod(F.xxhash64(*[F.col(f"`{c}`") for c in df.columns]), F.lit(1 << 40)))
              .alias("__fingerprint")]
     wanted: list[FeatureSpec] = []
     for i, spec in enumerate(specs):
@@ -685,6 +685,10 @@ def build(spark: "SparkSession", settings: "Settings", environ: dict[str, str] |
 
         source_specs = [s for s in plan.specs if s.column not in event_names]
         fills, meta = _statistics(s_entity, source_specs, settings)
+        if s_events is not None:
+            meta["events_fingerprint"] = s_events.agg(
+                F.count(F.lit(1)), F.sum(F.pmod(F.xxhash64(*[F.col(f"`{c}`") for c in s_events.columns]),
+                                                F.lit(1 << 40)))).first()[:]
         levels = {s.column: _levels(s_entity, s, settings.feature_selection.max_categories)
                   for s in source_specs if s.kind == "text"}
 
@@ -733,7 +737,8 @@ def build(spark: "SparkSession", settings: "Settings", environ: dict[str, str] |
         schema_hash = _schema_hash(written)
         fch = feature_config_hash(settings)
         snapshot_id = hashlib.sha256(json.dumps(
-            [meta["snapshot"], meta["rows"], schema_hash, meta["fingerprint"], fch, key_source,
+            [meta["snapshot"], meta["rows"], schema_hash, meta["fingerprint"], meta.get("events_fingerprint"),
+             fch, key_source,
              sorted(fills.items()), data.source], default=str).encode()).hexdigest()[:32]
         previous = _previous_catalog(spark, settings)
         version = 1 if previous is None else previous.version + (previous.snapshot_id != snapshot_id)

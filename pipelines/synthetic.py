@@ -386,7 +386,7 @@ def _fillers(named: list[str]) -> list[_Filler]:
     out: list[_Filler] = []
     for group, size in GROUP_SIZES.items():
         latent = "_zs" if group.startswith("sdoh_") else None if group == "demographics" else "_zc"
-        flag_share = {"comorbidities": 0.9, "medications": 0.95, "vitals_labs": 0.15,
+        flag_share = {"comorbidities": 1.0, "medications": 1.0, "vitals_labs": 0.15,
                       "obstetric_history": 0.6}.get(group, 0.5)
         for i in range(1, size - taken.get(group, 0) + 1):
             name = f"{GROUP_PREFIXES[group]}{stems.get(group, 'item')}_{i:03d}"

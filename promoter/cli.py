@@ -362,6 +362,121 @@ def score(ctx: click.Context, env_flag: str | None, score_date: Any, as_json: bo
     _render_result(result, as_json)
 
 
+# --------------------------------------------------------------------------- data layer
+
+@cli.group("data", cls=_Group, context_settings=CONTEXT, epilog=examples(
+    "promote data generate --members 20000 --seed 7",
+    "promote data check",
+    "promote data check --format markdown --output contract-report.md",
+))
+def data_group() -> None:
+    """Fill bronze with the synthetic population, and check the data contracts."""
+
+
+@data_group.command("generate", cls=_Command, context_settings=CONTEXT, epilog=examples(
+    "promote data generate                                   # 20,000 members, seed 20240601, today",
+    "promote data generate --members 1000000 --seed 7",
+    "promote data generate --snapshot-date 2024-06-30 --shift 0.5   # a drifted population",
+))
+@click.option("--members", type=click.IntRange(1, 999_999_999), default=20_000, show_default=True,
+              help="Number of members.")
+@click.option("--seed", type=int, default=20240601, show_default=True, help="Random seed: same seed, same data.")
+@click.option("--snapshot-date", type=click.DateTime(["%Y-%m-%d"]), help="As-of date (default: today, UTC).")
+@click.option("--shift", type=float, default=0.0, show_default=True,
+              help="Population drift: 0 is the reference; 0.5-1 is a markedly sicker, poorer population.")
+@click.option("--env", "env_flag", help="Environment overlay to load (default: PROMOTE_ENV, else base).")
+@click.pass_context
+def data_generate(ctx: click.Context, members: int, seed: int, snapshot_date: Any, shift: float,
+                  env_flag: str | None) -> None:
+    """Write the synthetic HROB population (members with PHI, and claims) to the lake's bronze layer.
+
+    Generated in Spark and deterministic for a seed; nothing is collected to the driver.
+    """
+    from datetime import datetime, timezone
+
+    from pipelines import lake, session, synthetic
+    from promoter import config
+
+    settings = load_settings(ctx, config.resolve_env(env_flag))
+    day = snapshot_date.date() if snapshot_date else datetime.now(timezone.utc).date()
+    spark = session.from_settings(settings.project.spark)
+    counts = synthetic.generate(spark, settings, members=members, seed=seed, snapshot_date=day, shift=shift)
+    click.echo(f"bronze written to {lake.root(settings)}/bronze (snapshot {day}, seed {seed}, shift {shift:g}):")
+    for table, rows in counts.items():
+        click.echo(f"  {table}: {rows:,} rows")
+
+
+@data_group.command("check", cls=_Command, context_settings=CONTEXT, epilog=examples(
+    "promote data check",
+    "promote data check --format json --output contracts.json",
+    "promote data check --env prod --format markdown",
+    "",
+    "Exit code 2 when any contract is broken (the report lists every violation).",
+))
+@click.option("--env", "env_flag", help="Environment overlay to load (default: PROMOTE_ENV, else base).")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False), help="Also write the report to this file.")
+@click.pass_context
+def data_check(ctx: click.Context, env_flag: str | None, fmt: str, output: str | None) -> None:
+    """Check every table in contracts.yml: schema, keys, values, ranges, nulls, volume, references, freshness."""
+    from pipelines import contracts, session
+    from promoter import config
+
+    settings = load_settings(ctx, config.resolve_env(env_flag))
+    spark = session.from_settings(settings.project.spark)
+    report = contracts.check(spark, settings)
+    text = {"text": report.to_text, "markdown": report.to_markdown, "json": report.to_json}[fmt]()
+    click.echo(text, nl=False)
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    if not report.ok:
+        raise errors.DataContractError(f"{len(report.violations)} data contract violation(s) "
+                                       f"(contracts v{report.version}); see the report above")
+
+
+@cli.command("features", cls=_Command, context_settings=CONTEXT, epilog=examples(
+    "promote features                       # bronze -> silver -> gold with the current selection",
+    "promote features --check               # check the data contracts first",
+    "PROMOTE_PSEUDONYM_KEY=... promote features --env prod",
+))
+@click.option("--env", "env_flag", help="Environment overlay to load (default: PROMOTE_ENV, else base).")
+@click.option("--check", "check_first", is_flag=True, help="Check the data contracts first; stop on a violation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the gold catalog entry as JSON.")
+@click.pass_context
+def features_cmd(ctx: click.Context, env_flag: str | None, check_first: bool, as_json: bool) -> None:
+    """Build silver and gold: pseudonymise, drop PHI, engineer, select, impute, and catalog.
+
+    feature_mappings.yml decides which columns form which group; feature_selection_config.yml
+    which groups and features the model sees and how each group is imputed. The PHI guard
+    runs on silver and gold; nothing is published when it finds PHI.
+    """
+    import json
+    import warnings
+
+    from pipelines import contracts, features, session
+    from promoter import config
+
+    settings = load_settings(ctx, config.resolve_env(env_flag))
+    spark = session.from_settings(settings.project.spark)
+    if check_first:
+        contracts.enforce(contracts.check(spark, settings))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", features.DevelopmentKeyWarning)
+        catalog = features.build(spark, settings)
+    for w in caught:
+        click.echo(f"warning: {w.message}", err=True)
+    if as_json:
+        click.echo(json.dumps(catalog.to_dict(), indent=2))
+        return
+    click.echo(f"gold: {catalog.path}")
+    click.echo(f"  snapshot {catalog.snapshot_date}  id {catalog.snapshot_id}  version {catalog.version}")
+    click.echo(f"  {catalog.row_count:,} rows, {len(catalog.feature_columns)} features "
+               f"(contracts v{catalog.source_contract_version})")
+    for group, cols in catalog.groups.items():
+        click.echo(f"    {group:<22} {len(cols):>4}")
+
+
 @cli.command("train", cls=_Command, context_settings=CONTEXT, epilog=examples(
     "promote train --env dev                       # train, tune, register into hrob-risk-dev",
     "promote train --env staging --json            # the result as JSON",

@@ -1,0 +1,415 @@
+"""Data contracts (``contracts.yml``), checked in Spark before anything trains.
+
+Per table: owner, schema (names, types, nullability, unexpected columns), uniqueness of
+keys, allowed values, numeric/date ranges, mean bounds (e.g. label prevalence), regular
+expressions, maximum null fraction, row-count bounds, referential integrity and freshness.
+
+Spark passes per table: one aggregation computes every value rule at once; each unique key
+adds one narrow pass over the key columns; each foreign key one narrow anti-join. The
+report lists **every** violation (table, column, rule, observed, limit) as text, markdown or
+JSON; :func:`enforce` turns a failed report into exit code 2. Values of PHI columns are
+never shown, only counts.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from promoter.errors import ConfigError, DataContractError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame, SparkSession
+
+    from promoter.config import ColumnContract, ContractsSettings, Settings, TableContract
+
+# Every rule name a violation can carry.
+RULES = (
+    "table_exists", "row_count_min", "row_count_max", "column_missing", "column_type", "unexpected_column",
+    "pattern_columns", "not_null", "max_null_fraction", "unique", "primary_key", "allowed_values", "min", "max",
+    "mean_min", "mean_max", "regex", "foreign_key", "freshness", "freshness_future",
+)
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: where, which rule, what was seen and what the contract allows."""
+
+    table: str
+    column: str | None
+    rule: str
+    observed: Any
+    limit: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def where(self) -> str:
+        return f"{self.table}.{self.column}" if self.column else self.table
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.rule}: observed {_show(self.observed)}, limit {_show(self.limit)}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return str(value)
+
+
+@dataclass
+class TableResult:
+    owner: str
+    rows: int | None
+    location: str
+    checked_rules: int = 0
+
+
+@dataclass
+class ContractReport:
+    """The outcome of checking every contract: ``ok`` when nothing is violated."""
+
+    version: str
+    checked_at: str
+    tables: dict[str, TableResult] = field(default_factory=dict)
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "checked_at": self.checked_at, "ok": self.ok,
+                "tables": {name: asdict(t) for name, t in self.tables.items()},
+                "violations": [v.to_dict() for v in self.violations]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str) + "\n"
+
+    def to_text(self) -> str:
+        head = (f"data contracts v{self.version}: {len(self.tables)} table(s), "
+                f"{'all rules hold' if self.ok else f'{len(self.violations)} violation(s)'}")
+        lines = [head]
+        for name, t in self.tables.items():
+            n = sum(1 for v in self.violations if v.table == name)
+            rows = "missing" if t.rows is None else f"{t.rows:,} rows"
+            lines.append(f"  {name} (owner {t.owner}, {rows}, {t.checked_rules} rules): "
+                         + ("ok" if n == 0 else f"{n} violation(s)"))
+            for v in self.violations:
+                if v.table == name:
+                    lines.append(f"    {v.where}: {v.rule}: observed {_show(v.observed)}; limit {_show(v.limit)}")
+        return "\n".join(lines) + "\n"
+
+    def to_markdown(self) -> str:
+        verdict = "all rules hold" if self.ok else f"**{len(self.violations)} violation(s)**"
+        out = [f"### Data contracts v{self.version}: {verdict}", "",
+               "| table | owner | rows | rules | violations |", "|---|---|---:|---:|---:|"]
+        for name, t in self.tables.items():
+            n = sum(1 for v in self.violations if v.table == name)
+            out.append(f"| {name} | {_md(t.owner)} | {'missing' if t.rows is None else f'{t.rows:,}'} | "
+                       f"{t.checked_rules} | {n} |")
+        if self.violations:
+            out += ["", "| table | column | rule | observed | limit |", "|---|---|---|---|---|"]
+            for v in self.violations:
+                out.append(f"| {v.table} | {_md(v.column or '')} | {v.rule} | {_md(_show(v.observed))} | "
+                           f"{_md(_show(v.limit))} |")
+        return "\n".join(out) + "\n"
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def enforce(report: ContractReport) -> None:
+    """Stop the run when any contract is broken.
+
+    Raises:
+        DataContractError: (exit 2) listing every violation, one per line.
+    """
+    if report.ok:
+        return
+    lines = "\n  ".join(str(v) for v in report.violations)
+    raise DataContractError(f"{len(report.violations)} data contract violation(s) (contracts v{report.version}); "
+                            f"nothing was trained:\n  {lines}")
+
+
+# --------------------------------------------------------------------------- checking
+
+def check(spark: "SparkSession", settings: "Settings", today: date | None = None) -> ContractReport:
+    """Check every table in ``contracts.yml`` against its source table.
+
+    Args:
+        spark: the session.
+        settings: loaded settings (``contracts``, the source tables of ``project.data``).
+        today: the date freshness is measured against (default: today, UTC).
+
+    Returns:
+        The report (``.ok``, ``.violations``, ``.to_text()``, ``.to_markdown()``, ``.to_json()``).
+
+    Raises:
+        ConfigError: when a contract names a table that is not a source table.
+    """
+    from pipelines import lake
+
+    sources = lake.source_tables(settings)
+    frames: dict[str, DataFrame | None] = {}
+    locations: dict[str, str] = {}
+    for name in settings.contracts.tables:
+        if name not in sources:
+            raise ConfigError(f"no source table {name!r} (source tables: {', '.join(sources) or 'none'})",
+                              file=_contracts_file(settings), key=f"tables.{name}")
+        locations[name] = sources[name].path
+        try:
+            frames[name] = lake.read_table(spark, name, sources[name])
+        except DataContractError:
+            frames[name] = None
+    phi = [*settings.project.data.phi_columns, settings.project.data.id_column]
+    return check_frames(frames, settings.contracts, today=today, phi_columns=phi, locations=locations)
+
+
+def _contracts_file(settings: "Settings") -> str:
+    names = [s for s in settings.sources if s.endswith("/contracts.yml")]
+    return names[-1] if names else "configs/base/contracts.yml"
+
+
+def check_frames(frames: dict[str, "DataFrame | None"], contracts: "ContractsSettings", today: date | None = None,
+                 phi_columns: list[str] | None = None, locations: dict[str, str] | None = None) -> ContractReport:
+    """Check DataFrames against contracts (``None`` = the table is missing).
+
+    Args:
+        frames: table name -> DataFrame, for every table in ``contracts``.
+        contracts: the ``contracts.yml`` settings.
+        today: the date freshness is measured against (default: today, UTC).
+        phi_columns: columns whose values must never appear in the report.
+        locations: table name -> where it was read from (shown in the report).
+
+    Returns:
+        The report with every violation.
+    """
+    today = today or datetime.now(timezone.utc).date()
+    phi = {c.lower() for c in (phi_columns or [])}
+    report = ContractReport(version=contracts.version,
+                            checked_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    for name, contract in contracts.tables.items():
+        df = frames.get(name)
+        result = TableResult(owner=contract.owner, rows=None, location=(locations or {}).get(name, ""))
+        report.tables[name] = result
+        if df is None:
+            report.violations.append(Violation(name, None, "table_exists", "missing", "must exist"))
+            continue
+        violations, rows, n_rules = _check_table(name, df, contract, today, phi)
+        result.rows, result.checked_rules = rows, n_rules
+        report.violations.extend(violations)
+    for name, contract in contracts.tables.items():
+        df = frames.get(name)
+        for fk in contract.foreign_keys:
+            ref_table, ref_col = fk.references.split(".", 1)
+            ref = frames.get(ref_table)
+            report.tables[name].checked_rules += 1
+            if df is None or ref is None or fk.column not in df.columns or ref_col not in ref.columns:
+                if df is not None and ref is not None:
+                    missing = fk.column if fk.column not in df.columns else fk.references
+                    report.violations.append(Violation(name, fk.column, "foreign_key",
+                                                       f"column {missing} missing", f"references {fk.references}"))
+                continue
+            orphans = _orphans(df, fk.column, ref, ref_col)
+            if orphans:
+                report.violations.append(Violation(name, fk.column, "foreign_key",
+                                                   f"{orphans} row(s) with no match",
+                                                   f"every value in {fk.references}"))
+    return report
+
+
+def _orphans(child: "DataFrame", col: str, parent: "DataFrame", ref_col: str) -> int:
+    """Rows of ``child`` whose non-null ``col`` has no ``ref_col`` in ``parent`` (one anti-join)."""
+    from pyspark.sql import functions as F
+
+    keys = parent.select(F.col(f"`{ref_col}`").alias("__ref")).distinct()
+    return child.select(F.col(f"`{col}`").alias("__fk")).where(F.col("__fk").isNotNull()) \
+        .join(keys, F.col("__fk") == F.col("__ref"), "left_anti").count()
+
+
+def _duplicates(df: "DataFrame", keys: list[str]) -> int:
+    """Key values that occur more than once (one narrow aggregation over the key columns)."""
+    from pyspark.sql import functions as F
+
+    return df.groupBy(*[F.col(f"`{k}`") for k in keys]).count().where(F.col("count") > 1).count()
+
+
+def _rules_for(df: "DataFrame", contract: "TableContract") -> dict[str, "ColumnContract"]:
+    """Column -> its rules: an exact entry wins over patterns; the first matching pattern applies."""
+    rules: dict[str, ColumnContract] = {}
+    for col in df.columns:
+        if col in contract.columns:
+            rules[col] = contract.columns[col]
+            continue
+        for pattern, rule in contract.column_patterns.items():
+            if fnmatch.fnmatchcase(col, pattern):
+                rules[col] = rule
+                break
+    return rules
+
+
+def _check_table(name: str, df: "DataFrame", contract: "TableContract", today: date,
+                 phi: set[str]) -> tuple[list[Violation], int, int]:
+    from pyspark.sql import functions as F
+
+    out: list[Violation] = []
+    types = {f.name: f.dataType.simpleString() for f in df.schema.fields}
+    n_rules = 0
+    # schema: no Spark job
+    for col, rule in contract.columns.items():
+        if col not in types:
+            n_rules += 1
+            if rule.required:
+                out.append(Violation(name, col, "column_missing", "absent", "required"))
+    for pattern, rule in contract.column_patterns.items():
+        n_rules += 1
+        matched = [c for c in types if fnmatch.fnmatchcase(c, pattern)]
+        if len(matched) < rule.min_columns:
+            out.append(Violation(name, pattern, "pattern_columns", f"{len(matched)} column(s) match",
+                                 f"at least {rule.min_columns}"))
+    if not contract.allow_extra_columns:
+        n_rules += 1
+        for col in types:
+            if col not in contract.columns and not any(fnmatch.fnmatchcase(col, p) for p in contract.column_patterns):
+                out.append(Violation(name, col, "unexpected_column", types[col], "not in the contract"))
+    rules = _rules_for(df, contract)
+    checkable: dict[str, ColumnContract] = {}
+    for col, rule in rules.items():
+        if rule.spark_type:
+            n_rules += 1
+            if types[col] != rule.spark_type:
+                out.append(Violation(name, col, "column_type", types[col], rule.spark_type))
+                continue  # values of a mistyped column are not compared
+        checkable[col] = rule
+    for k in contract.primary_key:
+        if k not in types and k not in contract.columns:
+            out.append(Violation(name, k, "column_missing", "absent", "primary key column"))
+
+    # values: one aggregation for the whole table
+    exprs = [F.count(F.lit(1)).alias("__rows")]
+    checks: list[tuple[str, str, Any, str]] = []   # (alias, column, limit, rule)
+
+    def add(expr: Any, col: str, rule: str, limit: Any) -> None:
+        alias = f"c{len(checks)}"
+        exprs.append(expr.alias(alias))
+        checks.append((alias, col, limit, rule))
+
+    for col, rule in checkable.items():
+        c = F.col(f"`{col}`")
+        is_date = types[col] in ("date", "timestamp", "timestamp_ntz")
+        if not rule.nullable or rule.max_null_fraction is not None:
+            add(F.sum(c.isNull().cast("long")), col, "nulls", rule)
+        if rule.allowed is not None:
+            bad = c.isNotNull() & ~c.isin(*rule.allowed)
+            add(F.sum(bad.cast("long")), col, "allowed_values", rule.allowed)
+            if col.lower() not in phi:
+                add(F.first(F.when(bad, c.cast("string")), ignorenulls=True), col, "allowed_example", None)
+        for bound in ("min", "max"):
+            limit = getattr(rule, bound)
+            if limit is None:
+                continue
+            agg = F.min(c) if bound == "min" else F.max(c)
+            add(agg.cast("string") if is_date else agg.cast("double"), col, bound, limit)
+        if rule.mean_min is not None or rule.mean_max is not None:
+            add(F.avg(c.cast("double")), col, "mean", rule)
+        if rule.regex is not None:
+            bad = c.isNotNull() & ~c.cast("string").rlike(f"^(?:{rule.regex})$")
+            add(F.sum(bad.cast("long")), col, "regex", rule.regex)
+    if contract.freshness is not None:
+        n_rules += 1
+        fcol = contract.freshness.column
+        if fcol in types:
+            add(F.max(F.to_date(F.col(f"`{fcol}`"))).cast("string"), fcol, "freshness", contract.freshness.max_age_days)
+        else:
+            out.append(Violation(name, fcol, "column_missing", "absent", "freshness column"))
+    row = df.agg(*exprs).first()
+    rows = int(row["__rows"])
+    n_rules += len([c for c in checks if c[3] != "allowed_example"])
+
+    rc = contract.row_count
+    if rc.min is not None:
+        n_rules += 1
+        if rows < rc.min:
+            out.append(Violation(name, None, "row_count_min", rows, rc.min))
+    if rc.max is not None:
+        n_rules += 1
+        if rows > rc.max:
+            out.append(Violation(name, None, "row_count_max", rows, rc.max))
+
+    examples = {col: row[alias] for alias, col, _, r in checks if r == "allowed_example"}
+    for alias, col, limit, kind in checks:
+        value = row[alias]
+        if kind == "nulls":
+            rule = limit
+            nulls = int(value or 0)
+            if not rule.nullable and nulls:
+                out.append(Violation(name, col, "not_null", f"{nulls} null(s)", "no nulls"))
+            if rule.max_null_fraction is not None and rows:
+                frac = nulls / rows
+                if frac > rule.max_null_fraction:
+                    out.append(Violation(name, col, "max_null_fraction", round(frac, 6), rule.max_null_fraction))
+        elif kind == "allowed_values":
+            if value:
+                ex = examples.get(col)
+                seen = f"{value} row(s) outside" + (f", e.g. {ex!r}" if ex is not None else "")
+                out.append(Violation(name, col, "allowed_values", seen, limit))
+        elif kind in ("min", "max"):
+            if value is None:
+                continue
+            lo_hi = _compare(value, limit)
+            if (kind == "min" and lo_hi < 0) or (kind == "max" and lo_hi > 0):
+                out.append(Violation(name, col, kind, value if col.lower() not in phi else "out of range", limit))
+        elif kind == "mean":
+            rule = limit
+            if value is None:
+                continue
+            if rule.mean_min is not None and value < rule.mean_min:
+                out.append(Violation(name, col, "mean_min", round(float(value), 6), rule.mean_min))
+            if rule.mean_max is not None and value > rule.mean_max:
+                out.append(Violation(name, col, "mean_max", round(float(value), 6), rule.mean_max))
+        elif kind == "regex":
+            if value:
+                out.append(Violation(name, col, "regex", f"{value} value(s) do not match", limit))
+        elif kind == "freshness":
+            if value is None:
+                out.append(Violation(name, col, "freshness", "no dates", f"at most {limit} day(s) old"))
+                continue
+            newest = date.fromisoformat(str(value)[:10])
+            age = (today - newest).days
+            if age > limit:
+                out.append(Violation(name, col, "freshness", f"newest {newest} is {age} day(s) old",
+                                     f"at most {limit} day(s) old"))
+            elif age < 0:
+                out.append(Violation(name, col, "freshness_future", f"newest {newest} is after {today}",
+                                     "not in the future"))
+
+    # keys: one narrow pass per unique key set
+    key_sets: list[tuple[list[str], str]] = []
+    if contract.primary_key and all(k in types for k in contract.primary_key):
+        key_sets.append((list(contract.primary_key), "primary_key"))
+    for col, rule in checkable.items():
+        if rule.unique and [col] != list(contract.primary_key):
+            key_sets.append(([col], "unique"))
+    for keys, kind in key_sets:
+        n_rules += 1
+        dupes = _duplicates(df, keys)
+        if dupes:
+            out.append(Violation(name, ", ".join(keys), kind, f"{dupes} duplicated key value(s)", "unique"))
+    return out, rows, n_rules
+
+
+def _compare(observed: Any, limit: Any) -> int:
+    """-1, 0 or 1 comparing an observed min/max with a limit (numbers or ISO dates)."""
+    if isinstance(limit, str):
+        a, b = str(observed)[:10], limit[:10]
+    else:
+        a, b = float(observed), float(limit)
+    return (a > b) - (a < b)
