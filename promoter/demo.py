@@ -205,7 +205,18 @@ class Demo:
                                   reason=force_reason, readiness=readiness, settings=settings)
         self.say(f"\n$ promote cut-release --version {version}" + (" --force" if force_reason else ""))
         self.say(f"    {cut.branch} + tag {cut.tag} at {cut.sha[:12]} ({cut.readiness})")
-        return self.replay(f"release {cut.branch}", kind="push", branch=cut.branch)
+        decision = self.replay(f"release {cut.branch}", kind="push", branch=cut.branch)
+        if decision.exit_code == 4 and decision.candidate is not None:
+            # the policy sends a marginal win to a person: the release manager signs it off
+            from promoter import runner
+
+            action = runner.approve("configs", settings.promotion.prod_environment, decision.candidate,
+                                    "release.manager", ticket="CHG-DEMO", reason="reviewed the gate report")
+            self.say(f"\n$ promote approve --env prod --version {decision.candidate} --by release.manager")
+            self.say(f"    {action.message}")
+            if action.champion_moved:
+                decision.verdict = "NEEDS_APPROVAL -> approved -> champion"
+        return decision
 
     # -------------------------------------------------------------- the story
     def story(self) -> None:

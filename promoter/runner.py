@@ -642,15 +642,24 @@ def execute(event: Event, *, config_dir: str | Path, repo_path: str | Path = "."
     """
     prepared = prepare(event, config_dir, repo_path, expected_env)
     the_plan = prepared.plan
+    registry = store = None
+    if not (the_plan.is_empty or dry_run or prepared.settings is None):
+        # a real run: sharpen the plan's reasons with what the registry holds now
+        from promoter import plan as planning
+
+        registry = open_registry(prepared.settings)
+        store = registry.audit_store()
+        model = the_plan.registered_model or prepared.settings.model_name_for(the_plan.environment or "")
+        snapshot = planning.RegistrySnapshot(champion_version=registry.get_alias(model, tags.CHAMPION),
+                                             hold=hold_state(store.read_all(the_plan.environment)) is not None)
+        the_plan = replace(planning.build(event, prepared.settings, snapshot), notes=the_plan.notes)
     if render_plan is not None:
         render_plan(the_plan)
-    if the_plan.is_empty or dry_run or prepared.settings is None:
+    if the_plan.is_empty or dry_run or prepared.settings is None or registry is None or store is None:
         return RunResult(event=event, environment=the_plan.environment, registered_model=the_plan.registered_model,
                          steps=[StepResult(s.name, s.reason, "skipped", "dry run") for s in the_plan.steps],
                          notes=list(the_plan.notes), nothing=the_plan.nothing)
     settings = prepared.settings
-    registry = open_registry(settings)
-    store = registry.audit_store()
     runner = Runner(the_plan, settings, registry=registry, audit_store=store, repo_path=Path(repo_path),
                     policy_settings=prepared.policy_settings, progress=progress, clock=clock, score_date=score_date,
                     spark=spark)
