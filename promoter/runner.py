@@ -102,6 +102,29 @@ def decision_id(*parts: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+def wide_settings(settings: Settings) -> Settings:
+    """``settings`` with every mapped feature group selected: the gold table every model reads."""
+    fs = settings.feature_selection
+    wide = fs.model_copy(update={"include_groups": list(settings.feature_mappings.groups), "exclude_groups": [],
+                                 "exclude_features": []})
+    return settings.model_copy(update={"feature_selection": wide})
+
+
+def selected_columns(catalog: Any, settings: Settings) -> list[str]:
+    """The candidate's inputs: the gold columns of the selected groups and features, in gold order.
+
+    A dropped feature takes its missing-indicator column (``<name>__missing``) with it.
+    """
+    fs = settings.feature_selection
+    groups = list(fs.include_groups) or list(catalog.groups)
+    chosen = {c for g in groups if g not in set(fs.exclude_groups) for c in catalog.groups.get(g, [])}
+    chosen |= {c for c in catalog.feature_columns
+               if c in set(fs.include_features) or c.split("__missing")[0] in set(fs.include_features)}
+    dropped = set(fs.exclude_features)
+    return [c for c in catalog.feature_columns if c in chosen and c not in dropped
+            and c.split("__missing")[0] not in dropped]
+
+
 def phi_in_columns(columns: list[str], settings: Settings) -> list[str]:
     """Configured PHI column names that appear among ``columns`` (features, signature, outputs)."""
     phi = {c.lower() for c in settings.project.data.phi_columns}
@@ -163,6 +186,7 @@ class Runner:
         self.contract_report: Any = None
         self.catalog: Any = None
         self.gold_df: Any = None
+        self.feature_columns: list[str] = []
         self.train: Any = None
         self.candidate_eval: "ModelEvaluation | None" = None
         self.verdict: "Verdict | None" = None
@@ -244,15 +268,20 @@ class Runner:
         if self.gold_df is None:
             from pipelines import features
 
-            self.gold_df, self.catalog = features.load_gold(self.spark, self.settings)
+            self.gold_df, self.catalog = features.load_gold(self.spark, wide_settings(self.settings))
+            self.feature_columns = selected_columns(self.catalog, self.settings)
 
     def step_features(self, steps: dict[str, StepResult]) -> str:
         from pipelines import features
 
-        self.catalog = features.build(self.spark, self.settings)
-        self.gold_df, self.catalog = features.load_gold(self.spark, self.settings)
+        # Gold holds every mapped group; the selection picks the candidate's inputs. So the
+        # champion, trained on another selection, is scored on the same rows from the same table.
+        wide = wide_settings(self.settings)
+        features.build(self.spark, wide)
+        self.gold_df, self.catalog = features.load_gold(self.spark, wide)
+        self.feature_columns = selected_columns(self.catalog, self.settings)
         return (f"gold snapshot {self.catalog.snapshot_id[:12]}: {self.catalog.row_count} rows, "
-                f"{len(self.catalog.feature_columns)} features")
+                f"{len(self.catalog.feature_columns)} features, {len(self.feature_columns)} selected")
 
     # ------------------------------------------------------------------ training
     def step_train(self, steps: dict[str, StepResult]) -> str:
@@ -263,7 +292,8 @@ class Runner:
         lineage = Lineage.from_event(self.event, self.settings, data_snapshot=self.catalog.snapshot_id,
                                      environment=self.env)
         self.train = train_and_register(self.spark, self.settings, lineage, self.gold_df, self.catalog,
-                                        self.registry, contract_report=self.contract_report)
+                                        self.registry, contract_report=self.contract_report,
+                                        feature_columns=self.feature_columns)
         tr = self.train
         self.result.candidate = {"version": tr.version, "run_id": tr.run_id,
                                  "run_url": self.registry.run_url(tr.run_id), "reused": tr.reused,
@@ -305,8 +335,7 @@ class Runner:
         return self.candidate_eval
 
     def _phi_found(self) -> list[str]:
-        cols = list(self.catalog.feature_columns) if self.catalog is not None else []
-        return phi_in_columns(cols, self.settings)
+        return phi_in_columns(list(self.feature_columns), self.settings)
 
     # ------------------------------------------------------------------ staging expectations
     def step_expectations(self, steps: dict[str, StepResult]) -> str:
