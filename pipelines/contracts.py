@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import logging
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
 
     from promoter.config import ColumnContract, ContractsSettings, Settings, TableContract
+
+log = logging.getLogger("promote.contracts")
 
 # Every rule name a violation can carry.
 RULES = (
@@ -218,7 +222,9 @@ def check_frames(frames: dict[str, "DataFrame | None"], contracts: "ContractsSet
                     report.violations.append(Violation(name, fk.column, "foreign_key",
                                                        f"column {missing} missing", f"references {fk.references}"))
                 continue
+            t0 = time.perf_counter()
             orphans = _orphans(df, fk.column, ref, ref_col)
+            log.info("%s: foreign key %s -> %s: %.1fs", name, fk.column, fk.references, time.perf_counter() - t0)
             if orphans:
                 report.violations.append(Violation(name, fk.column, "foreign_key",
                                                    f"{orphans} row(s) with no match",
@@ -330,7 +336,9 @@ def _check_table(name: str, df: "DataFrame", contract: "TableContract", today: d
             add(F.max(F.to_date(F.col(f"`{fcol}`"))).cast("string"), fcol, "freshness", contract.freshness.max_age_days)
         else:
             out.append(Violation(name, fcol, "column_missing", "absent", "freshness column"))
+    t0 = time.perf_counter()
     row = df.agg(*exprs).first()
+    log.info("%s: one aggregation, %d expressions: %.1fs", name, len(exprs), time.perf_counter() - t0)
     rows = int(row["__rows"])
     n_rules += len([c for c in checks if c[3] != "allowed_example"])
 
@@ -400,7 +408,9 @@ def _check_table(name: str, df: "DataFrame", contract: "TableContract", today: d
             key_sets.append(([col], "unique"))
     for keys, kind in key_sets:
         n_rules += 1
+        t0 = time.perf_counter()
         dupes = _duplicates(df, keys)
+        log.info("%s: duplicate check of %s: %.1fs", name, ", ".join(keys), time.perf_counter() - t0)
         if dupes:
             out.append(Violation(name, ", ".join(keys), kind, f"{dupes} duplicated key value(s)", "unique"))
     return out, rows, n_rules

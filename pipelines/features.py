@@ -26,11 +26,14 @@ import fnmatch
 import hashlib
 import hmac
 import json
+import logging
 import os
+import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from promoter.errors import ConfigError, DataContractError, InvalidInput, NotFound
 
@@ -45,6 +48,17 @@ UNGROUPED = "ungrouped"
 INDICATOR_SUFFIX = "__missing"
 MEDIAN_ACCURACY = 10_000
 _NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double", "boolean")
+
+
+log = logging.getLogger("promote.features")
+
+
+@contextmanager
+def _step(name: str) -> Iterator[None]:
+    """Log how long one Spark step took (INFO on the ``promote.features`` logger)."""
+    t0 = time.perf_counter()
+    yield
+    log.info("%s: %.1fs", name, time.perf_counter() - t0)
 
 
 class DevelopmentKeyWarning(UserWarning):
@@ -645,13 +659,16 @@ def build(spark: "SparkSession", settings: "Settings", environ: dict[str, str] |
                             f"{data.entity_table!r} is not a source table ({', '.join(sources)})")
     key, key_source = pseudonym_key(settings, environ)
     bronze = lake.read_table(spark, data.entity_table, sources[data.entity_table])
-    silver = silver_entity(bronze, settings, key)
+    with _step("silver entity plan (duplicate check)"):
+        silver = silver_entity(bronze, settings, key)
     events = None
     if data.events is not None:
         if data.events.table not in sources:
             raise _config_error(settings, "project.yml", ("data", "events", "table"),
                                 f"{data.events.table!r} is not a source table ({', '.join(sources)})")
-        events = silver_events(lake.read_table(spark, data.events.table, sources[data.events.table]), settings, key)
+        with _step("silver events plan (duplicate check)"):
+            events = silver_events(lake.read_table(spark, data.events.table, sources[data.events.table]),
+                                   settings, key)
 
     # Decide the features from the schema before anything is written.
     reserved = {data.key_column, data.snapshot_date_column, data.label_column, *data.subgroup_columns}
@@ -674,17 +691,22 @@ def build(spark: "SparkSession", settings: "Settings", environ: dict[str, str] |
         silver_paths[data.events.table] = lake.path(settings, lake.SILVER, data.events.table)
     gold_target = lake.gold_path(settings)
     with lake.Staging(spark) as stage:
-        silver.write.mode("overwrite").parquet(stage.path(silver_paths[data.entity_table]))
+        with _step("silver entity write"):
+            silver.write.mode("overwrite").parquet(stage.path(silver_paths[data.entity_table]))
         s_entity = spark.read.parquet(stage.pending[silver_paths[data.entity_table]])
-        phi.check(s_entity, settings, f"silver/{data.entity_table}")
+        with _step("PHI guard silver entity"):
+            phi.check(s_entity, settings, f"silver/{data.entity_table}")
         s_events = None
         if events is not None:
-            events.write.mode("overwrite").parquet(stage.path(silver_paths[data.events.table]))
+            with _step("silver events write"):
+                events.write.mode("overwrite").parquet(stage.path(silver_paths[data.events.table]))
             s_events = spark.read.parquet(stage.pending[silver_paths[data.events.table]])
-            phi.check(s_events, settings, f"silver/{data.events.table}")
+            with _step("PHI guard silver events"):
+                phi.check(s_events, settings, f"silver/{data.events.table}")
 
         source_specs = [s for s in plan.specs if s.column not in event_names]
-        fills, meta = _statistics(s_entity, source_specs, settings)
+        with _step("imputation statistics"):
+            fills, meta = _statistics(s_entity, source_specs, settings)
         if s_events is not None:
             meta["events_fingerprint"] = s_events.agg(
                 F.count(F.lit(1)), F.sum(F.pmod(F.xxhash64(*[F.col(f"`{c}`") for c in s_events.columns]),
@@ -731,9 +753,11 @@ def build(spark: "SparkSession", settings: "Settings", environ: dict[str, str] |
             raise InvalidInput(f"gold column name(s) collide: {', '.join(sorted(dup))} (rename the source columns)")
         gold = base.select(*head, *feature_cols)
         gold_tmp = stage.path(gold_target)
-        gold.write.mode("overwrite").parquet(gold_tmp)
+        with _step("gold write (join with event features, impute)"):
+            gold.write.mode("overwrite").parquet(gold_tmp)
         written = spark.read.parquet(gold_tmp)
-        phi.check(written, settings, "gold/features")
+        with _step("PHI guard gold"):
+            phi.check(written, settings, "gold/features")
         schema_hash = _schema_hash(written)
         fch = feature_config_hash(settings)
         snapshot_id = hashlib.sha256(json.dumps(

@@ -1,8 +1,9 @@
 """Synthetic HROB population: a Medicaid pregnancy cohort with PHI, 500+ features and claims.
 
-Everything is computed in Spark from ``spark.range`` with deterministic functions of
-``(seed, member index, column salt)`` (``xxhash64``), so the same seed gives the same data on
-any number of cores or machines, and nothing is collected to the driver.
+Everything is computed in the Spark executors from ``spark.range`` (``mapInArrow`` with
+vectorised numpy); every value is a hash of ``(seed, member index, column)`` (splitmix64), so
+the same seed gives the same data on any number of cores, partitions or machines, and nothing
+is collected to the driver.
 
 The generative story (the "known model"):
 
@@ -31,9 +32,11 @@ example.org.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
 import random
-import zlib
+import time
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
@@ -41,9 +44,13 @@ from typing import TYPE_CHECKING
 from promoter.errors import InvalidInput
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
     from promoter.config import Settings
+
+log = logging.getLogger("promote.synthetic")
 
 # group -> column prefix of the generated features (utilisation comes from claims in gold)
 GROUP_PREFIXES: dict[str, str] = {
@@ -106,261 +113,311 @@ DX_BY_TYPE = {
 }
 PLACE_OF_SERVICE = {"ER": 23, "INPATIENT": 21, "PRENATAL": 11, "OUTPATIENT": 22, "PHARMACY": 1, "LAB": 81}
 
-# The label's known model: logit = LABEL_INTERCEPT + sum(coefficient * term), terms in Spark SQL over
-# the member's true (pre-missingness) values and latents. Clinical and social terms both carry signal.
-LABEL_INTERCEPT = -4.05
+# The label's known model: logit = LABEL_INTERCEPT + sum(coefficient * term), over the member's true
+# (pre-missingness) values and latents. Clinical and social terms both carry signal.
+LABEL_INTERCEPT = -4.6
 LABEL_MODEL: dict[str, dict[str, float]] = {
     "clinical": {
         "ob_prior_preterm": 0.85, "ob_prior_preeclampsia": 0.75, "ob_multiple_gestation": 1.30,
         "ob_prior_stillbirth": 0.50, "cm_chronic_hypertension": 0.70, "cm_diabetes_pregestational": 0.80,
         "cm_substance_use": 0.50, "cm_tobacco_use": 0.35, "cm_depression": 0.25,
-        "(vl_bmi - 28) / 6": 0.30, "(vl_sbp - 115) / 12": 0.35, "cast(vl_hemoglobin < 10.5 as int)": 0.40,
-        "cast(_age < 18 as int)": 0.40, "cast(_age >= 35 as int)": 0.50, "_zc": 0.30,
+        "(vl_bmi - 28) / 6": 0.30, "(vl_sbp - 115) / 12": 0.35, "vl_hemoglobin < 10.5": 0.40,
+        "age < 18": 0.40, "age >= 35": 0.50, "zc": 0.50,
     },
     "social": {
-        "sdoh_housing_unstable": 0.55, "sdoh_housing_homeless": 0.60, "sdoh_food_insecure": 0.45,
-        "sdoh_transport_no_vehicle": 0.40, "cast(sdoh_econ_income_fpl_pct < 50 as int)": 0.35,
-        "sdoh_edu_less_than_hs": 0.30, "(sdoh_nbhd_adi_rank - 50) / 29": 0.25,
-        "cast(sdoh_transport_miles_to_ob > 20 as int)": 0.30, "_zs": 0.30,
+        "sdoh_housing_unstable": 0.70, "sdoh_housing_homeless": 0.70, "sdoh_food_insecure": 0.55,
+        "sdoh_transport_no_vehicle": 0.50, "sdoh_econ_income_fpl_pct < 50": 0.45,
+        "sdoh_edu_less_than_hs": 0.40, "(sdoh_nbhd_adi_rank - 50) / 29": 0.30,
+        "sdoh_transport_miles_to_ob > 20": 0.40, "zs": 0.38,
     },
-    "utilisation": {"_zu": 0.30},   # seen through the claims (ER visits, admissions)
+    "utilisation": {"zu": 0.30},   # seen through the claims (ER visits, admissions)
 }
 
-_TWO52 = 4503599627370496  # 2**52
+_GOLDEN = 0x9E3779B97F4A7C15
+_K_CLAIM = 0xD1B54A32D192ED03
 
 
-@dataclass(frozen=True)
-class _Gen:
-    """Deterministic random Spark SQL expressions for one seed, keyed by the member index ``id``.
+def _mix(x: "np.ndarray") -> "np.ndarray":
+    """The splitmix64 finaliser: a bijective, well-avalanching 64-bit mix (wrapping arithmetic)."""
+    import numpy as np
 
-    Every value is a function of (seed, keys, salt) through ``xxhash64``, so it does not depend on
-    partitioning, cores or the order rows are computed in.
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _salt(seed: int, salt: str) -> int:
+    return int.from_bytes(hashlib.blake2b(f"{seed}\0{salt}".encode(), digest_size=8).digest(), "little")
+
+
+class _Rng:
+    """Deterministic random draws keyed by (seed, member index[, claim number], salt).
+
+    Every value is a hash of its key, so it does not depend on partitioning, batch sizes, cores
+    or the order rows are computed in.
     """
 
-    seed: int
-    keys: tuple[str, ...] = ("id",)
+    def __init__(self, seed: int, ids: "np.ndarray", sub: "np.ndarray | None" = None) -> None:
+        import numpy as np
 
-    def u(self, salt: str) -> str:
+        self.seed = seed
+        base = ids.astype(np.uint64) * np.uint64(_GOLDEN) + np.uint64(_salt(seed, "member"))
+        if sub is not None:
+            base = _mix(base) ^ (sub.astype(np.uint64) * np.uint64(_K_CLAIM))
+        self.base = _mix(base)
+
+    def bits(self, salt: str) -> "np.ndarray":
+        import numpy as np
+
+        return _mix(self.base ^ np.uint64(_salt(self.seed, salt)))
+
+    def u(self, salt: str) -> "np.ndarray":
         """Uniform in (0, 1)."""
-        keys = ", ".join(self.keys)
-        return (f"((pmod(xxhash64({int(self.seed)}, {keys}, {zlib.crc32(salt.encode())}), {_TWO52}) + 0.5)"
-                f" / {_TWO52}.0)")
+        import numpy as np
 
-    def n(self, salt: str) -> str:
-        """Standard normal (Box-Muller)."""
-        return f"(sqrt(-2.0 * ln({self.u(salt + ':a')})) * cos({2 * math.pi!r} * {self.u(salt + ':b')}))"
+        return ((self.bits(salt) >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0 ** -53
 
-    def bern(self, salt: str, p: str | float) -> str:
-        """1 with probability ``p``, else 0."""
-        return f"cast({self.u(salt)} < ({p}) as int)"
+    def n(self, salt: str) -> "np.ndarray":
+        """Standard normal (Box-Muller on the two 32-bit halves of one hash)."""
+        import numpy as np
 
-    def pick(self, salt: str, choices: list[tuple[str, float]]) -> str:
-        """One of ``choices`` (value, weight)."""
-        total = sum(w for _, w in choices)
-        u = self.u(salt)
-        acc, branches = 0.0, []
-        for value, w in choices[:-1]:
-            acc += w / total
-            branches.append(f"WHEN {u} < {acc!r} THEN {_q(value)}")
-        return f"(CASE {' '.join(branches)} ELSE {_q(choices[-1][0])} END)"
+        b = self.bits(salt)
+        u1 = ((b >> np.uint64(32)).astype(np.float64) + 0.5) * 2.0 ** -32
+        u2 = ((b & np.uint64(0xFFFFFFFF)).astype(np.float64) + 0.5) * 2.0 ** -32
+        return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * math.pi * u2)
 
-    def index(self, salt: str, n: int) -> str:
+    def bern(self, salt: str, p: "np.ndarray | float") -> "np.ndarray":
+        import numpy as np
+
+        return (self.u(salt) < p).astype(np.int32)
+
+    def index(self, salt: str, n: int) -> "np.ndarray":
         """A whole number in [0, n)."""
-        return f"cast(floor({self.u(salt)} * {n}) as int)"
+        import numpy as np
 
-    def element(self, salt: str, values: list[str]) -> str:
-        """One of ``values``, uniformly."""
-        return f"element_at(array({', '.join(_q(v) for v in values)}), {self.index(salt, len(values))} + 1)"
+        return np.minimum((self.u(salt) * n).astype(np.int64), n - 1)
 
+    def pick(self, salt: str, choices: list[tuple[str, float]]) -> "np.ndarray":
+        """Indexes into ``choices`` (value, weight)."""
+        import numpy as np
 
-def _q(value: str) -> str:
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _sig(x: str) -> str:
-    return f"(1.0 / (1.0 + exp(-({x}))))"
+        weights = np.array([w for _, w in choices], dtype=np.float64)
+        edges = np.cumsum(weights / weights.sum())[:-1]
+        return np.searchsorted(edges, self.u(salt), side="right")
 
 
-def _clip(x: str, lo: float, hi: float) -> str:
-    return f"least(greatest({x}, {lo}), {hi})"
+def _sig(x: "np.ndarray") -> "np.ndarray":
+    import numpy as np
+
+    return 1.0 / (1.0 + np.exp(-x))
 
 
-def _select(df: "DataFrame", columns: list[tuple[str, str]], keep: bool = True) -> "DataFrame":
-    exprs = (["*"] if keep else []) + [f"{sql} AS `{name}`" for name, sql in columns]
-    return df.selectExpr(*exprs)
+def _clip(x: "np.ndarray", lo: float, hi: float) -> "np.ndarray":
+    import numpy as np
+
+    return np.clip(x, lo, hi)
 
 
 # --------------------------------------------------------------------------- members
 
-def _latents(g: _Gen, shift: float, regions: dict[str, list[str]]) -> list[tuple[str, str]]:
-    """Layer 1: latent risks and the categorical draws everything else depends on."""
-    payer_mix = [(p, w * max(0.05, 1 + (0.5 * shift if p == "medicaid_expansion" else 0.0))) for p, w in PAYER_TYPES]
-    region_choices = [(r, REGION_WEIGHTS.get(r, 1.0 / len(regions))) for r in regions]
-    return [
-        ("id", "id"),
-        ("race_ethnicity", g.pick("race", RACE_ETHNICITY)),
-        ("payer_type", g.pick("payer", payer_mix)),
-        ("_region", g.pick("region", region_choices)),
-        ("_age", "cast(" + _clip("round(27.0 + 5.8 * " + g.n("age") + ")", 15, 49) + " as int)"),
-        ("_zc", f"{g.n('zc')} + {0.4 * shift!r}"),
-        ("_zs_noise", f"{g.n('zs')} + {0.6 * shift!r}"),
-        ("_za", f"{g.n('za')} - {0.3 * shift!r}"),
-        ("_zu_noise", g.n("zu")),
-    ]
+@dataclass(frozen=True)
+class _Params:
+    seed: int
+    snapshot: int                     # days since 1970-01-01
+    shift: float
+    regions: tuple[tuple[str, tuple[str, ...]], ...]
+    lookback_days: int = 730
 
 
-def _social(df: "DataFrame") -> "DataFrame":
-    """Social risk is higher for groups facing structural disadvantage, lower in the marketplace."""
-    return _select(df, [("_zs", "_zs_noise + CASE WHEN race_ethnicity IN ('Black', 'Hispanic') THEN 0.25 "
-                                "ELSE 0.0 END - CASE WHEN payer_type = 'marketplace' THEN 0.3 ELSE 0.0 END")])
+def _latents(r: _Rng, p: _Params) -> dict[str, "np.ndarray"]:
+    """Latent risks and the categorical draws everything else depends on."""
+    import numpy as np
+
+    shift = p.shift
+    race = r.pick("race", RACE_ETHNICITY)
+    payer_mix = [(name, w * max(0.05, 1 + (0.5 * shift if name == "medicaid_expansion" else 0.0)))
+                 for name, w in PAYER_TYPES]
+    payer = r.pick("payer", payer_mix)
+    names = [name for name, _ in p.regions]
+    region = r.pick("region", [(name, REGION_WEIGHTS.get(name, 1.0 / len(names))) for name in names])
+    race_names = np.array([x for x, _ in RACE_ETHNICITY], dtype=object)[race]
+    payer_names = np.array([x for x, _ in PAYER_TYPES], dtype=object)[payer]
+    market = (payer_names == "marketplace").astype(np.float64)
+    disadvantaged = np.isin(race_names, ["Black", "Hispanic"]).astype(np.float64)
+    zc = r.n("zc") + 0.4 * shift
+    zs = r.n("zs") + 0.6 * shift + 0.25 * disadvantaged - 0.3 * market
+    za = r.n("za") - 0.3 * shift
+    zu = 0.5 * zc + 0.45 * zs - 0.35 * za + 0.65 * r.n("zu")
+    age = _clip(np.round(27.0 + 5.8 * r.n("age")), 15, 49).astype(np.int32)
+    return {"race": race_names, "payer": payer_names, "market": market, "region": region, "age": age,
+            "zc": zc, "zs": zs, "za": za, "zu": zu}
 
 
-def _named_features(g: _Gen) -> list[tuple[str, str]]:
-    """Layer 2: the named features of each group (before missingness), plus missingness masks."""
-    market = "cast(payer_type = 'marketplace' as double)"
+def _named_features(r: _Rng, z: dict[str, "np.ndarray"], region_names: list[str]) -> dict[str, "np.ndarray"]:
+    """The named features of each group, before missingness (ints for flags and counts)."""
+    import numpy as np
 
-    def b(name: str, logit: str) -> tuple[str, str]:
-        return name, g.bern(name, _sig(logit))
+    zc, zs, za, age, market = z["zc"], z["zs"], z["za"], z["age"], z["market"]
+    race = z["race"]
+    southeast = (np.array(region_names, dtype=object)[z["region"]] == "Southeast").astype(np.float64)
+    f: dict[str, np.ndarray] = {}
 
-    def cont(name: str, mean: float, sd: float, load: str, lo: float, hi: float, digits: int = 1) -> tuple[str, str]:
-        return name, f"round({_clip(f'{mean} + {sd} * (({load}) + {g.n(name)})', lo, hi)}, {digits})"
+    def b(name: str, logit: "np.ndarray | float") -> None:
+        f[name] = r.bern(name, _sig(np.asarray(logit, dtype=np.float64)))
 
-    def count(name: str, scale: str, hi: int, lo: int = 0, plus: str = "0") -> tuple[str, str]:
-        return name, f"cast({_clip(f'{plus} + floor(-ln({g.u(name)}) * ({scale}))', lo, hi)} as int)"
+    def cont(name: str, mean: float, sd: float, load: "np.ndarray", lo: float, hi: float, digits: int = 1) -> None:
+        f[name] = np.round(_clip(mean + sd * (load + r.n(name)), lo, hi), digits)
 
-    return [
-        ("_zu", "0.5 * _zc + 0.45 * _zs - 0.35 * _za + 0.65 * _zu_noise"),
-        # demographics
-        count("demo_household_size", "2.2", 10, 1, "1"),
-        b("demo_married", "-0.6 - 0.4 * _zs"),
-        ("demo_english_primary", g.bern("demo_english_primary", "CASE WHEN race_ethnicity = 'Hispanic' THEN 0.55 "
-                                        "WHEN race_ethnicity = 'Asian' THEN 0.7 ELSE 0.97 END")),
-        ("demo_months_enrolled", f"1 + {g.index('demo_months_enrolled', 60)}"),
-        ("demo_rural", g.bern("demo_rural", "CASE WHEN _region = 'Southeast' THEN 0.55 ELSE 0.15 END")),
-        b("demo_has_pcp", "0.8 + 0.8 * _za"),
-        b("demo_disability", "-3.0 + 0.4 * _zc"),
-        b("demo_foster_care_history", "-4.0 + 0.5 * _zs"),
-        b("demo_veteran", "-4.6"),
-        count("demo_dependents", "1.2", 8),
-        # obstetric history
-        count("ob_gravidity", "1.4 + 0.0", 12, 1, "1 + 0.08 * (_age - 22)"),
-        b("ob_multiple_gestation", "-3.4"),
-        b("ob_prior_gdm", "-3.0 + 0.7 * _zc"),
-        b("ob_ivf_conception", "-4.6"),
-        ("ob_gestational_weeks_at_first_visit",
-         "cast(round(" + _clip("6 + 20 * " + _sig("-1.2 * _za + 0.4 * _zs - 1.0 + 0.5 * " + g.n("ob_gest")), 4, 40) + ", 0) as int)"),
-        # comorbidities
-        b("cm_chronic_hypertension", "-2.8 + 0.9 * _zc + 0.04 * (_age - 27)"),
-        b("cm_diabetes_pregestational", "-3.5 + 0.8 * _zc"),
-        b("cm_asthma", "-2.2 + 0.3 * _zc + 0.2 * _zs"),
-        b("cm_depression", "-2.0 + 0.3 * _zc + 0.4 * _zs"),
-        b("cm_anxiety", "-1.9 + 0.2 * _zc + 0.3 * _zs"),
-        b("cm_substance_use", "-3.0 + 0.5 * _zc + 0.5 * _zs"),
-        b("cm_tobacco_use", "-1.8 + 0.3 * _zc + 0.5 * _zs"),
-        b("cm_hiv", "-6.0 + 0.3 * _zs"),
-        b("cm_sickle_cell", "CASE WHEN race_ethnicity = 'Black' THEN -4.5 ELSE -8.0 END"),
-        b("cm_thyroid", "-3.2 + 0.2 * _zc"),
-        b("cm_ckd", "-5.0 + 0.8 * _zc"),
-        b("cm_lupus", "-6.0 + 0.4 * _zc"),
-        b("cm_epilepsy", "-5.0"),
-        b("cm_cardiac_disease", "-5.0 + 0.8 * _zc"),
-        # vitals and labs
-        cont("vl_bmi", 28.0, 4.6, "0.55 * _zc", 15, 65),
-        cont("vl_sbp", 115.0, 9.0, "0.6 * _zc", 85, 190, 0),
-        cont("vl_dbp", 72.0, 7.0, "0.55 * _zc", 45, 120, 0),
-        cont("vl_hemoglobin", 12.0, 0.9, "-0.35 * _zc - 0.25 * _zs", 6.5, 16.5),
-        cont("vl_a1c", 5.3, 0.35, "0.5 * _zc", 4.0, 13.0),
-        cont("vl_glucose_fasting", 85.0, 9.0, "0.45 * _zc", 55, 300, 0),
-        cont("vl_platelets", 250.0, 50.0, "-0.2 * _zc", 40, 600, 0),
-        cont("vl_creatinine", 0.6, 0.12, "0.3 * _zc", 0.2, 4.0, 2),
-        cont("vl_alt", 18.0, 6.0, "0.3 * _zc", 3, 400, 0),
-        cont("vl_tsh", 1.8, 0.6, "0.1 * _zc", 0.05, 12, 2),
-        cont("vl_weight_gain_kg", 11.0, 4.0, "0.2 * _zc", -10, 35),
-        cont("vl_heart_rate", 82.0, 9.0, "0.3 * _zc", 45, 160, 0),
-        cont("vl_wbc", 8.5, 2.0, "0.15 * _zc", 2, 30),
-        b("vl_urine_protein_positive", "-3.0 + 0.6 * _zc"),
-        # social determinants
-        ("sdoh_econ_income_fpl_pct",
-         "round(" + _clip("100.0 * exp(-0.45 * _zs + 0.35 * " + g.n("sdoh_econ_income_fpl_pct") + ")", 0, 400) + ", 0)"),
-        b("sdoh_econ_unemployed", "-1.2 + 0.8 * _zs"),
-        b("sdoh_econ_snap", f"-0.5 + 0.9 * _zs - 1.0 * {market}"),
-        b("sdoh_econ_wic", f"0.2 + 0.5 * _zs - 1.0 * {market}"),
-        b("sdoh_econ_tanf", "-3.0 + 0.9 * _zs"),
-        b("sdoh_econ_medical_debt", "-1.3 + 0.6 * _zs"),
-        b("sdoh_econ_utility_shutoff_risk", "-2.2 + 0.8 * _zs"),
-        b("sdoh_housing_unstable", "-1.9 + 1.0 * _zs"),
-        b("sdoh_housing_homeless", "-3.8 + 1.0 * _zs"),
-        b("sdoh_housing_eviction_12m", "-3.0 + 0.8 * _zs"),
-        b("sdoh_housing_crowding", "-2.2 + 0.6 * _zs"),
-        count("sdoh_housing_moves_12m", f"0.4 + 0.3 * {_sig('_zs')}", 8),
-        b("sdoh_housing_lead_risk", "-2.0 + 0.5 * _zs"),
-        b("sdoh_transport_no_vehicle", "-1.1 + 0.9 * _zs"),
-        ("sdoh_transport_miles_to_ob",
-         "round(" + _clip("exp(1.6 + 0.8 * " + g.n("sdoh_transport_miles_to_ob") + " + CASE WHEN _region = 'Southeast' THEN 0.9 ELSE 0.0 END + 0.2 * _zs)", 0.2, 120) + ", 1)"),
-        b("sdoh_transport_missed_appt", "-2.0 + 0.7 * _zs - 0.5 * _za"),
-        cont("sdoh_transport_transit_minutes", 30.0, 12.0, "0.4 * _zs", 0, 180, 0),
-        b("sdoh_food_insecure", "-1.2 + 1.0 * _zs"),
-        b("sdoh_food_desert", "-1.6 + 0.5 * _zs"),
-        b("sdoh_food_skipped_meals", "-2.4 + 0.9 * _zs"),
-        b("sdoh_edu_less_than_hs", "-1.5 + 0.8 * _zs"),
-        b("sdoh_edu_low_health_literacy", "-1.6 + 0.6 * _zs"),
-        ("sdoh_edu_years", "cast(" + _clip("round(12.5 - 1.6 * _zs + 1.5 * " + g.n("sdoh_edu_years") + ")", 6, 20) + " as int)"),
-        ("sdoh_nbhd_adi_rank",
-         "cast(round(" + _clip("50.0 + 29.0 * (0.6 * _zs + 0.8 * " + g.n("sdoh_nbhd_adi_rank") + ")", 1, 100) + ", 0) as int)"),
-        ("sdoh_nbhd_svi", "round(" + _sig("0.9 * _zs + 0.7 * " + g.n("sdoh_nbhd_svi")) + ", 3)"),
-        cont("sdoh_nbhd_violent_crime_rate", 4.0, 1.5, "0.5 * _zs", 0, 30),
-        cont("sdoh_nbhd_pct_poverty", 18.0, 7.0, "0.6 * _zs", 0, 80),
-        cont("sdoh_nbhd_obgyn_per_10k", 1.2, 0.5, "-0.2 * _zs", 0, 6, 2),
-        # missingness masks (missing at random given payer type and access to care)
-        ("_miss_labs", g.u("miss_labs") + " < " + _sig("-2.3 - 0.8 * _za + 0.8 * " + market)),
-        ("_miss_sdoh", g.u("miss_sdoh") + " < " + _sig("-1.8 - 0.5 * _za + 0.9 * " + market)),
-        ("_miss_ob", f"{g.u('miss_ob')} < {_sig('-3.2 - 0.5 * _za')}"),
-    ]
+    def count(name: str, scale: "np.ndarray | float", hi: int, lo: int = 0, plus: "np.ndarray | float" = 0) -> None:
+        f[name] = _clip(plus + np.floor(-np.log(r.u(name)) * scale), lo, hi).astype(np.int32)
 
+    def where(cond: "np.ndarray", a: float, b_: float) -> "np.ndarray":
+        return np.where(cond, a, b_)
 
-def _dependent_features(g: _Gen) -> list[list[tuple[str, str]]]:
-    """Layers 3-5: features that depend on other named features (parity, prior outcomes, medications)."""
+    # demographics
+    count("demo_household_size", 2.2, 10, 1, 1)
+    b("demo_married", -0.6 - 0.4 * zs)
+    f["demo_english_primary"] = r.bern("demo_english_primary",
+                                       np.where(race == "Hispanic", 0.55, np.where(race == "Asian", 0.7, 0.97)))
+    f["demo_months_enrolled"] = (1 + r.index("demo_months_enrolled", 60)).astype(np.int32)
+    f["demo_rural"] = r.bern("demo_rural", where(southeast == 1, 0.55, 0.15))
+    b("demo_has_pcp", 0.8 + 0.8 * za)
+    b("demo_disability", -3.0 + 0.4 * zc)
+    b("demo_foster_care_history", -4.0 + 0.5 * zs)
+    b("demo_veteran", -4.6)
+    count("demo_dependents", 1.2, 8)
+    # obstetric history
+    count("ob_gravidity", 1.4, 12, 1, 1 + 0.08 * (age - 22))
+    b("ob_multiple_gestation", -3.4)
+    b("ob_prior_gdm", -3.0 + 0.7 * zc)
+    b("ob_ivf_conception", -4.6)
+    f["ob_gestational_weeks_at_first_visit"] = np.round(_clip(
+        6 + 20 * _sig(-1.2 * za + 0.4 * zs - 1.0 + 0.5 * r.n("ob_gest")), 4, 40)).astype(np.int32)
+    # comorbidities
+    b("cm_chronic_hypertension", -2.8 + 0.9 * zc + 0.04 * (age - 27))
+    b("cm_diabetes_pregestational", -3.5 + 0.8 * zc)
+    b("cm_asthma", -2.2 + 0.3 * zc + 0.2 * zs)
+    b("cm_depression", -2.0 + 0.3 * zc + 0.4 * zs)
+    b("cm_anxiety", -1.9 + 0.2 * zc + 0.3 * zs)
+    b("cm_substance_use", -3.0 + 0.5 * zc + 0.5 * zs)
+    b("cm_tobacco_use", -1.8 + 0.3 * zc + 0.5 * zs)
+    b("cm_hiv", -6.0 + 0.3 * zs)
+    b("cm_sickle_cell", where(race == "Black", -4.5, -8.0))
+    b("cm_thyroid", -3.2 + 0.2 * zc)
+    b("cm_ckd", -5.0 + 0.8 * zc)
+    b("cm_lupus", -6.0 + 0.4 * zc)
+    b("cm_epilepsy", -5.0)
+    b("cm_cardiac_disease", -5.0 + 0.8 * zc)
+    # vitals and labs
+    cont("vl_bmi", 28.0, 4.6, 0.55 * zc, 15, 65)
+    cont("vl_sbp", 115.0, 9.0, 0.6 * zc, 85, 190, 0)
+    cont("vl_dbp", 72.0, 7.0, 0.55 * zc, 45, 120, 0)
+    cont("vl_hemoglobin", 12.0, 0.9, -0.35 * zc - 0.25 * zs, 6.5, 16.5)
+    cont("vl_a1c", 5.3, 0.35, 0.5 * zc, 4.0, 13.0)
+    cont("vl_glucose_fasting", 85.0, 9.0, 0.45 * zc, 55, 300, 0)
+    cont("vl_platelets", 250.0, 50.0, -0.2 * zc, 40, 600, 0)
+    cont("vl_creatinine", 0.6, 0.12, 0.3 * zc, 0.2, 4.0, 2)
+    cont("vl_alt", 18.0, 6.0, 0.3 * zc, 3, 400, 0)
+    cont("vl_tsh", 1.8, 0.6, 0.1 * zc, 0.05, 12, 2)
+    cont("vl_weight_gain_kg", 11.0, 4.0, 0.2 * zc, -10, 35)
+    cont("vl_heart_rate", 82.0, 9.0, 0.3 * zc, 45, 160, 0)
+    cont("vl_wbc", 8.5, 2.0, 0.15 * zc, 2, 30)
+    b("vl_urine_protein_positive", -3.0 + 0.6 * zc)
+    # social determinants
+    f["sdoh_econ_income_fpl_pct"] = np.round(_clip(100.0 * np.exp(-0.45 * zs + 0.35 * r.n("sdoh_econ_income_fpl_pct")),
+                                                   0, 400))
+    b("sdoh_econ_unemployed", -1.2 + 0.8 * zs)
+    b("sdoh_econ_snap", -0.5 + 0.9 * zs - 1.0 * market)
+    b("sdoh_econ_wic", 0.2 + 0.5 * zs - 1.0 * market)
+    b("sdoh_econ_tanf", -3.0 + 0.9 * zs)
+    b("sdoh_econ_medical_debt", -1.3 + 0.6 * zs)
+    b("sdoh_econ_utility_shutoff_risk", -2.2 + 0.8 * zs)
+    b("sdoh_housing_unstable", -1.9 + 1.0 * zs)
+    b("sdoh_housing_homeless", -3.8 + 1.0 * zs)
+    b("sdoh_housing_eviction_12m", -3.0 + 0.8 * zs)
+    b("sdoh_housing_crowding", -2.2 + 0.6 * zs)
+    count("sdoh_housing_moves_12m", 0.4 + 0.3 * _sig(zs), 8)
+    b("sdoh_housing_lead_risk", -2.0 + 0.5 * zs)
+    b("sdoh_transport_no_vehicle", -1.1 + 0.9 * zs)
+    f["sdoh_transport_miles_to_ob"] = np.round(_clip(np.exp(
+        1.6 + 0.8 * r.n("sdoh_transport_miles_to_ob") + 0.9 * southeast + 0.2 * zs), 0.2, 120), 1)
+    b("sdoh_transport_missed_appt", -2.0 + 0.7 * zs - 0.5 * za)
+    cont("sdoh_transport_transit_minutes", 30.0, 12.0, 0.4 * zs, 0, 180, 0)
+    b("sdoh_food_insecure", -1.2 + 1.0 * zs)
+    b("sdoh_food_desert", -1.6 + 0.5 * zs)
+    b("sdoh_food_skipped_meals", -2.4 + 0.9 * zs)
+    b("sdoh_edu_less_than_hs", -1.5 + 0.8 * zs)
+    b("sdoh_edu_low_health_literacy", -1.6 + 0.6 * zs)
+    f["sdoh_edu_years"] = _clip(np.round(12.5 - 1.6 * zs + 1.5 * r.n("sdoh_edu_years")), 6, 20).astype(np.int32)
+    f["sdoh_nbhd_adi_rank"] = np.round(_clip(50.0 + 29.0 * (0.6 * zs + 0.8 * r.n("sdoh_nbhd_adi_rank")),
+                                             1, 100)).astype(np.int32)
+    f["sdoh_nbhd_svi"] = np.round(_sig(0.9 * zs + 0.7 * r.n("sdoh_nbhd_svi")), 3)
+    cont("sdoh_nbhd_violent_crime_rate", 4.0, 1.5, 0.5 * zs, 0, 30)
+    cont("sdoh_nbhd_pct_poverty", 18.0, 7.0, 0.6 * zs, 0, 80)
+    cont("sdoh_nbhd_obgyn_per_10k", 1.2, 0.5, -0.2 * zs, 0, 6, 2)
 
-    def if_parous(name: str, logit: str) -> tuple[str, str]:
-        return name, f"CASE WHEN ob_parity > 0 THEN {g.bern(name, _sig(logit))} ELSE 0 END"
+    # features that depend on other features: parity, prior outcomes, derived flags, medications
+    grav = f["ob_gravidity"]
+    f["ob_parity"] = np.minimum(grav - 1, np.floor(r.u("ob_parity") * grav)).astype(np.int32)
+    parous = f["ob_parity"] > 0
 
-    def rx(name: str, cond: str, p_if: float, p_else: float) -> tuple[str, str]:
-        return name, g.bern(name, f"CASE WHEN {cond} THEN {p_if} ELSE {p_else} END")
+    def if_parous(name: str, logit: "np.ndarray") -> None:
+        f[name] = np.where(parous, r.bern(name, _sig(logit)), 0).astype(np.int32)
 
-    return [
-        [("ob_parity", f"cast(least(ob_gravidity - 1, floor({g.u('ob_parity')} * ob_gravidity)) as int)")],
-        [
-            if_parous("ob_prior_preterm", "-2.0 + 0.9 * _zc"),
-            if_parous("ob_prior_preeclampsia", "-2.4 + 0.8 * _zc"),
-            if_parous("ob_prior_csection", "-1.3 + 0.5 * _zc"),
-            if_parous("ob_prior_stillbirth", "-3.6 + 0.7 * _zc"),
-            if_parous("ob_short_interpregnancy_interval", "-1.5 + 0.5 * _zs"),
-            ("ob_prior_pregnancy_losses", "ob_gravidity - 1 - ob_parity"),
-            ("cm_obesity", "cast(vl_bmi >= 30 as int)"),
-            ("cm_anemia", "cast(vl_hemoglobin < 11 as int)"),
-        ],
-        [
-            rx("rx_antihypertensive", "cm_chronic_hypertension = 1", 0.75, 0.01),
-            rx("rx_insulin", "cm_diabetes_pregestational = 1", 0.6, 0.005),
-            rx("rx_metformin", "cm_diabetes_pregestational = 1 OR ob_prior_gdm = 1", 0.35, 0.01),
-            rx("rx_low_dose_aspirin", "cm_chronic_hypertension = 1 OR ob_prior_preeclampsia = 1", 0.55, 0.08),
-            rx("rx_antidepressant", "cm_depression = 1", 0.5, 0.03),
-            rx("rx_opioid", "cm_substance_use = 1", 0.3, 0.04),
-            rx("rx_buprenorphine", "cm_substance_use = 1", 0.35, 0.002),
-            rx("rx_prenatal_vitamin", "_za > -0.5", 0.85, 0.5),
-            rx("rx_iron", "cm_anemia = 1", 0.6, 0.08),
-            rx("rx_inhaler", "cm_asthma = 1", 0.7, 0.02),
-            rx("rx_antiepileptic", "cm_epilepsy = 1", 0.8, 0.003),
-            rx("rx_levothyroxine", "cm_thyroid = 1", 0.8, 0.005),
-            rx("rx_progesterone", "ob_prior_preterm = 1", 0.3, 0.01),
-        ],
-    ]
+    if_parous("ob_prior_preterm", -2.0 + 0.9 * zc)
+    if_parous("ob_prior_preeclampsia", -2.4 + 0.8 * zc)
+    if_parous("ob_prior_csection", -1.3 + 0.5 * zc)
+    if_parous("ob_prior_stillbirth", -3.6 + 0.7 * zc)
+    if_parous("ob_short_interpregnancy_interval", -1.5 + 0.5 * zs)
+    f["ob_prior_pregnancy_losses"] = (grav - 1 - f["ob_parity"]).astype(np.int32)
+    f["cm_obesity"] = (f["vl_bmi"] >= 30).astype(np.int32)
+    f["cm_anemia"] = (f["vl_hemoglobin"] < 11).astype(np.int32)
+
+    def rx(name: str, cond: "np.ndarray", p_if: float, p_else: float) -> None:
+        f[name] = r.bern(name, np.where(cond, p_if, p_else))
+
+    on = lambda name: f[name] == 1  # noqa: E731
+    rx("rx_antihypertensive", on("cm_chronic_hypertension"), 0.75, 0.01)
+    rx("rx_insulin", on("cm_diabetes_pregestational"), 0.6, 0.005)
+    rx("rx_metformin", on("cm_diabetes_pregestational") | on("ob_prior_gdm"), 0.35, 0.01)
+    rx("rx_low_dose_aspirin", on("cm_chronic_hypertension") | on("ob_prior_preeclampsia"), 0.55, 0.08)
+    rx("rx_antidepressant", on("cm_depression"), 0.5, 0.03)
+    rx("rx_opioid", on("cm_substance_use"), 0.3, 0.04)
+    rx("rx_buprenorphine", on("cm_substance_use"), 0.35, 0.002)
+    rx("rx_prenatal_vitamin", za > -0.5, 0.85, 0.5)
+    rx("rx_iron", on("cm_anemia"), 0.6, 0.08)
+    rx("rx_inhaler", on("cm_asthma"), 0.7, 0.02)
+    rx("rx_antiepileptic", on("cm_epilepsy"), 0.8, 0.003)
+    rx("rx_levothyroxine", on("cm_thyroid"), 0.8, 0.005)
+    rx("rx_progesterone", on("ob_prior_preterm"), 0.3, 0.01)
+    return f
 
 
-def label_logit_sql() -> str:
-    """The label's logit as Spark SQL over the true feature values and latents (the known model)."""
-    terms = [f"{coef!r} * ({term})" for part in LABEL_MODEL.values() for term, coef in part.items()]
-    return f"{LABEL_INTERCEPT!r} + " + " + ".join(terms)
+def label_terms(f: dict[str, "np.ndarray"], z: dict[str, "np.ndarray"]) -> dict[str, "np.ndarray"]:
+    """Each term of :data:`LABEL_MODEL` as an array (true values, before missingness)."""
+    age = z["age"]
+    one = lambda cond: cond.astype("float64")  # noqa: E731
+    terms = {name: f[name] for part in LABEL_MODEL.values() for name in part if name in f}
+    terms.update({
+        "(vl_bmi - 28) / 6": (f["vl_bmi"] - 28) / 6, "(vl_sbp - 115) / 12": (f["vl_sbp"] - 115) / 12,
+        "vl_hemoglobin < 10.5": one(f["vl_hemoglobin"] < 10.5), "age < 18": one(age < 18),
+        "age >= 35": one(age >= 35), "zc": z["zc"], "zs": z["zs"], "zu": z["zu"],
+        "sdoh_econ_income_fpl_pct < 50": one(f["sdoh_econ_income_fpl_pct"] < 50),
+        "(sdoh_nbhd_adi_rank - 50) / 29": (f["sdoh_nbhd_adi_rank"] - 50) / 29,
+        "sdoh_transport_miles_to_ob > 20": one(f["sdoh_transport_miles_to_ob"] > 20),
+    })
+    return terms
+
+
+def _label_logit(f: dict[str, "np.ndarray"], z: dict[str, "np.ndarray"]) -> "np.ndarray":
+    terms = label_terms(f, z)
+    total = LABEL_INTERCEPT
+    for part in LABEL_MODEL.values():
+        for name, coef in part.items():
+            total = total + coef * terms[name]
+    return total
 
 
 @dataclass(frozen=True)
@@ -385,7 +442,7 @@ def _fillers(named: list[str]) -> list[_Filler]:
              "medications": "class"}
     out: list[_Filler] = []
     for group, size in GROUP_SIZES.items():
-        latent = "_zs" if group.startswith("sdoh_") else None if group == "demographics" else "_zc"
+        latent = "zs" if group.startswith("sdoh_") else None if group == "demographics" else "zc"
         flag_share = {"comorbidities": 1.0, "medications": 1.0, "vitals_labs": 0.15,
                       "obstetric_history": 0.6}.get(group, 0.5)
         for i in range(1, size - taken.get(group, 0) + 1):
@@ -402,16 +459,6 @@ def _fillers(named: list[str]) -> list[_Filler]:
     return out
 
 
-def _filler_sql(g: _Gen, f: _Filler) -> str:
-    """One further feature: a flag or a value loading ``loading`` on its group's latent."""
-    z = f.latent or "0.0"
-    if f.kind == "flag":
-        if f.loading == 0.0:  # the threshold is a constant: no per-row sigmoid
-            return f"cast({g.u(f.name)} < {1.0 / (1.0 + math.exp(-f.base))!r} as int)"
-        return f"cast({g.u(f.name)} < {_sig(f'{f.base!r} + {2.0 * f.loading!r} * {z}')} as int)"
-    return f"round({f.base!r} + {f.scale!r} * ({f.loading!r} * {z} + {g.n(f.name)}), 2)"
-
-
 def _group_of(name: str) -> str | None:
     for group, prefix in GROUP_PREFIXES.items():
         if name.startswith(prefix):
@@ -424,44 +471,180 @@ def _group_index(name: str) -> int:
     return list(GROUP_PREFIXES).index(group) if group else len(GROUP_PREFIXES)
 
 
-# --------------------------------------------------------------------------- PHI
+def _fmt(template: str, *columns: "np.ndarray") -> list[str]:
+    return [template % values for values in zip(*columns)]
 
-def _phi_columns(g: _Gen, regions: dict[str, list[str]]) -> list[tuple[str, str]]:
-    zip3, city, area = [], [], []
-    for name, prefixes in regions.items():
+
+def _members_batch(ids: "np.ndarray", p: _Params) -> "pa.RecordBatch":
+    """One Arrow batch of bronze members for the member indexes ``ids`` (vectorised numpy)."""
+    import numpy as np
+    import pyarrow as pa
+
+    r = _Rng(p.seed, ids)
+    z = _latents(r, p)
+    region_names = [name for name, _ in p.regions]
+    f = _named_features(r, z, region_names)
+    label = r.bern("label", _sig(_label_logit(f, z)))
+    named = list(f)
+    fillers = _fillers(named)
+    for fl in fillers:
+        latent = z[fl.latent] if fl.latent else 0.0
+        if fl.kind == "flag":
+            f[fl.name] = r.bern(fl.name, _sig(fl.base + 2.0 * fl.loading * latent))
+        else:
+            f[fl.name] = np.round(fl.base + fl.scale * (fl.loading * latent + r.n(fl.name)), 2)
+
+    # missingness: at random given payer type and access to care
+    za, market = z["za"], z["market"]
+    miss_labs = r.u("miss_labs") < _sig(-2.3 - 0.8 * za + 0.8 * market)
+    miss_sdoh = r.u("miss_sdoh") < _sig(-1.8 - 0.5 * za + 0.9 * market)
+    miss_ob = r.u("miss_ob") < _sig(-3.2 - 0.5 * za)
+    ob_missing = {"ob_gravidity", "ob_parity", "ob_prior_pregnancy_losses", "ob_gestational_weeks_at_first_visit"}
+
+    def mask(name: str) -> "np.ndarray | None":
+        if name.startswith("vl_"):
+            return miss_labs | (r.u("miss:" + name) < 0.02)
+        if name.startswith("sdoh_"):
+            return miss_sdoh
+        if name in ob_missing:
+            return miss_ob
+        if name == "demo_household_size":
+            return r.u("miss:" + name) < 0.03
+        return None
+
+    # PHI (clearly fictional)
+    n = len(ids)
+    snap = np.full(n, p.snapshot, dtype=np.int32)
+    first = np.array(FIRST_NAMES, dtype=object)[r.index("first_name", len(FIRST_NAMES))]
+    last = np.array(LAST_NAMES, dtype=object)[r.index("last_name", len(LAST_NAMES))]
+    region = z["region"]
+    zip3 = np.empty(n, dtype=object)
+    city = np.empty(n, dtype=object)
+    area = np.zeros(n, dtype=np.int64)
+    zip_pick = r.u("zip3")
+    for i, (name, prefixes) in enumerate(p.regions):
+        sel = region == i
         default_city, default_area = REGION_CITY.get(name, (name.title(), 330))
-        zip3.append(f"WHEN _region = {_q(name)} THEN {g.element('zip3', prefixes)}")
-        city.append(f"WHEN _region = {_q(name)} THEN {_q(default_city)}")
-        area.append(f"WHEN _region = {_q(name)} THEN {default_area}")
-    first, last = g.element("first_name", FIRST_NAMES), g.element("last_name", LAST_NAMES)
-    return [
-        ("first_name", first),
-        ("last_name", last),
-        ("ssn", f"format_string('9%02d-%02d-%04d', {g.index('ssn1', 100)}, {g.index('ssn2', 99)} + 1, "
-                f"{g.index('ssn3', 9999)} + 1)"),
-        ("date_of_birth", f"date_sub(snapshot_date, cast(floor(_age * 365.25 + {g.u('dob')} * 364) as int))"),
-        ("street_address", f"format_string('%d %s %s, %s, OH %s%02d', {g.index('house', 9800)} + 100, "
-                           f"{g.element('street', STREETS)}, {g.element('street_kind', STREET_KINDS)}, "
-                           f"CASE {' '.join(city)} END, CASE {' '.join(zip3)} END, {g.index('zip2', 100)})"),
-        ("phone", f"format_string('(%d) 555-01%02d', CASE {' '.join(area)} END, {g.index('phone', 100)})"),
-        ("email", f"lower(format_string('%s.%s%d@example.org', {first}, {last}, {g.index('email', 1000)}))"),
-        ("mrn", f"format_string('MRN%08d', {g.index('mrn', 100_000_000)})"),
-    ]
+        zip3[sel] = np.array(prefixes, dtype=object)[np.minimum((zip_pick[sel] * len(prefixes)).astype(int),
+                                                                len(prefixes) - 1)]
+        city[sel], area[sel] = default_city, default_area
+    dob = (p.snapshot - np.floor(z["age"] * 365.25 + r.u("dob") * 364)).astype(np.int32)
+    cols: dict[str, pa.Array] = {
+        "member_id": pa.array(_fmt("M%09d", ids + 1), pa.string()),
+        "first_name": pa.array(first, pa.string()),
+        "last_name": pa.array(last, pa.string()),
+        "ssn": pa.array(_fmt("9%02d-%02d-%04d", r.index("ssn1", 100), r.index("ssn2", 99) + 1,
+                             r.index("ssn3", 9999) + 1), pa.string()),
+        "date_of_birth": pa.array(dob, pa.date32()),
+        "street_address": pa.array(_fmt("%d %s %s, %s, OH %s%02d", r.index("house", 9800) + 100,
+                                        np.array(STREETS, dtype=object)[r.index("street", len(STREETS))],
+                                        np.array(STREET_KINDS, dtype=object)[r.index("street_kind", len(STREET_KINDS))],
+                                        city, zip3, r.index("zip2", 100)), pa.string()),
+        "phone": pa.array(_fmt("(%d) 555-01%02d", area, r.index("phone", 100)), pa.string()),
+        "email": pa.array([e.lower() for e in _fmt("%s.%s%d@example.org", first, last, r.index("email", 1000))],
+                          pa.string()),
+        "mrn": pa.array(_fmt("MRN%08d", r.index("mrn", 100_000_000)), pa.string()),
+        "snapshot_date": pa.array(snap, pa.date32()),
+        "race_ethnicity": pa.array(z["race"], pa.string()),
+        "payer_type": pa.array(z["payer"], pa.string()),
+        "hrob_label": pa.array(label, pa.int32()),
+    }
+    named_order = {name: i for i, name in enumerate(named)}
+    order = sorted(f, key=lambda name: (_group_index(name), named_order.get(name, len(named_order))))
+    for name in order:
+        values = f[name]
+        m = mask(name)
+        kind = pa.int32() if values.dtype.kind in "iu" else pa.float64()
+        cols[name] = pa.array(values, kind, mask=m)
+    return pa.RecordBatch.from_arrays(list(cols.values()), names=list(cols))
 
 
-# --------------------------------------------------------------------------- tables
+def _claims_batch(ids: "np.ndarray", p: _Params) -> "pa.RecordBatch":
+    """One Arrow batch of bronze claims for the members ``ids`` (several rows per member)."""
+    import numpy as np
+    import pyarrow as pa
 
-def _base(spark: "SparkSession", members: int, g: _Gen, shift: float, regions: dict[str, list[str]],
-          snapshot_date: date, partitions: int | None) -> "DataFrame":
+    r = _Rng(p.seed, ids)
+    z = _latents(r, p)
+    zc, za, zu = z["zc"], z["za"], z["zu"]
+    rate = 2.0 + 4.0 * _sig(zu) + 2.0 * _sig(za)
+    n_claims = _clip(2 + np.floor(-np.log(r.u("n_claims")) * rate), 2, 60).astype(np.int64)
+    rep = np.repeat(np.arange(len(ids)), n_claims)
+    starts = np.cumsum(n_claims) - n_claims
+    k = np.arange(len(rep)) - np.repeat(starts, n_claims) + 1
+    c = _Rng(p.seed, ids[rep], sub=k)
+    zc_r, za_r, zu_r = zc[rep], za[rep], zu[rep]
+    p_er = 0.04 + 0.16 * _sig(1.2 * zu_r)
+    p_ip = 0.015 + 0.05 * _sig(zc_r + 0.5 * zu_r)
+    p_pn = 0.12 + 0.25 * _sig(za_r)
+    edges = np.stack([p_er, p_er + p_ip, p_er + p_ip + p_pn, p_er + p_ip + p_pn + 0.25,
+                      p_er + p_ip + p_pn + 0.37])
+    u = c.u("claim_type")
+    order = ["ER", "INPATIENT", "PRENATAL", "PHARMACY", "LAB", "OUTPATIENT"]
+    kind = (u[None, :] >= edges).sum(axis=0)
+    ctype = np.array(order, dtype=object)[kind]
+    days_back = np.where(ctype == "PRENATAL", np.floor(c.u("days") * 270),
+                         np.floor(c.u("days") * p.lookback_days)).astype(np.int32)
+    dx = np.full(len(rep), None, dtype=object)
+    pos = np.zeros(len(rep), dtype=np.int32)
+    mu = np.full(len(rep), 4.9)
+    dx_pick = c.u("dx")
+    for t, codes in DX_BY_TYPE.items():
+        sel = ctype == t
+        dx[sel] = np.array(codes, dtype=object)[np.minimum((dx_pick[sel] * len(codes)).astype(int), len(codes) - 1)]
+    for t, code in PLACE_OF_SERVICE.items():
+        pos[ctype == t] = code
+    for t, m in {"ER": 6.5, "INPATIENT": 8.8, "PRENATAL": 4.8, "PHARMACY": 3.5, "LAB": 3.8}.items():
+        mu[ctype == t] = m
+    sd = np.where(ctype == "PHARMACY", 0.9, 0.5)
+    member = ids[rep]
+    return pa.RecordBatch.from_arrays([
+        pa.array(_fmt("C%09d%04d", member + 1, k), pa.string()),
+        pa.array(_fmt("M%09d", member + 1), pa.string()),
+        pa.array((p.snapshot - days_back).astype(np.int32), pa.date32()),
+        pa.array(ctype, pa.string()),
+        pa.array(dx, pa.string()),
+        pa.array(pos, pa.int32()),
+        pa.array(np.round(np.exp(mu + sd * c.n("paid")), 2), pa.float64()),
+    ], names=["claim_id", "member_id", "service_date", "claim_type", "primary_dx", "place_of_service", "paid_amount"])
+
+
+def _map(fn, p: _Params):  # noqa: ANN001, ANN202 - a picklable closure for mapInArrow
+    def run(batches):  # noqa: ANN001, ANN202
+        import numpy as np
+
+        with np.errstate(over="ignore"):
+            for batch in batches:
+                ids = batch.column(0).to_numpy().astype(np.int64)
+                if len(ids):
+                    yield fn(ids, p)
+    return run
+
+
+def _frame(spark: "SparkSession", fn, members: int, p: _Params, partitions: int | None) -> "DataFrame":  # noqa: ANN001
+    import numpy as np
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    with np.errstate(over="ignore"):
+        schema = from_arrow_schema(fn(np.array([0], dtype=np.int64), p).schema)
     parts = partitions or max(2, math.ceil(members / 50_000))
-    df = _select(spark.range(0, members, 1, parts), _latents(g, shift, regions), keep=False)
-    df = _social(df)
-    return _select(df, [("snapshot_date", f"DATE'{snapshot_date.isoformat()}'")])
+    return spark.range(0, members, 1, parts).mapInArrow(_map(fn, p), schema)
+
+
+def _params(seed: int, snapshot_date: date, shift: float, regions: dict[str, list[str]] | None,
+            lookback_days: int = 730) -> _Params:
+    regions = regions or DEFAULT_REGIONS
+    return _Params(seed=int(seed), snapshot=(snapshot_date - date(1970, 1, 1)).days, shift=float(shift),
+                   regions=tuple((name, tuple(str(x) for x in prefixes)) for name, prefixes in regions.items()),
+                   lookback_days=int(lookback_days))
 
 
 def members_frame(spark: "SparkSession", members: int, seed: int, snapshot_date: date, shift: float = 0.0,
                   regions: dict[str, list[str]] | None = None, partitions: int | None = None) -> "DataFrame":
     """The bronze ``members`` table as a lazy Spark DataFrame (nothing is computed yet).
+
+    Rows are made in the executors (``spark.range`` -> ``mapInArrow`` with vectorised numpy);
+    every value is a hash of (seed, member index, column), so the partitioning does not matter.
 
     Args:
         spark: the session.
@@ -476,36 +659,7 @@ def members_frame(spark: "SparkSession", members: int, seed: int, snapshot_date:
         One row per member: ``member_id``, PHI columns, ``snapshot_date``, ``race_ethnicity``,
         ``payer_type``, ``hrob_label`` and the generated features (482 columns in 11 groups).
     """
-    regions = regions or DEFAULT_REGIONS
-    g = _Gen(seed)
-    df = _select(_base(spark, members, g, shift, regions, snapshot_date, partitions), _named_features(g))
-    for layer in _dependent_features(g):
-        df = _select(df, layer)
-    df = _select(df, [("_label", g.bern("label", _sig(label_logit_sql())))])
-    generated = [c for c in df.columns if _group_of(c)]
-    fillers = _fillers(generated)
-    labs = {c for c in generated if c.startswith("vl_")} | {f.name for f in fillers if f.group == "vitals_labs"}
-    sdoh = {c for c in generated if c.startswith("sdoh_")} | {f.name for f in fillers if f.group.startswith("sdoh_")}
-    ob_missing = {"ob_gravidity", "ob_parity", "ob_prior_pregnancy_losses", "ob_gestational_weeks_at_first_visit"}
-
-    def masked(name: str, sql: str) -> str:
-        if name in labs:
-            return f"CASE WHEN _miss_labs OR {g.u('miss:' + name)} < 0.02 THEN NULL ELSE {sql} END"
-        if name in sdoh:
-            return f"CASE WHEN _miss_sdoh THEN NULL ELSE {sql} END"
-        if name in ob_missing:
-            return f"CASE WHEN _miss_ob THEN NULL ELSE {sql} END"
-        if name == "demo_household_size":
-            return f"CASE WHEN {g.u('miss:' + name)} < 0.03 THEN NULL ELSE {sql} END"
-        return sql
-
-    named = [(c, f"`{c}`") for c in generated] + [(f.name, _filler_sql(g, f)) for f in fillers]
-    order = {name: (_group_index(name), i) for i, (name, _) in enumerate(named)}
-    features = [(name, masked(name, sql)) for name, sql in sorted(named, key=lambda ns: order[ns[0]])]
-    head = [("member_id", "format_string('M%09d', id + 1)"), *_phi_columns(g, regions),
-            ("snapshot_date", "snapshot_date"), ("race_ethnicity", "race_ethnicity"), ("payer_type", "payer_type"),
-            ("hrob_label", "_label")]
-    return _select(df, head + features, keep=False)
+    return _frame(spark, _members_batch, members, _params(seed, snapshot_date, shift, regions), partitions)
 
 
 def claims_frame(spark: "SparkSession", members: int, seed: int, snapshot_date: date, shift: float = 0.0,
@@ -520,41 +674,8 @@ def claims_frame(spark: "SparkSession", members: int, seed: int, snapshot_date: 
         ``claim_id``, ``member_id``, ``service_date``, ``claim_type``, ``primary_dx``,
         ``place_of_service``, ``paid_amount``.
     """
-    regions = regions or DEFAULT_REGIONS
-    g = _Gen(seed)
-    base = _base(spark, members, g, shift, regions, snapshot_date, partitions)
-    zu = "(0.5 * _zc + 0.45 * _zs - 0.35 * _za + 0.65 * _zu_noise)"
-    rate = "(2.0 + 4.0 * " + _sig(zu) + " + 2.0 * " + _sig("_za") + ")"
-    n_claims = "cast(" + _clip("2 + floor(-ln(" + g.u("n_claims") + ") * " + rate + ")", 2, 60) + " as int)"
-    per_member = base.selectExpr("id", "snapshot_date", "_zc", "_za", f"{zu} AS _zu",
-                                 f"explode(sequence(1, {n_claims})) AS k")
-    c = _Gen(seed, ("id", "k"))
-    p_er = f"(0.04 + 0.16 * {_sig('1.2 * _zu')})"
-    p_ip = f"(0.015 + 0.05 * {_sig('_zc + 0.5 * _zu')})"
-    p_pn = f"(0.12 + 0.25 * {_sig('_za')})"
-    cum = [p_er, f"{p_er} + {p_ip}", f"{p_er} + {p_ip} + {p_pn}", f"{p_er} + {p_ip} + {p_pn} + 0.25",
-           f"{p_er} + {p_ip} + {p_pn} + 0.37"]
-    per_member = _select(per_member, [("_u_type", c.u("claim_type"))])
-    ctype = (f"CASE WHEN _u_type < {cum[0]} THEN 'ER' WHEN _u_type < {cum[1]} THEN 'INPATIENT' "
-             f"WHEN _u_type < {cum[2]} THEN 'PRENATAL' WHEN _u_type < {cum[3]} THEN 'PHARMACY' "
-             f"WHEN _u_type < {cum[4]} THEN 'LAB' ELSE 'OUTPATIENT' END")
-    claims = _select(per_member, [("claim_type", ctype)])
-    days_back = (f"CASE WHEN claim_type = 'PRENATAL' THEN floor({c.u('days')} * 270) "
-                 f"ELSE floor({c.u('days')} * {int(lookback_days)}) END")
-    dx = " ".join(f"WHEN claim_type = {_q(kind)} THEN {c.element('dx', codes)}" for kind, codes in DX_BY_TYPE.items())
-    pos = " ".join(f"WHEN claim_type = {_q(kind)} THEN {code}" for kind, code in PLACE_OF_SERVICE.items())
-    mu = ("CASE claim_type WHEN 'ER' THEN 6.5 WHEN 'INPATIENT' THEN 8.8 WHEN 'PRENATAL' THEN 4.8 "
-          "WHEN 'PHARMACY' THEN 3.5 WHEN 'LAB' THEN 3.8 ELSE 4.9 END")
-    sd = "CASE WHEN claim_type = 'PHARMACY' THEN 0.9 ELSE 0.5 END"
-    return _select(claims, [
-        ("claim_id", "format_string('C%09d%04d', id + 1, k)"),
-        ("member_id", "format_string('M%09d', id + 1)"),
-        ("service_date", f"date_sub(snapshot_date, cast({days_back} as int))"),
-        ("claim_type", "claim_type"),
-        ("primary_dx", f"CASE {dx} ELSE CAST(NULL AS STRING) END"),
-        ("place_of_service", f"CASE {pos} END"),
-        ("paid_amount", f"round(exp({mu} + {sd} * {c.n('paid')}), 2)"),
-    ], keep=False)
+    return _frame(spark, _claims_batch, members, _params(seed, snapshot_date, shift, regions, lookback_days),
+                  partitions)
 
 
 def generate(spark: "SparkSession", settings: "Settings", members: int, seed: int, snapshot_date: date,
@@ -585,27 +706,19 @@ def generate(spark: "SparkSession", settings: "Settings", members: int, seed: in
         raise InvalidInput(f"--members must be below 1,000,000,000, got {members}")
     if not math.isfinite(shift) or abs(shift) > 5:
         raise InvalidInput(f"--shift must be a number between -5 and 5, got {shift}")
-    # ~500 generated columns make one very wide projection: whole-stage code generation would
-    # exceed the JVM's 64 KB method limit and fall back after a slow compile, so skip it here.
-    wholestage = spark.conf.get("spark.sql.codegen.wholeStage", "true")
-    spark.conf.set("spark.sql.codegen.wholeStage", "false")
-    try:
-        return _write(spark, settings, members, seed, snapshot_date, shift)
-    finally:
-        spark.conf.set("spark.sql.codegen.wholeStage", wholestage)
-
-
-def _write(spark: "SparkSession", settings: "Settings", members: int, seed: int, snapshot_date: date,
-           shift: float) -> dict[str, int]:
     from pipelines import lake
 
     regions = settings.project.data.derive.regions or DEFAULT_REGIONS
     lookback = settings.project.data.events.lookback_days if settings.project.data.events else 730
     targets = {name: lake.path(settings, lake.BRONZE, name) for name in lake.SYNTHETIC_TABLES}
     with lake.Staging(spark) as stage:
+        t0 = time.perf_counter()
         members_frame(spark, members, seed, snapshot_date, shift, regions) \
             .write.mode("overwrite").parquet(stage.path(targets["members"]))
+        t1 = time.perf_counter()
         claims_frame(spark, members, seed, snapshot_date, shift, regions, lookback_days=lookback) \
             .write.mode("overwrite").parquet(stage.path(targets["claims"]))
         claims = spark.read.parquet(stage.pending[targets["claims"]]).count()
+        log.info("bronze members write: %.1fs", t1 - t0)
+        log.info("bronze claims write: %.1fs", time.perf_counter() - t1)
     return {"members": members, "claims": claims}

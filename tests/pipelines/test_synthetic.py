@@ -114,7 +114,25 @@ def test_label_model_has_clinical_and_social_terms():
     model = synthetic.LABEL_MODEL
     assert set(model) == {"clinical", "social", "utilisation"}
     assert sum(model["social"].values()) > 2.0 and sum(model["clinical"].values()) > sum(model["social"].values())
-    assert "_zs" in synthetic.label_logit_sql() and "sdoh_housing_unstable" in synthetic.label_logit_sql()
+    assert "zs" in model["social"] and "sdoh_housing_unstable" in model["social"] and "zc" in model["clinical"]
+
+
+def test_label_is_drawn_from_the_known_model():
+    """Members in the top decile of the known logit have the label far more often (no Spark needed)."""
+    import numpy as np
+
+    p = synthetic._params(4, SNAP, 0.0, None)
+    ids = np.arange(20000, dtype=np.int64)
+    with np.errstate(over="ignore"):
+        r = synthetic._Rng(p.seed, ids)
+        z = synthetic._latents(r, p)
+        f = synthetic._named_features(r, z, [name for name, _ in p.regions])
+        logit = synthetic._label_logit(f, z)
+        label = synthetic._members_batch(ids, p).column("hrob_label").to_numpy()
+    expected = 1 / (1 + np.exp(-logit))
+    assert abs(label.mean() - expected.mean()) < 0.01          # calibrated to the model
+    top = logit >= np.quantile(logit, 0.9)
+    assert label[top].mean() > 3 * label[~top].mean()
 
 
 @pytest.mark.parametrize("members,shift,message", [(0, 0.0, "--members"), (10, float("nan"), "--shift"),
