@@ -499,7 +499,7 @@ def train_cmd(ctx: click.Context, env_flag: str | None, seed: int | None, as_jso
     """
     from pipelines import features, session
     from pipelines import train as training
-    from promoter import config
+    from promoter import config, runner
     from promoter.registry import Lineage, Registry
     from promoter.report import render
 
@@ -508,12 +508,13 @@ def train_cmd(ctx: click.Context, env_flag: str | None, seed: int | None, as_jso
         raise errors.InvalidInput("promote train needs an environment: pass --env ENV or set PROMOTE_ENV")
     settings = load_settings(ctx, env)
     spark = session.from_settings(settings.project.spark)
-    gold, catalog = features.load_gold(spark, settings)
+    # gold holds every feature group; this environment's selection picks the inputs (as `promote run`)
+    gold, catalog = features.load_gold(spark, runner.wide_settings(settings))
     lineage, warning = Lineage.from_local(settings, repo, data_snapshot=catalog.snapshot_id)
     if warning:
         click.echo(f"warning: {warning}", err=True)
     result = training.train_and_register(spark, settings, lineage, gold, catalog, Registry.from_settings(settings),
-                                         seed=seed)
+                                         feature_columns=runner.selected_columns(catalog, settings), seed=seed)
     if as_json:
         click.echo(render.to_json(result.to_dict()), nl=False)
     else:

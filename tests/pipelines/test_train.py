@@ -310,3 +310,38 @@ def test_social_determinant_groups_give_a_clearly_better_auc(spark, tmp_path):
     auc_without = outs["without"].eval_result.metrics["roc_auc"]
     assert outs["with"].paired[0] == outs["without"].paired[0]  # the same held-out members
     assert auc_with - auc_without > 0.02, (auc_with, auc_without)  # measured: 0.836 vs 0.794
+
+
+# --------------------------------------------------------------------------- promote train
+
+def test_promote_train_without_an_environment_is_invalid_input(capsys, monkeypatch):
+    from promoter import cli
+
+    monkeypatch.delenv("PROMOTE_ENV", raising=False)
+    assert cli.main(["--config-dir", str(ROOT / "configs"), "train"]) == 2
+    assert "pass --env ENV or set PROMOTE_ENV" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_promote_train_registers_once_per_commit_config_and_data(git_repo, tmp_path):
+    import json
+
+    from tests.conftest import git, run_promote
+
+    (git_repo / "configs" / "dev" / "training.yml").write_text(
+        "max_evals: 2\nparams: {max_iter: 20}\n")
+    git(git_repo, "commit", "-qam", "tiny search")
+    env = {"PROMOTE_LAKE_ROOT": str(tmp_path / "lake"), "PROMOTE_PSEUDONYM_KEY": "test-key-not-secret",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    for args in (("data", "generate", "--members", "2000", "--snapshot-date", "2024-06-30"), ("features",)):
+        done = run_promote(*args, cwd=git_repo, env=env)
+        assert done.returncode == 0, done.stderr[-3000:]
+    first = run_promote("train", "--env", "dev", "--json", cwd=git_repo, env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    a = json.loads(first.stdout)
+    assert a["model_name"] == "hrob-risk-dev" and a["version"] == 1 and not a["reused"]
+    assert a["metrics"]["roc_auc"] > 0.6 and a["content_key"]
+    again = run_promote("train", "--env", "dev", cwd=git_repo, env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.startswith(f"reused hrob-risk-dev v1 (run {a['run_id']})"), again.stdout
+    assert not any(p.name == "mlruns" for p in git_repo.iterdir())  # artifacts stay by the store
