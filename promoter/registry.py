@@ -224,6 +224,39 @@ def local_artifact_root(tracking_uri: str) -> str | None:
     return None
 
 
+def _sqlite_path(uri: str) -> str | None:
+    """The file of a ``sqlite:///`` URI (``None`` for other stores and in-memory SQLite)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = unquote(uri[len("sqlite:///"):]).split("?")[0]
+    return None if not path or path == ":memory:" else str(Path(path).resolve())
+
+
+@contextlib.contextmanager
+def _local_store_lock(*uris: str) -> Iterator[None]:
+    """Hold an OS file lock next to each local SQLite store while it is opened.
+
+    Two processes opening a fresh SQLite file at once race on MLflow's schema migrations
+    ("Online migration expected to match one row ..."). SQLite lives on one machine, so a
+    file lock beside it serialises the first open; other stores need nothing.
+    """
+    import fcntl
+
+    paths = sorted({p for p in (_sqlite_path(u) for u in uris) if p})
+    handles = []
+    try:
+        for path in paths:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            fh = open(f"{path}.init-lock", "a")
+            handles.append(fh)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+    finally:
+        for fh in reversed(handles):
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+
+
 @contextlib.contextmanager
 def mlflow_uris(tracking_uri: str, registry_uri: str | None = None) -> Iterator[None]:
     """Point MLflow's module-level (fluent) API at these URIs for a block, then restore.
@@ -268,7 +301,10 @@ class Registry:
         self.tracking_uri = tracking_uri
         self.registry_uri = registry_uri or tracking_uri
         self.use_stages = use_stages
-        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=self.registry_uri)
+        with _local_store_lock(self.tracking_uri, self.registry_uri):
+            # MLflow creates (migrates) a SQLite schema when the client opens the store
+            self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=self.registry_uri)
+            self.client.search_registered_models(max_results=1)
 
     @classmethod
     def from_settings(cls, settings: "Settings") -> "Registry":

@@ -314,3 +314,16 @@ def test_lock_times_out_naming_the_holder_and_breaks_stale_locks(registry):
                 dead.check()
         # the dead holder's release must not delete someone else's lock: next-job released its own
     assert registry.lock_holder("m-dev") is None
+
+
+def test_processes_opening_a_fresh_sqlite_store_at_once_all_succeed(tmp_path):
+    """MLflow migrates a new SQLite schema on first open; concurrent first opens must not race."""
+    uri = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+            "from promoter.registry import Registry\n"
+            "r = Registry(sys.argv[1]); r.ensure_model('m'); print('opened')\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(3)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], "\n".join(err[-2000:] for _, err in outs)
+    assert all(out.strip() == "opened" for out, _ in outs)
