@@ -46,7 +46,7 @@ CATALOG_FORMAT = 1
 DEV_PSEUDONYM_KEY = "promote-DEVELOPMENT-pseudonym-key-not-for-real-PHI"
 UNGROUPED = "ungrouped"
 INDICATOR_SUFFIX = "__missing"
-MEDIAN_ACCURACY = 10_000
+MEDIAN_ACCURACY = 1_000   # percentile_approx: rank error 1/1000, ~3x faster than 10,000
 _NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double", "boolean")
 
 
@@ -472,9 +472,11 @@ def silver_entity(df: "DataFrame", settings: "Settings", key: bytes) -> "DataFra
             cond = zip3.isin(*prefixes)
             expr = F.when(cond, F.lit(name)) if expr is None else expr.when(cond, F.lit(name))
         derived.append((expr.otherwise(region) if expr is not None else region).alias(derive.region_column))
-    drop = {c.lower() for c in [*data.phi_columns, data.id_column]}
-    keep = [c for c in df.columns if c.lower() not in drop and c not in (data.snapshot_date_column,)
-            and c not in {derive.age_column, derive.age_band_column, derive.region_column}]
+    # the PHI columns, the id, and whatever a coarse column was derived from never leave bronze
+    drop = {c.lower() for c in [*data.phi_columns, data.id_column, derive.age_from, derive.region_from] if c}
+    made = ({derive.age_column, derive.age_band_column} if derive.age_from else set()) | \
+        ({derive.region_column} if derive.region_from else set())
+    keep = [c for c in df.columns if c.lower() not in drop and c != data.snapshot_date_column and c not in made]
     out = df.select(
         pseudonymize(F.col(data.id_column), key).alias(data.key_column),
         snap.alias(data.snapshot_date_column),
@@ -724,7 +726,8 @@ def build(spark: "SparkSession", settings: "Settings", environ: dict[str, str] |
         base = s_entity
         if s_events is not None and any(s.column in event_names for s in plan.specs):
             agg = event_features(s_events, s_entity, settings)
-            base = s_entity.join(agg, on=[k, snap], how="left")
+            # hash the narrow side: the wide members rows are shuffled once but never sorted
+            base = s_entity.join(agg.hint("shuffle_hash"), on=[k, snap], how="left")
         for spec in plan.specs:
             outs: list[tuple[str, Column]] = []
             if spec.kind == "text":

@@ -161,7 +161,7 @@ def test_missing_values_are_imputed_per_group_with_indicators(spark, lake):
         F.sum((F.col("raw_bmi").isNotNull() & (F.col("vl_bmi") != F.col("raw_bmi"))).cast("int")).alias("bmi_changed"),
         F.sum(F.col("raw_unemp").isNull().cast("int")).alias("unemp_nulls"),
         F.sum("sdoh_econ_unemployed__missing").alias("unemp_flags"),
-        F.percentile_approx("raw_bmi", 0.5, 10000).alias("median")).first()
+        F.percentile_approx("raw_bmi", 0.5, features.MEDIAN_ACCURACY).alias("median")).first()
     assert row["bmi_nulls"] > 0 and row["bmi_wrong"] == 0 and row["bmi_changed"] == 0
     assert row["unemp_nulls"] == row["unemp_flags"] > 0
     assert bmi["value"] == pytest.approx(row["median"])
