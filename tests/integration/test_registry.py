@@ -145,7 +145,8 @@ def test_lineage_tags_on_run_and_version(world):
         assert where[tags.COMMIT] == event.sha and where[tags.TREE] == event.tree_sha
         assert where[tags.BRANCH] == "feature/x" and where[tags.EVENT_KIND] == "push"
         assert where[tags.ENVIRONMENT] == "dev" and where[tags.CONFIG_HASH] == world["settings"].config_hash
-        assert where[tags.DATA_SNAPSHOT] == "snap-2024-06-30" and where[tags.CONTRACT_VERSION] == "0"
+        assert where[tags.DATA_SNAPSHOT] == "snap-2024-06-30"
+        assert where[tags.CONTRACT_VERSION] == world["settings"].contracts.version
         assert where[tags.CONTENT_KEY] == expected_key and where[tags.ACTOR] == "Test Author"
         assert tags.VERSION in where
     assert info.run_id == first.run_id and info.source.endswith("/model")
