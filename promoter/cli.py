@@ -7,6 +7,7 @@ start fast in CI.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import traceback
@@ -142,9 +143,7 @@ def plan(ctx: click.Context, env_flag: str | None, as_json: bool, **event_opts: 
     base = load_settings(ctx, None)
     the_plan = planning.build(event, base)
     expected = config.resolve_env(env_flag)
-    if expected and the_plan.environment and expected != the_plan.environment:
-        raise errors.InvalidInput(f"the event resolves to {the_plan.environment!r} but --env/PROMOTE_ENV "
-                                  f"says {expected!r}; refusing to act on another environment")
+    planning.check_expected_environment(the_plan, expected, base)
     if the_plan.environment:
         # The environment layer may change steps or policy: plan again with it applied.
         the_plan = planning.build(event, load_settings(ctx, the_plan.environment))
@@ -661,7 +660,30 @@ def demo(workdir: str, members: int, seed: int, max_evals: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point: the one place errors become exit codes."""
+    """Console-script entry point: every line it writes is masked; errors become exit codes here."""
+    from promoter import masking
+
+    masker = masking.Masker.from_env()
+    derived = masking.derived_secrets()
+    for value in derived:
+        masker.add(value)
+    provider = masking.provider_of()
+    if provider and derived:
+        masking.announce(derived, provider, sys.stdout)
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = masking.masked_stream(streams[0], masker), masking.masked_stream(streams[1], masker)
+    log_filter = masking.MaskingFilter(masker)
+    logging.getLogger().addFilter(log_filter)
+    try:
+        return _main(argv)
+    finally:
+        logging.getLogger().removeFilter(log_filter)
+        for wrapped in (sys.stdout, sys.stderr):
+            wrapped.flush()
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         cli.main(args=argv, prog_name="promote", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -679,6 +701,8 @@ def main(argv: list[str] | None = None) -> int:
         if _state["verbose"]:
             traceback.print_exc()
         _print_error(exc)
+        if getattr(exc, "result", None) is None:
+            _annotate_for_ci(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
@@ -690,6 +714,16 @@ def main(argv: list[str] | None = None) -> int:
                    + ("" if _state["verbose"] else " (run with --verbose for the traceback)"), err=True)
         return errors.EXIT_UNEXPECTED
     return errors.EXIT_OK
+
+
+def _annotate_for_ci(exc: errors.PromoteError) -> None:
+    """In GitHub Actions / Azure DevOps, the error also becomes an annotation at its file and line."""
+    if os.environ.get("GITHUB_ACTIONS") != "true" and os.environ.get("TF_BUILD", "").lower() != "true":
+        return
+    from promoter.report import sinks
+    from promoter.runner import error_dict
+
+    sinks.annotate_error(error_dict(exc))
 
 
 def _print_error(exc: errors.PromoteError) -> None:

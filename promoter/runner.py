@@ -640,9 +640,7 @@ def prepare(event: Event, config_dir: str | Path, repo_path: str | Path = ".",
 
     base = config.load(config_dir, None)
     first = planning.build(event, base)
-    if expected_env and first.environment and expected_env != first.environment:
-        raise errors.InvalidInput(f"the event resolves to {first.environment!r} but --env/PROMOTE_ENV says "
-                                  f"{expected_env!r}; refusing to act on another environment")
+    planning.check_expected_environment(first, expected_env, base)
     if first.environment is None:
         return Prepared(first, None, None)
     settings = config.load(config_dir, first.environment)
@@ -669,7 +667,18 @@ def execute(event: Event, *, config_dir: str | Path, repo_path: str | Path = "."
     Returns the result; re-raises the PromoteError that ended the run (after publishing), so the
     CLI maps it to the exit code in its one place.
     """
-    prepared = prepare(event, config_dir, repo_path, expected_env)
+    try:
+        prepared = prepare(event, config_dir, repo_path, expected_env)
+    except errors.PromoteError as exc:
+        # a config or event error is still a CI result: the annotation points at file and line
+        if publish and not dry_run:
+            from promoter.report import sinks
+
+            failed = RunResult(event=event, environment=expected_env, registered_model=None,
+                               exit_code=exc.exit_code, error=error_dict(exc))
+            sinks.publish(failed.to_dict(), console=False)
+            exc.result = failed  # type: ignore[attr-defined] - published: the CLI only prints the line
+        raise
     the_plan = prepared.plan
     registry = store = None
     if not (the_plan.is_empty or dry_run or prepared.settings is None):
@@ -703,7 +712,7 @@ def _finish(runner: Runner, *, publish: bool, console: bool, progress: Progress)
     except errors.PromoteError as exc:
         failure = exc
         runner.result.exit_code = exc.exit_code
-        runner.result.error = _error_dict(exc)
+        runner.result.error = error_dict(exc)
     result = runner.result
     if publish:
         from promoter.report import sinks
@@ -715,7 +724,7 @@ def _finish(runner: Runner, *, publish: bool, console: bool, progress: Progress)
     return result
 
 
-def _error_dict(exc: errors.PromoteError) -> dict[str, Any]:
+def error_dict(exc: errors.PromoteError) -> dict[str, Any]:
     out: dict[str, Any] = {"message": str(exc), "kind": type(exc).__name__}
     for attr in ("file", "line", "column"):
         if getattr(exc, attr, None) is not None:

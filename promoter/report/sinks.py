@@ -399,6 +399,25 @@ def select_sinks(environ: Mapping[str, str], console: bool = True) -> list[Any]:
     return sinks
 
 
+def annotate_error(error: Mapping[str, Any], environ: Mapping[str, str] | None = None,
+                   stream: TextIO | None = None) -> int:
+    """Only the provider's error annotation, for a failure before any run result existed
+    (an unreadable event, a bad CLI argument). Returns how many lines were written."""
+    environ = os.environ if environ is None else environ
+    stream = sys.stdout if stream is None else stream
+    if environ.get("GITHUB_ACTIONS") == "true":
+        lines = github_annotations({"error": error})
+    elif _true(environ.get("TF_BUILD")):
+        lines = [line for line in azure_commands({"error": error}) if "task.logissue" in line]
+    else:
+        return 0
+    out = masked_stream(stream, Masker.from_env(environ))
+    for line in lines:
+        out.write(line + "\n")
+    out.flush()
+    return len(lines)
+
+
 def publish(result: Mapping[str, Any], environ: Mapping[str, str] | None = None, stream: TextIO | None = None,
             *, console: bool = True) -> list[str]:
     """Publish a run result everywhere this process's CI provider offers, and never fail.

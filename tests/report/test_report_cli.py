@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -39,3 +40,37 @@ def test_report_rejects_a_bad_result_file(tmp_path, content, message):
     bad.write_text(content)
     proc = run_promote("report", str(bad))
     assert proc.returncode == 2 and message in proc.stderr
+
+
+@pytest.mark.e2e
+def test_a_config_error_in_ci_is_an_annotation_at_its_file_and_line(git_repo, github_env, tmp_path):
+    """Before any run result exists, a bad config still reaches the CI: annotation, outputs, summary."""
+    promotion = git_repo / "configs" / "base" / "promotion.yml"
+    lines = promotion.read_text().splitlines()
+    (index,) = [i for i, line in enumerate(lines) if line.strip().startswith("min_absolute_improvement:")][:1]
+    indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
+    lines[index] = f"{indent}min_absolute_improvement: high"
+    promotion.write_text("\n".join(lines) + "\n")
+    env = {**github_env, "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH":
+           str(Path(__file__).parents[1] / "fixtures" / "github" / "pull_request.opened.json")}
+    proc = run_promote("run", "--repo", str(git_repo), cwd=git_repo, env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert f"configs/base/promotion.yml:{index + 1}:" in proc.stderr and "Traceback" not in proc.stderr
+    annotations = [line for line in proc.stdout.splitlines() if line.startswith("::error ")]
+    assert len(annotations) == 1, proc.stdout
+    assert f"file=configs/base/promotion.yml,line={index + 1},col=" in annotations[0]
+    assert "must be a number" in annotations[0]
+    outputs = Path(github_env["GITHUB_OUTPUT"]).read_text()
+    assert "exit_code=2" in outputs or "verdict=" in outputs
+    assert "must be a number" in Path(github_env["GITHUB_STEP_SUMMARY"]).read_text()
+
+
+@pytest.mark.e2e
+def test_an_unreadable_event_in_ci_is_an_annotation(git_repo, github_env, tmp_path):
+    bad = tmp_path / "event.json"
+    bad.write_text("{oops")
+    env = {**github_env, "GITHUB_EVENT_NAME": "push", "GITHUB_EVENT_PATH": str(bad)}
+    proc = run_promote("plan", cwd=git_repo, env=env)
+    assert proc.returncode == 2, proc.stderr
+    annotations = [line for line in proc.stdout.splitlines() if line.startswith("::error ")]
+    assert len(annotations) == 1 and "event.json" in annotations[0], proc.stdout
