@@ -121,6 +121,13 @@ class _MaskedStream(io.TextIOBase):
     def writable(self) -> bool:
         return True
 
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
 
 def masked_stream(stream: TextIO, masker: Masker) -> TextIO:
     """Wrap ``stream`` so that everything written to it is masked line by line.
@@ -179,3 +186,25 @@ def announce(values: Iterable[str], provider: str, stream: TextIO) -> int:
     if lines:
         stream.flush()
     return len(lines)
+
+
+def derived_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Secret values this process derives from others, which no runner masks by itself:
+    the HTTP Basic credential MLflow builds from ``MLFLOW_TRACKING_USERNAME``/``PASSWORD``."""
+    import base64
+
+    environ = os.environ if environ is None else environ
+    user, password = environ.get("MLFLOW_TRACKING_USERNAME"), environ.get("MLFLOW_TRACKING_PASSWORD")
+    if not (user and password):
+        return []
+    return [base64.standard_b64encode(f"{user}:{password}".encode()).decode("ascii")]
+
+
+def provider_of(environ: Mapping[str, str] | None = None) -> str | None:
+    """``github`` or ``azure`` when this process runs in one of them (they take mask commands)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("GITHUB_ACTIONS") == "true":
+        return "github"
+    if (environ.get("TF_BUILD") or "").strip().lower() == "true":
+        return "azure"
+    return None

@@ -132,3 +132,35 @@ def test_github_actions_environment_is_detected():
     data = json.loads(proc.stdout)
     assert data["event"]["provider"] == "github"
     assert data["environment"] == "staging"  # master is the payload's default branch
+
+
+def test_every_line_the_cli_writes_is_masked(tmp_path):
+    """A secret in the environment never reaches stdout or stderr, even inside an error message."""
+    secret = "s3cr3t-Value-42xyz"
+    env = {"MLFLOW_TRACKING_TOKEN": secret}
+    out = run_promote("plan", "--event", "push", "--branch", f"feature/{secret}", env=env)
+    assert out.returncode == 0 and "feature/***" in out.stdout and secret not in out.stdout + out.stderr
+    err = run_promote("report", str(tmp_path / f"{secret}.json"), env=env)
+    assert err.returncode == 2 and "***.json: run result not found" in err.stderr
+    assert secret not in err.stdout + err.stderr
+
+
+def test_the_derived_basic_credential_is_announced_to_the_runner_only_in_ci():
+    import base64
+
+    env = {"MLFLOW_TRACKING_USERNAME": "svc-promote", "MLFLOW_TRACKING_PASSWORD": "pa55-word-xyz"}
+    basic = base64.b64encode(b"svc-promote:pa55-word-xyz").decode()
+    in_ci = run_promote("plan", "--event", "push", "--branch", "feature/x", env={**env, "GITHUB_ACTIONS": "true"})
+    assert in_ci.returncode == 0, in_ci.stderr
+    assert in_ci.stdout.splitlines()[0] == f"::add-mask::{basic}"
+    local = run_promote("plan", "--event", "push", "--branch", "feature/x", env=env)
+    assert basic not in local.stdout + local.stderr
+
+
+def test_an_unknown_environment_is_named_as_such():
+    proc = run_promote("plan", "--event", "push", "--branch", "main", "--env", "qa")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("error: --env/PROMOTE_ENV: unknown environment 'qa' "
+                                   "(configured in promotion.yml: dev, staging, prod)")
+    other = run_promote("plan", "--event", "push", "--branch", "main", "--env", "prod")
+    assert other.returncode == 2 and "resolves to 'staging'" in other.stderr
