@@ -138,8 +138,8 @@ def jobs():
 
 def test_github_triggers():
     on = load(GITHUB)["on"]
-    assert on["pull_request"]["branches"] == ["main", "release", "release/**"]
-    assert on["push"]["branches"] == ["main", "release", "release/**"]
+    assert on["pull_request"]["branches"] == ["main", "release", "release/*"]
+    assert on["push"]["branches"] == ["main", "release", "release/*"]
     assert on["schedule"] == [{"cron": "0 11 * * *"}]
     inputs = on["workflow_dispatch"]["inputs"]
     assert inputs["action"]["options"] == ["run", "score", "rollback"]
@@ -213,6 +213,25 @@ def test_templates_agree_with_the_branch_rules(event, environment):
     """Each job pins PROMOTE_ENV; promote refuses to act when the event resolves elsewhere,
     so the job routing in the templates must agree with configs/base/promotion.yml."""
     assert planning.build(event, config.load(CONFIGS)).environment == environment
+
+
+@pytest.mark.parametrize("branch", ["main", "release", "release/1.2", "release/1.2/hotfix", "releases/x",
+                                    "release-notes", "feature/x"])
+def test_template_branch_filters_route_exactly_the_branches_the_rules_map(branch):
+    """A push the filters let in reaches a job whose PROMOTE_ENV matches the branch rules;
+    a branch the rules send to dev (release/1.2/hotfix) starts no CI job at all."""
+    import re
+
+    from promoter import branches
+
+    env = planning.build(Event(kind="push", provider="github", branch=branch, default_branch="main"),
+                         config.load(CONFIGS)).environment
+    gh = yaml.safe_load(GITHUB.read_text())
+    gh_on = gh.get("on", gh.get(True))
+    assert any(branches.matches(p, branch) for p in gh_on["push"]["branches"]) == (env in ("staging", "prod"))
+    assert any(branches.matches(p, branch) for p in gh_on["pull_request"]["branches"]) == (env in ("staging", "prod"))
+    gl_regex = re.search(r"CI_COMMIT_BRANCH =~ /(.+?)/$", GITLAB.read_text(), re.M).group(1).replace("\\/", "/")
+    assert bool(re.match(gl_regex, branch)) == (env == "prod")
 
 
 # --------------------------------------------------------------------------- Azure DevOps: policy
