@@ -100,6 +100,25 @@ def resolve_environment(promotion: PromotionSettings, branch: str, default_branc
     return None, "no rule matched"
 
 
+def check_expected_environment(plan: Plan, expected: str | None, settings: Settings) -> None:
+    """Refuse when --env/PROMOTE_ENV names an unknown environment or one the event does not resolve to.
+
+    Raises:
+        InvalidInput: with the rule that failed (a CI job pinned to staging must never act on prod).
+    """
+    from promoter.errors import InvalidInput
+
+    if not expected:
+        return
+    known = settings.promotion.environments
+    if expected not in known:
+        raise InvalidInput(f"--env/PROMOTE_ENV: unknown environment {expected!r} "
+                           f"(configured in promotion.yml: {', '.join(known)})")
+    if plan.environment and expected != plan.environment:
+        raise InvalidInput(f"the event resolves to {plan.environment!r} but --env/PROMOTE_ENV says "
+                           f"{expected!r}; refusing to act on another environment")
+
+
 def build(event: Event, settings: Settings, snapshot: RegistrySnapshot | None = None) -> Plan:
     """Decide what an event implies.
 
