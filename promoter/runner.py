@@ -423,8 +423,7 @@ class Runner:
         if needed == 0 or self.gate_record is None:
             return "no approval needed"
         have = approvals_for(self.audit.read_all(self.env), self.gate_record.record_id)
-        if len(have) >= needed:
-            return f"{len(have)} of {needed} approval(s) recorded"
+        # the promote step waits (exit 4) when too few are recorded; this step only reports them
         return f"{len(have)} of {needed} approval(s) recorded"
 
     def step_promote(self, steps: dict[str, StepResult]) -> str:
@@ -440,8 +439,7 @@ class Runner:
                 break
             # invariant 6: another run moved the champion; decide again against the new one
             self.progress(f"      champion moved to version {current} since the gate: running the gate again")
-            self.candidate_eval = self.candidate_eval  # same candidate rows, re-used
-            self._gate_against(current)
+            self._gate_against(current)  # the candidate's scored evaluation rows are reused
             if self.verdict is None:
                 return "candidate is already champion"
         else:
@@ -482,10 +480,7 @@ class Runner:
 
     # ------------------------------------------------------------------ scoring
     def step_score(self, steps: dict[str, StepResult]) -> str:
-        if self.verdict is not None and not self.result.champion_moved and self.gate_record is not None \
-                and self.verdict.status != "PASS":
-            # the champion did not change: scoring still runs with the current champion
-            pass
+        # scoring uses whichever version is champion now (after a FAIL: the unchanged champion)
         summary = score_with_champion(self, self.score_date or self.clock().date())
         return summary
 
