@@ -65,6 +65,22 @@ CASES = {
         expect_event="event:        push 'release/1.2'",
         expect_env="prod",
     ),
+    "push_main": dict(
+        event="push",
+        payload=lambda: _payload("push.with-new-branch.json", ref="refs/heads/main"),
+        args=["--var", "PROMOTE_COMMAND=plan"],
+        job="staging (push)",
+        expect_event="event:        push 'main'",
+        expect_env="staging",
+    ),
+    "schedule": dict(
+        event="schedule",
+        payload=lambda: {"schedule": "0 11 * * *"},
+        args=["--var", "PROMOTE_COMMAND=plan"],
+        job="prod scoring (schedule)",
+        expect_event="event:        schedule 'main'",
+        expect_env="prod",
+    ),
     "dispatch_dry_run": dict(
         event="workflow_dispatch",
         payload=lambda: _payload("workflow_dispatch.json", ref="refs/heads/main",
