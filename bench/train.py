@@ -9,9 +9,9 @@ in Spark) on a gold table of that many members, and prints one row per size:
 * the growth exponent of total time between consecutive sizes, ``log(t2/t1) / log(n2/n1)``
   (1.0 = linear in members; below 1 = fixed costs still dominate).
 
-The gold table is the data layer's synthetic gold when ``--source synthetic`` and the data
-layer is installed (``pipelines.synthetic`` + ``pipelines.features``); otherwise a gold-like
-table in the agreed shape (``member_key``, ``snapshot_date``, ``hrob_label``, subgroup columns,
+By default the gold table is the data layer's own: the synthetic population generated and
+built to gold (every feature group, as ``promote run`` builds it), once per size under
+``--workdir``. ``--source gold-like`` instead writes a gold-like table in the agreed shape (``member_key``, ``snapshot_date``, ``hrob_label``, subgroup columns,
 ``--features`` imputed double features: a third 0/1 flags, a third small counts, a third
 continuous) with a known logistic signal. It is written once as Parquet under ``--workdir``
 and reused by later runs of the same size.
@@ -78,20 +78,21 @@ def toy_source(spark, members: int, features: int, workdir: Path, partitions: in
 
 
 def synthetic_source(spark, settings, members: int, workdir: Path):
-    """The data layer's own synthetic population -> gold (needs pipelines.features.load_gold)."""
+    """The data layer's own synthetic population -> gold with every feature group."""
     from datetime import date
 
     from pipelines import features, synthetic
+    from promoter.runner import wide_settings
 
     lake = workdir / f"lake-{members}"
     local = settings.model_copy(update={"project": settings.project.model_copy(update={"lake_root": str(lake)})})
     if not (lake / "gold").exists():
         t0 = time.monotonic()
         synthetic.generate(spark, local, members, 20240601, date(2024, 6, 30))
-        features.build(spark, local)
+        features.build(spark, wide_settings(local))
         print(f"  generated synthetic population and gold for {members:,} members in "
               f"{time.monotonic() - t0:.0f}s", flush=True)
-    df, catalog = features.load_gold(spark, local)
+    df, catalog = features.load_gold(spark, wide_settings(local))
     return df, list(catalog.feature_columns), catalog.snapshot_id
 
 
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--members", type=int, nargs="+", default=[20_000, 100_000, 1_000_000])
     ap.add_argument("--features", type=int, default=500, help="features of the gold-like table")
-    ap.add_argument("--source", choices=["gold-like", "synthetic"], default="gold-like")
+    ap.add_argument("--source", choices=["gold-like", "synthetic"], default="synthetic")
     ap.add_argument("--env", default="prod", help="config environment whose training.yml is used")
     ap.add_argument("--max-evals", type=int, help="override training.max_evals")
     ap.add_argument("--timeout", type=int, help="override training.timeout_seconds")
