@@ -1,0 +1,59 @@
+"""Building a small model repository with data, for end-to-end runs of the real CLI."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import CONFIGS, git, run_promote
+
+# Small data needs a looser prod policy than the shipped one: the rules are the same, the
+# limits fit a few hundred evaluation rows.
+SMALL_DATA_PROD_POLICY = {
+    "gate": {
+        "prod": {
+            "floors": {"roc_auc": 0.60},
+            "ceilings": {"brier": 0.25, "ece": 0.15},
+            "min_absolute_improvement": 0.0,
+            # a few hundred evaluation rows cannot make a 0.04 AUC gain significant; the bootstrap
+            # rule itself is covered by the gate's table tests and bench/gate_power.py
+            "significance": {"enabled": False},
+            "fairness": {"max_gap": 0.5, "max_regression": 0.2, "min_group_size": 30},
+        },
+        "staging": {"floors": {"roc_auc": 0.55}},
+    }
+}
+
+
+def write_yaml(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def make_model_repo(root: Path, *, members: int = 2000, seed: int = 3, max_evals: int = 2,
+                    exclude_groups: list[str] | None = None, env: dict[str, str] | None = None) -> Path:
+    """A git repo with the project's configs (small search, small-data policy) and bronze data."""
+    repo = root / "model-repo"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    shutil.copytree(CONFIGS, repo / "configs")
+    for e in ("dev", "staging", "prod"):
+        p = repo / "configs" / e / "training.yml"
+        data = (yaml.safe_load(p.read_text()) or {}) if p.exists() else {}
+        data["max_evals"] = max_evals
+        write_yaml(p, data)
+    write_yaml(repo / "configs" / "prod" / "promotion.yml", SMALL_DATA_PROD_POLICY)
+    if exclude_groups is not None:
+        p = repo / "configs" / "base" / "feature_selection_config.yml"
+        data = yaml.safe_load(p.read_text()) or {}
+        data["exclude_groups"] = exclude_groups
+        write_yaml(p, data)
+    (repo / ".gitignore").write_text(".promote/\nspark-warehouse/\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "model repo")
+    proc = run_promote("data", "generate", "--members", str(members), "--seed", str(seed), cwd=repo, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"data generate failed: {proc.stderr[-2000:]}")
+    return repo
