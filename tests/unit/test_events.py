@@ -238,3 +238,23 @@ def test_local_detached_head_needs_branch(git_repo: Path):
 def test_local_pull_request_needs_target(git_repo: Path):
     with pytest.raises(EventError, match="--into"):
         events.from_local(git_repo, kind="pull_request", source_branch="main")
+
+
+def test_local_default_branch_auto_comes_from_the_remote_head(git_repo: Path, tmp_path: Path):
+    """`default_branch: auto` on a clone whose remote's HEAD is `trunk`: a push to trunk is
+    staging, a push to main (now just another branch) is dev."""
+    from promoter import config
+    from promoter import plan as planning
+    from tests.conftest import CONFIGS
+
+    git(git_repo, "branch", "-m", "main", "trunk")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(git_repo), str(clone))
+    assert git(clone, "symbolic-ref", "refs/remotes/origin/HEAD") == "refs/remotes/origin/trunk"
+    git(clone, "checkout", "-q", "-b", "main")
+    settings = config.load(CONFIGS)
+    assert settings.promotion.default_branch == "auto"
+    on_trunk = events.from_local(clone, branch="trunk")
+    assert on_trunk.default_branch == "trunk"
+    assert planning.build(on_trunk, settings).environment == "staging"
+    assert planning.build(events.from_local(clone, branch="main"), settings).environment == "dev"
