@@ -454,7 +454,7 @@ def features_cmd(ctx: click.Context, env_flag: str | None, check_first: bool, as
     import warnings
 
     from pipelines import contracts, features, session
-    from promoter import config
+    from promoter import config, runner
 
     settings = load_settings(ctx, config.resolve_env(env_flag))
     spark = session.from_settings(settings.project.spark)
@@ -462,7 +462,8 @@ def features_cmd(ctx: click.Context, env_flag: str | None, check_first: bool, as
         contracts.enforce(contracts.check(spark, settings))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", features.DevelopmentKeyWarning)
-        catalog = features.build(spark, settings)
+        # the same gold `promote run` builds: every mapped group; the selection picks inputs at training
+        catalog = features.build(spark, runner.wide_settings(settings))
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)
     if as_json:
@@ -474,6 +475,8 @@ def features_cmd(ctx: click.Context, env_flag: str | None, check_first: bool, as
                f"(contracts v{catalog.source_contract_version})")
     for group, cols in catalog.groups.items():
         click.echo(f"    {group:<22} {len(cols):>4}")
+    click.echo(f"  selected for training here: {len(runner.selected_columns(catalog, settings))} feature(s) "
+               "(feature_selection_config.yml)")
 
 
 @cli.command("train", cls=_Command, context_settings=CONTEXT, epilog=examples(
@@ -496,7 +499,7 @@ def train_cmd(ctx: click.Context, env_flag: str | None, seed: int | None, as_jso
     in the environment's registered model. Re-running with the same commit, config and data
     reuses the version instead of training again.
     """
-    from pipelines import features, session
+    from pipelines import contracts, features, session
     from pipelines import train as training
     from promoter import config, runner
     from promoter.registry import Lineage, Registry
@@ -507,13 +510,17 @@ def train_cmd(ctx: click.Context, env_flag: str | None, seed: int | None, as_jso
         raise errors.InvalidInput("promote train needs an environment: pass --env ENV or set PROMOTE_ENV")
     settings = load_settings(ctx, env)
     spark = session.from_settings(settings.project.spark)
+    # nothing trains on data that breaks its contracts; the report is logged with the run
+    report = contracts.check(spark, settings)
+    contracts.enforce(report)
     # gold holds every feature group; this environment's selection picks the inputs (as `promote run`)
     gold, catalog = features.load_gold(spark, runner.wide_settings(settings))
     lineage, warning = Lineage.from_local(settings, repo, data_snapshot=catalog.snapshot_id)
     if warning:
         click.echo(f"warning: {warning}", err=True)
     result = training.train_and_register(spark, settings, lineage, gold, catalog, Registry.from_settings(settings),
-                                         feature_columns=runner.selected_columns(catalog, settings), seed=seed)
+                                         feature_columns=runner.selected_columns(catalog, settings), seed=seed,
+                                         contract_report=report)
     if as_json:
         click.echo(render.to_json(result.to_dict()), nl=False)
     else:

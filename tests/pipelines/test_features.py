@@ -318,6 +318,7 @@ def test_development_key_is_labelled_and_warned():
     assert features.pseudonym_key(settings, environ={"PROMOTE_PSEUDONYM_KEY": "s3cret"}) == (b"s3cret", "environment")
 
 
+@pytest.mark.spark
 def test_phi_guard_rejects_phi_names_and_values(spark):
     from pipelines import phi
 

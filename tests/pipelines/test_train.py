@@ -323,6 +323,7 @@ def test_promote_train_without_an_environment_is_invalid_input(capsys, monkeypat
 
 
 @pytest.mark.slow
+@pytest.mark.spark
 def test_promote_train_registers_once_per_commit_config_and_data(git_repo, tmp_path):
     import json
 
@@ -333,7 +334,7 @@ def test_promote_train_registers_once_per_commit_config_and_data(git_repo, tmp_p
     git(git_repo, "commit", "-qam", "tiny search")
     env = {"PROMOTE_LAKE_ROOT": str(tmp_path / "lake"), "PROMOTE_PSEUDONYM_KEY": "test-key-not-secret",
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
-    for args in (("data", "generate", "--members", "2000", "--snapshot-date", "2024-06-30"), ("features",)):
+    for args in (("data", "generate", "--members", "2000"), ("features",)):
         done = run_promote(*args, cwd=git_repo, env=env)
         assert done.returncode == 0, done.stderr[-3000:]
     first = run_promote("train", "--env", "dev", "--json", cwd=git_repo, env=env)
@@ -341,6 +342,10 @@ def test_promote_train_registers_once_per_commit_config_and_data(git_repo, tmp_p
     a = json.loads(first.stdout)
     assert a["model_name"] == "hrob-risk-dev" and a["version"] == 1 and not a["reused"]
     assert a["metrics"]["roc_auc"] > 0.6 and a["content_key"]
+    from mlflow import MlflowClient
+
+    logged = {f.path for f in MlflowClient(env["MLFLOW_TRACKING_URI"]).list_artifacts(a["run_id"], "data")}
+    assert {"data/contract_report.json", "data/catalog.json"} <= logged  # contracts checked before training
     again = run_promote("train", "--env", "dev", cwd=git_repo, env=env)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.startswith(f"reused hrob-risk-dev v1 (run {a['run_id']})"), again.stdout
