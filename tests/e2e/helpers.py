@@ -48,6 +48,7 @@ def make_model_repo(root: Path, *, members: int = 2000, seed: int = 3, max_evals
     if exclude_groups is not None:
         p = repo / "configs" / "base" / "feature_selection_config.yml"
         data = yaml.safe_load(p.read_text()) or {}
+        data["include_groups"] = [g for g in data.get("include_groups") or [] if g not in exclude_groups]
         data["exclude_groups"] = exclude_groups
         write_yaml(p, data)
     (repo / ".gitignore").write_text(".promote/\nspark-warehouse/\n")
