@@ -33,6 +33,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from promoter.errors import ConfigError, DataContractError, InvalidInput, NotFound
@@ -96,6 +97,7 @@ class Catalog:
     source: str = "synthetic"
     feature_config_hash: str = ""
     pseudonym_key: str = "environment"
+    build_key: str = ""
     path: str = ""
     built_at: str = ""
     format: int = CATALOG_FORMAT
@@ -660,6 +662,12 @@ def build(spark: "SparkSession", settings: "Settings", environ: dict[str, str] |
         raise _config_error(settings, "project.yml", ("data", "entity_table"),
                             f"{data.entity_table!r} is not a source table ({', '.join(sources)})")
     key, key_source = pseudonym_key(settings, environ)
+    build_key = _build_key(settings, sources, key)
+    if build_key is not None:
+        previous = _previous_catalog(spark, settings)
+        if previous is not None and previous.build_key == build_key:
+            log.info("gold is current: the same source files, feature config, key and code built it")
+            return previous
     bronze = lake.read_table(spark, data.entity_table, sources[data.entity_table])
     with _step("silver entity plan (duplicate check)"):
         silver = silver_entity(bronze, settings, key)
@@ -774,10 +782,35 @@ def build(spark: "SparkSession", settings: "Settings", environ: dict[str, str] |
             snapshot_date=meta["snapshot"], row_count=meta["rows"], groups=groups, schema_hash=schema_hash,
             source_contract_version=settings.contracts.version, id_column=k, label_column=data.label_column,
             subgroup_columns=list(data.subgroup_columns), snapshot_date_column=snap, imputation=imputation,
-            source=data.source, feature_config_hash=fch, pseudonym_key=key_source, path=gold_target,
+            source=data.source, feature_config_hash=fch, pseudonym_key=key_source, build_key=build_key or "",
+            path=gold_target,
             built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         lake.write_text(spark, gold_tmp + "/" + lake.CATALOG_FILE, catalog.to_json())
     return catalog
+
+
+def _build_key(settings: "Settings", sources: dict[str, Any], key: bytes) -> str | None:
+    """What gold depends on, cheaply: every source file (name, size, mtime), the feature and data
+    config, the contract version, the pseudonym key and this code. ``None`` (always rebuild) when a
+    source is not on a local file system, where listing is no cheaper than building."""
+    from pipelines import lake
+
+    files = lake.source_identity(sources)
+    if files is None:
+        return None
+    code = [hashlib.sha256(Path(m.__file__).read_bytes()).hexdigest() for m in _gold_code_modules()]
+    blob = json.dumps([files, feature_config_hash(settings), settings.project.data.model_dump(),
+                       settings.contracts.version, hashlib.sha256(key).hexdigest(), code, CATALOG_FORMAT],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _gold_code_modules() -> list[Any]:
+    import sys
+
+    from pipelines import lake, phi
+
+    return [sys.modules[__name__], lake, phi]
 
 
 def _previous_catalog(spark: "SparkSession", settings: "Settings") -> Catalog | None:

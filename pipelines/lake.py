@@ -87,6 +87,29 @@ def read_table(spark: "SparkSession", name: str, source: "TableSource") -> "Data
                                 f"{str(exc).splitlines()[0][:300]}") from None
 
 
+def source_identity(sources: dict[str, "TableSource"]) -> list[Any] | None:
+    """Every file of the source tables as (table, relative path, size, mtime in ns), sorted.
+
+    Rewriting a table (``promote data generate``, a new Delta commit, a new CSV) changes it.
+    ``None`` when a table is not on the local file system.
+    """
+    out: list[Any] = []
+    for name, source in sorted(sources.items()):
+        location = _absolute(source.path)
+        if not _is_local(location):
+            return None
+        base = Path(location.removeprefix("file:"))
+        if base.is_file():
+            st = base.stat()
+            out.append([name, base.name, st.st_size, st.st_mtime_ns])
+            continue
+        for f in sorted(base.rglob("*")):
+            if f.is_file():
+                st = f.stat()
+                out.append([name, str(f.relative_to(base)), st.st_size, st.st_mtime_ns])
+    return out
+
+
 # --------------------------------------------------------------------------- file system
 
 def _absolute(location: str) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
@@ -225,8 +226,18 @@ class Runner:
         lock = self.registry.lock(f"run.{self.model_name}", timeout_seconds=3 * 3600) if lock_needed else None
         try:
             if lock is not None:
-                self.progress(f"waiting for the {self.model_name} run lock")
-                lock.__enter__()
+                # say so only when another run holds it (a retried CI job, a parallel release)
+                asked = time.monotonic()
+                notice = threading.Timer(2.0, self.progress, [f"waiting for the {self.model_name} run lock: "
+                                                              "another run of this model is in progress"])
+                notice.daemon = True
+                notice.start()
+                try:
+                    lock.__enter__()
+                finally:
+                    notice.cancel()
+                if time.monotonic() - asked > 2.0:
+                    self.progress(f"got the {self.model_name} run lock after {time.monotonic() - asked:.0f}s")
             for i, name in enumerate(names, 1):
                 step = steps[name]
                 if step.status != "pending":
@@ -262,7 +273,8 @@ class Runner:
 
         self.contract_report = contracts.check(self.spark, self.settings)
         contracts.enforce(self.contract_report)
-        return f"{len(self.settings.contracts.tables)} table contract(s) hold (version {self.settings.contracts.version})"
+        return (f"{len(self.settings.contracts.tables)} table contract(s) hold (version "
+                f"{self.settings.contracts.version}, checked {self.contract_report.checked_at})")
 
     def _ensure_gold(self) -> None:
         if self.gold_df is None:
@@ -280,8 +292,9 @@ class Runner:
         features.build(self.spark, wide)
         self.gold_df, self.catalog = features.load_gold(self.spark, wide)
         self.feature_columns = selected_columns(self.catalog, self.settings)
-        return (f"gold snapshot {self.catalog.snapshot_id[:12]}: {self.catalog.row_count} rows, "
-                f"{len(self.catalog.feature_columns)} features, {len(self.feature_columns)} selected")
+        return (f"gold snapshot {self.catalog.snapshot_id[:12]} (built {self.catalog.built_at}): "
+                f"{self.catalog.row_count} rows, {len(self.catalog.feature_columns)} features, "
+                f"{len(self.feature_columns)} selected")
 
     # ------------------------------------------------------------------ training
     def step_train(self, steps: dict[str, StepResult]) -> str:

@@ -346,3 +346,44 @@ def test_catalog_round_trips_as_json():
 
     again = Catalog.from_dict(json.loads(cat.to_json()))
     assert again == cat and again.to_dict()["feature_columns"] == ["a", "b"]
+
+
+@pytest.mark.spark
+def test_gold_and_contract_checks_are_reused_only_for_identical_inputs(spark, tmp_path):
+    """Re-running a pipeline on untouched bronze reuses gold and the passing contract check
+    (each CI event of a release would otherwise rebuild them); any change rebuilds."""
+    import time
+
+    from pipelines import contracts, features, synthetic
+
+    settings, environ = _settings(tmp_path / "lake")
+    today = datetime.now(timezone.utc).date()
+    synthetic.generate(spark, settings, 1000, 5, today)
+    first = features.build(spark, settings, environ=environ)
+    report = contracts.check(spark, settings)
+    assert report.ok and first.build_key
+    time.sleep(1.1)  # built_at / checked_at have one-second resolution
+    again = features.build(spark, settings, environ=environ)
+    assert (again.built_at, again.snapshot_id, again.build_key) == (first.built_at, first.snapshot_id, first.build_key)
+    assert contracts.check(spark, settings).checked_at == report.checked_at
+
+    # another pseudonym key: another gold (the keys differ), same contract check
+    other_key = features.build(spark, settings, environ={**environ, "PROMOTE_PSEUDONYM_KEY": "another-key-xyz"})
+    assert other_key.build_key != first.build_key and other_key.built_at != first.built_at
+
+    # new bronze (same size, another seed): both are done again
+    synthetic.generate(spark, settings, 1000, 6, today)
+    rebuilt = features.build(spark, settings, environ=environ)
+    assert rebuilt.build_key != first.build_key and rebuilt.snapshot_id != first.snapshot_id
+    rechecked = contracts.check(spark, settings)
+    assert rechecked.ok and rechecked.checked_at != report.checked_at
+
+    # a failing check is never remembered: it runs again each time
+    members = settings.contracts.tables["members"]
+    tables = {**settings.contracts.tables, "members": members.model_copy(
+        update={"row_count": members.row_count.model_copy(update={"min": 100_000})})}
+    strict = settings.model_copy(update={"contracts": settings.contracts.model_copy(update={"tables": tables})})
+    failed = contracts.check(spark, strict)
+    assert not failed.ok and any(v.rule.startswith("row_count") for v in failed.violations)
+    time.sleep(1.1)
+    assert contracts.check(spark, strict).checked_at != failed.checked_at
