@@ -644,7 +644,7 @@ def audit_verify(ctx: click.Context, env_name: str | None, as_json: bool) -> Non
 # --------------------------------------------------------------------------- demo
 
 @cli.command(cls=_Command, context_settings=CONTEXT, epilog=examples(
-    "promote demo                                  # 20,000 members, about 10 minutes on 2 cores",
+    "promote demo                                  # 20,000 members, about 7 minutes on 2 cores",
     "promote demo --members 5000 --workdir /tmp/promote-demo",
 ))
 @click.option("--workdir", default="demo-out", show_default=True, type=click.Path(file_okay=False),

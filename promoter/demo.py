@@ -21,7 +21,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -94,6 +94,9 @@ class Demo:
         self.spark: Any = None
         self.primary = "roc_auc"
         self.today = datetime.now(timezone.utc).date()
+        # the story's releases land on consecutive days, so the predictions table shows which
+        # champion scored which day: release 1.0 two days ago, 1.1 yesterday, 1.2 today
+        self.score_date = self.today - timedelta(days=2)
         self.overrides = overrides or {}
 
     # -------------------------------------------------------------- set-up
@@ -140,7 +143,7 @@ class Demo:
         code, result = 0, None
         try:
             result = runner.execute(event, config_dir="configs", repo_path=self.repo, spark=self.spark,
-                                    console=False, score_date=self.today,
+                                    console=False, score_date=self.score_date,
                                     render_plan=lambda p: self.say(f"    -> {p.environment}: "
                                                                     + ", ".join(p.step_names())))
         except (errors.GateRejected, errors.AwaitingApproval) as exc:
@@ -206,6 +209,7 @@ class Demo:
         self.say(f"\n$ promote cut-release --version {version}" + (" --force" if force_reason else ""))
         self.say(f"    {cut.branch} + tag {cut.tag} at {cut.sha[:12]} ({cut.readiness})")
         decision = self.replay(f"release {cut.branch}", kind="push", branch=cut.branch)
+        self.score_date += timedelta(days=1)
         if decision.exit_code == 4 and decision.candidate is not None:
             # the policy sends a marginal win to a person: the release manager signs it off
             from promoter import runner
@@ -288,8 +292,9 @@ def run(workdir: str | Path = DEMO_DIR, members: int = 20_000, seed: int = 7, ma
     demo.result.seconds = time.monotonic() - started
     res = demo.result
     say("\n" + table(res, demo.primary))
+    say("")
     for day, info in sorted(res.scored.items()):
-        say(f"\nscored {info['rows']:,} members on {day} with {demo.primary and 'model'} version "
+        say(f"scored {info['rows']:,} members on {day} with version "
             f"{info['model_version']}")
     say(f"prod champion: version {res.champion}")
     say(f"finished in {res.seconds / 60:.1f} min")
