@@ -807,8 +807,6 @@ def approve(config_dir: str | Path, env: str, version: int, by: str, *, ticket: 
                  details={"ticket": ticket, "reason": reason})
     records = store.read_all(env)
     have = approvals_for(records, decision.record_id)
-    from promoter import gate as gate_mod  # noqa: F401 - keeps the dependency explicit
-
     needed = max(policy.required, 1 if decision.verdict == "NEEDS_APPROVAL" or hold_state(records) else 0)
     if len(have) < needed:
         return Action(f"approval recorded ({len(have)} of {needed}); waiting for more", [rec.to_dict()],

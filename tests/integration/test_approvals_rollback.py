@@ -116,3 +116,22 @@ def test_hold_makes_the_next_pass_wait_for_approval():
     assert runner.hold_state(held + [rec("release_hold", seq=2)]) is None
     assert runner.hold_state(held + [rec("alias_move", seq=2, details={"approved": True})]) is None
     assert runner.hold_state(held + [rec("alias_move", seq=2, details={"approved": False})]) is not None
+
+
+def test_two_approvals_from_two_named_people(prod):
+    """approvals.prod.required: 2 with a named list: one person counts once, strangers are refused."""
+    registry, cfg = prod
+    (cfg / "prod" / "promotion.yml").write_text(
+        "approvals:\n  prod:\n    required: 2\n    approvers: [dr.lee, ops.kim]\n")
+    _gate(registry, "PASS", 2, 1)
+    first = runner.approve(cfg, "prod", 2, "dr.lee", ticket="CHG-7")
+    assert first.waiting and not first.champion_moved and "1 of 2" in first.message
+    again = runner.approve(cfg, "prod", 2, "dr.lee")  # the same person again is still one approval
+    assert again.waiting and "1 of 2" in again.message
+    with pytest.raises(errors.InvalidInput, match="'mallory' may not approve in prod"):
+        runner.approve(cfg, "prod", 2, "mallory")
+    assert registry.get_alias(MODEL, tags.CHAMPION) == 1
+    second = runner.approve(cfg, "prod", 2, "ops.kim")
+    assert second.champion_moved and registry.get_alias(MODEL, tags.CHAMPION) == 2
+    kinds = [r.kind for r in registry.audit_store().read_all("prod")]
+    assert kinds == ["gate", "approval", "approval", "alias_move"]
