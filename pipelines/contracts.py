@@ -14,7 +14,6 @@ never shown, only counts.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import logging
 import os
@@ -166,9 +165,10 @@ def check(spark: "SparkSession", settings: "Settings", today: date | None = None
 
     sources = lake.source_tables(settings)
     today = today or datetime.now(timezone.utc).date()
-    cache = _cached_pass(settings, sources, today)
-    if cache is not None and cache[1] is not None:
-        return cache[1]
+    key = _pass_key(settings, sources, today)
+    passed = _load_pass(settings, key) if key is not None else None
+    if passed is not None:
+        return passed
     frames: dict[str, DataFrame | None] = {}
     locations: dict[str, str] = {}
     for name in settings.contracts.tables:
@@ -182,43 +182,52 @@ def check(spark: "SparkSession", settings: "Settings", today: date | None = None
             frames[name] = None
     phi = [*settings.project.data.phi_columns, settings.project.data.id_column]
     report = check_frames(frames, settings.contracts, today=today, phi_columns=phi, locations=locations)
-    if cache is not None and report.ok:
-        _remember_pass(cache[0], report)
+    if key is not None and report.ok:
+        _remember_pass(settings, key, report)
     return report
 
 
 _PASS_FILE = "_checks/contracts_passed.json"
 
 
-def _cached_pass(settings: "Settings", sources: dict[str, Any], today: date
-                 ) -> "tuple[tuple[Path, str], ContractReport | None] | None":
-    """A passing report of the very same check: the same source files (name, size, mtime), the
-    same contracts and code, the same day (freshness). ``None`` when the lake is not local."""
+def _pass_key(settings: "Settings", sources: dict[str, Any], today: date) -> str | None:
+    """Identifies the very same check: the same source files (name, size, mtime), contracts,
+    PHI columns and code, on the same day (freshness). ``None`` when the tables are not local."""
+    import sys
+
+    from pipelines import lake
+
+    tables = {n: sources[n] for n in settings.contracts.tables if n in sources}
+    parts = [settings.contracts.model_dump(), settings.project.data.phi_columns, settings.project.data.id_column,
+             today.isoformat()]
+    return lake.inputs_key(tables, parts, [sys.modules[__name__]])
+
+
+def _pass_file(settings: "Settings") -> Path | None:
     from pipelines import lake
 
     root = lake.root(settings)
-    files = lake.source_identity({n: sources[n] for n in settings.contracts.tables if n in sources})
-    if files is None or "://" in root:
-        return None
-    blob = json.dumps([files, settings.contracts.model_dump(), settings.project.data.phi_columns,
-                       settings.project.data.id_column, today.isoformat(),
-                       hashlib.sha256(Path(__file__).read_bytes()).hexdigest()], sort_keys=True, default=str)
-    key = hashlib.sha256(blob.encode()).hexdigest()
-    path = Path(root) / _PASS_FILE
+    return None if "://" in root else Path(root) / _PASS_FILE
+
+
+def _load_pass(settings: "Settings", key: str) -> "ContractReport | None":
+    """The passing report saved under ``key``, if the last passing check had that key."""
+    path = _pass_file(settings)
     try:
-        saved = json.loads(path.read_text())
+        saved = json.loads(path.read_text()) if path is not None else {}
     except (OSError, ValueError):
-        return (path, key), None
-    if saved.get("key") != key or not isinstance(saved.get("report"), dict):
-        return (path, key), None
-    r = saved["report"]
-    report = ContractReport(version=r["version"], checked_at=r["checked_at"],
-                            tables={n: TableResult(**t) for n, t in r["tables"].items()})
-    return (path, key), report
+        return None
+    r = saved.get("report")
+    if saved.get("key") != key or not isinstance(r, dict):
+        return None
+    return ContractReport(version=r["version"], checked_at=r["checked_at"],
+                          tables={n: TableResult(**t) for n, t in r["tables"].items()})
 
 
-def _remember_pass(where: tuple[Path, str], report: ContractReport) -> None:
-    path, key = where
+def _remember_pass(settings: "Settings", key: str, report: ContractReport) -> None:
+    path = _pass_file(settings)
+    if path is None:
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps({"key": key, "report": report.to_dict()}, default=str))

@@ -33,7 +33,6 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from promoter.errors import ConfigError, DataContractError, InvalidInput, NotFound
@@ -793,24 +792,13 @@ def _build_key(settings: "Settings", sources: dict[str, Any], key: bytes) -> str
     """What gold depends on, cheaply: every source file (name, size, mtime), the feature and data
     config, the contract version, the pseudonym key and this code. ``None`` (always rebuild) when a
     source is not on a local file system, where listing is no cheaper than building."""
-    from pipelines import lake
-
-    files = lake.source_identity(sources)
-    if files is None:
-        return None
-    code = [hashlib.sha256(Path(m.__file__).read_bytes()).hexdigest() for m in _gold_code_modules()]
-    blob = json.dumps([files, feature_config_hash(settings), settings.project.data.model_dump(),
-                       settings.contracts.version, hashlib.sha256(key).hexdigest(), code, CATALOG_FORMAT],
-                      sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def _gold_code_modules() -> list[Any]:
     import sys
 
     from pipelines import lake, phi
 
-    return [sys.modules[__name__], lake, phi]
+    parts = [feature_config_hash(settings), settings.project.data.model_dump(), settings.contracts.version,
+             hashlib.sha256(key).hexdigest(), CATALOG_FORMAT]
+    return lake.inputs_key(sources, parts, [sys.modules[__name__], lake, phi])
 
 
 def _previous_catalog(spark: "SparkSession", settings: "Settings") -> Catalog | None:

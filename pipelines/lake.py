@@ -110,6 +110,21 @@ def source_identity(sources: dict[str, "TableSource"]) -> list[Any] | None:
     return out
 
 
+def inputs_key(sources: dict[str, "TableSource"], parts: list[Any], code: list[Any]) -> str | None:
+    """A sha256 over the source files (:func:`source_identity`), ``parts`` (settings, JSON-able)
+    and the source of the ``code`` modules: equal keys mean the same work on the same inputs.
+    ``None`` when a table is not on the local file system (listing is no cheaper than the work)."""
+    import hashlib
+    import json
+
+    files = source_identity(sources)
+    if files is None:
+        return None
+    code_hashes = [hashlib.sha256(Path(m.__file__).read_bytes()).hexdigest() for m in code]
+    blob = json.dumps([files, parts, code_hashes], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
 # --------------------------------------------------------------------------- file system
 
 def _absolute(location: str) -> str:

@@ -199,12 +199,3 @@ def derived_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
         return []
     return [base64.standard_b64encode(f"{user}:{password}".encode()).decode("ascii")]
 
-
-def provider_of(environ: Mapping[str, str] | None = None) -> str | None:
-    """``github`` or ``azure`` when this process runs in one of them (they take mask commands)."""
-    environ = os.environ if environ is None else environ
-    if environ.get("GITHUB_ACTIONS") == "true":
-        return "github"
-    if (environ.get("TF_BUILD") or "").strip().lower() == "true":
-        return "azure"
-    return None

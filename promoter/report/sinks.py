@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping, TextIO
 from urllib.parse import quote, urlsplit
 
+from promoter.events import provider_of
 from promoter.masking import Masker, masked_stream
 from promoter.report import markdown
 
@@ -392,9 +393,10 @@ class AzureSink:
 def select_sinks(environ: Mapping[str, str], console: bool = True) -> list[Any]:
     """The sinks whose provider this process runs under (console first, when asked)."""
     sinks: list[Any] = [ConsoleSink()] if console else []
-    if environ.get("GITHUB_ACTIONS") == "true":
+    provider = provider_of(environ)
+    if provider == "github":
         sinks.append(GitHubSink())
-    elif _true(environ.get("TF_BUILD")):
+    elif provider == "azure":
         sinks.append(AzureSink())
     return sinks
 
@@ -405,9 +407,10 @@ def annotate_error(error: Mapping[str, Any], environ: Mapping[str, str] | None =
     (an unreadable event, a bad CLI argument). Returns how many lines were written."""
     environ = os.environ if environ is None else environ
     stream = sys.stdout if stream is None else stream
-    if environ.get("GITHUB_ACTIONS") == "true":
+    provider = provider_of(environ)
+    if provider == "github":
         lines = github_annotations({"error": error})
-    elif _true(environ.get("TF_BUILD")):
+    elif provider == "azure":
         lines = [line for line in azure_commands({"error": error}) if "task.logissue" in line]
     else:
         return 0
