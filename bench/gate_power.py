@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from promoter import stats  # noqa: E402
 from promoter.config import load  # noqa: E402
-from promoter.gate import ModelEvaluation, decide  # noqa: E402
+from promoter.core.gate import ModelEvaluation, decide  # noqa: E402
 
 SUBGROUPS: dict[str, tuple[list[str], list[float]]] = {
     "race_ethnicity": (["white", "black", "hispanic", "asian", "other"], [0.45, 0.25, 0.15, 0.10, 0.05]),

@@ -82,7 +82,7 @@ def synthetic_source(spark, settings, members: int, workdir: Path):
     from datetime import date
 
     from pipelines import features, synthetic
-    from promoter.runner import wide_settings
+    from promoter.app.run import wide_settings
 
     lake = workdir / f"lake-{members}"
     local = settings.model_copy(update={"project": settings.project.model_copy(update={"lake_root": str(lake)})})

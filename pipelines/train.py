@@ -452,7 +452,7 @@ def resolved_config_yaml(settings: "Settings") -> str:
     """The settings as YAML with secrets masked (secret fields, URL passwords, secret variables)."""
     import yaml
 
-    from promoter.masking import Masker
+    from promoter.report.masking import Masker
 
     data = settings.model_dump(mode="json")
     text = yaml.safe_dump(data, sort_keys=True, default_flow_style=False)

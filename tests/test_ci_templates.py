@@ -23,8 +23,8 @@ import pytest
 import yaml
 
 from promoter import config
-from promoter import plan as planning
-from promoter.events import Event
+from promoter.core import plan as planning
+from promoter.core.events import Event
 from tests.conftest import CONFIGS, ROOT
 
 CI = ROOT / "ci"
@@ -222,7 +222,7 @@ def test_template_branch_filters_route_exactly_the_branches_the_rules_map(branch
     a branch the rules send to dev (release/1.2/hotfix) starts no CI job at all."""
     import re
 
-    from promoter import branches
+    from promoter.core import branches
 
     env = planning.build(Event(kind="push", provider="github", branch=branch, default_branch="main"),
                          config.load(CONFIGS)).environment

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import CONFIGS, git, run_promote
 from promoter import config, errors
-from promoter.release import (
+from promoter.app.release import (
     ReleaseRefused,
     cut_release,
     mlflow_readiness,

@@ -21,7 +21,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -135,7 +135,8 @@ class Demo:
 
     # -------------------------------------------------------------- one event
     def replay(self, label: str, **event_args: Any) -> Decision:
-        from promoter import events, runner
+        from promoter.core import events
+        from promoter.app import run as runner
 
         started = time.monotonic()
         event = events.from_local(self.repo, **event_args)
@@ -199,7 +200,8 @@ class Demo:
         self.replay(f"merge #{number} into main", kind="push", branch="main")
 
     def cut_and_release(self, version: str, *, force_reason: str | None = None) -> Decision:
-        from promoter import config, release
+        from promoter import config
+        from promoter.app import release
 
         settings = config.load("configs", None)
         staging = config.load("configs", settings.promotion.pull_request_fallback)
@@ -212,7 +214,7 @@ class Demo:
         self.score_date += timedelta(days=1)
         if decision.exit_code == 4 and decision.candidate is not None:
             # the policy sends a marginal win to a person: the release manager signs it off
-            from promoter import runner
+            from promoter.app import run as runner
 
             action = runner.approve("configs", settings.promotion.prod_environment, decision.candidate,
                                     "release.manager", ticket="CHG-DEMO", reason="reviewed the gate report")
@@ -249,8 +251,9 @@ class Demo:
 
     def finish(self) -> None:
         from pipelines import score
-        from promoter import config, tags
-        from promoter.runner import open_registry
+        from promoter import config
+        from promoter.core import tags
+        from promoter.app.run import open_registry
 
         prod = config.load("configs", config.load("configs", None).promotion.prod_environment)
         registry = open_registry(prod)

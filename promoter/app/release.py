@@ -20,7 +20,7 @@ from promoter.errors import InvalidInput
 
 if TYPE_CHECKING:
     from promoter.config import Settings
-    from promoter.plan import Plan
+    from promoter.core.plan import Plan
 
 Readiness = Callable[[str], "tuple[bool, str]"]
 """``readiness(commit_sha) -> (ready, why)``: does this commit have a passing staging candidate?"""
@@ -110,7 +110,7 @@ def staging_candidate_passed(tracking_uri: str, registry_uri: str | None, model_
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from promoter import tags
+    from promoter.core import tags
 
     def quote(v: str) -> str:
         return v.replace("\\", "\\\\").replace("'", "\\'")
@@ -165,8 +165,8 @@ def mlflow_readiness(settings: "Settings", environment: str | None = None, repo:
 
 
 def _would_be_plan(settings: "Settings", branch: str, sha: str, source: str) -> "Plan":
-    from promoter import plan as planning
-    from promoter.events import Event
+    from promoter.core import plan as planning
+    from promoter.core.events import Event
 
     event = Event(kind="push", provider="local", branch=branch, sha=sha, default_branch=source, raw_name="push")
     return planning.build(event, settings)

@@ -27,14 +27,15 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from promoter import errors, tags
+from promoter import errors
+from promoter.core import tags
 from promoter.config import Settings
-from promoter.events import Event
-from promoter.plan import Plan
+from promoter.core.events import Event
+from promoter.core.plan import Plan
 
 if TYPE_CHECKING:  # pragma: no cover
-    from promoter.audit import AuditStore, Record
-    from promoter.gate import ModelEvaluation, Verdict
+    from promoter.core.audit import AuditStore, Record
+    from promoter.core.gate import ModelEvaluation, Verdict
     from promoter.registry import Registry
 
 Progress = Callable[[str], None]
@@ -208,7 +209,7 @@ class Runner:
         return self.clock().astimezone(timezone.utc).isoformat(timespec="seconds")
 
     def record(self, kind: str, *, record_id: str | None = None, **fields: Any) -> "Record":
-        from promoter import audit
+        from promoter.core import audit
 
         rec = audit.append(self.audit, kind=kind, environment=self.env, created_at=self.now_iso(),
                            record_id=record_id, registered_model=self.model_name,
@@ -332,7 +333,7 @@ class Runner:
     def _evaluate(self, version: int) -> "ModelEvaluation":
         """Score one registered version on this run's evaluation rows (same code for every model)."""
         from pipelines.train import evaluate_model
-        from promoter.gate import ModelEvaluation
+        from promoter.core.gate import ModelEvaluation
 
         self._ensure_gold()
         model = self.registry.load_model(self.model_name, version)
@@ -352,7 +353,7 @@ class Runner:
 
     # ------------------------------------------------------------------ staging expectations
     def step_expectations(self, steps: dict[str, StepResult]) -> str:
-        from promoter import gate
+        from promoter.core import gate
 
         cand = self._candidate_eval()
         verdict = gate.decide(self.policy, cand, None, phi_found=self._phi_found())
@@ -384,7 +385,7 @@ class Runner:
         return self._gate_against(self.registry.get_alias(self.model_name, tags.CHAMPION))
 
     def _gate_against(self, champion_version: int | None) -> str:
-        from promoter import gate
+        from promoter.core import gate
 
         cand_version = self.train.version
         self.gated_champion = champion_version
@@ -422,7 +423,7 @@ class Runner:
         return self._check_approvals()
 
     def _approvals_needed(self) -> int:
-        from promoter import gate
+        from promoter.core import gate
 
         if self.verdict is None:
             return 0
@@ -440,7 +441,7 @@ class Runner:
         return f"{len(have)} of {needed} approval(s) recorded"
 
     def step_promote(self, steps: dict[str, StepResult]) -> str:
-        from promoter import gate
+        from promoter.core import gate
 
         if self.env != self.settings.promotion.prod_environment:
             return self._promote_non_prod()
@@ -582,7 +583,7 @@ def score_with_champion(runner: Runner, score_date: date) -> str:
 
 def export_audit(settings: Settings, store: "AuditStore") -> None:
     """Mirror every chain to the lake as a Delta table (the registry store stays the source of truth)."""
-    from promoter import audit
+    from promoter.core import audit
 
     path = Path(settings.project.lake_root) / "audit" / "decisions"
     if "://" in settings.project.lake_root:
@@ -644,7 +645,7 @@ def prepare(event: Event, config_dir: str | Path, repo_path: str | Path = ".",
             expected_env: str | None = None) -> Prepared:
     """Resolve the environment, load its settings (and a PR's policy from the target branch), plan."""
     from promoter import config
-    from promoter import plan as planning
+    from promoter.core import plan as planning
 
     base = config.load(config_dir, None)
     first = planning.build(event, base)
@@ -691,7 +692,7 @@ def execute(event: Event, *, config_dir: str | Path, repo_path: str | Path = "."
     registry = store = None
     if not (the_plan.is_empty or dry_run or prepared.settings is None):
         # a real run: sharpen the plan's reasons with what the registry holds now
-        from promoter import plan as planning
+        from promoter.core import plan as planning
 
         registry = open_registry(prepared.settings)
         store = registry.audit_store()
@@ -762,7 +763,7 @@ def _env_context(config_dir: str | Path, env: str) -> tuple[Settings, "Registry"
 
 def _recorder(settings: Settings, store: "AuditStore", env: str, model_name: str, actor: str,
               clock: Callable[[], datetime]) -> Callable[..., "Record"]:
-    from promoter import audit
+    from promoter.core import audit
 
     def record(kind: str, *, record_id: str | None = None, **fields: Any) -> "Record":
         fields.setdefault("actor", actor)
@@ -878,8 +879,9 @@ def score_only(config_dir: str | Path, env: str, *, repo_path: str | Path = ".",
                progress: Progress = stderr_progress, console: bool = True,
                clock: Callable[[], datetime] = utc_now) -> RunResult:
     """`promote score`: the daily batch run with the current champion of ``env``."""
-    from promoter import config, events
-    from promoter.plan import Step
+    from promoter import config
+    from promoter.core import events
+    from promoter.core.plan import Step
 
     settings = config.load(config_dir, env)
     try:
@@ -916,7 +918,7 @@ def read_history(config_dir: str | Path, env: str | None) -> list["Record"]:
 
 def verify_audit(config_dir: str | Path, env: str | None) -> dict[str, Any]:
     """Verify each chain; returns {environment: VerifyResult}."""
-    from promoter import audit
+    from promoter.core import audit
 
     settings, envs = _all_envs(config_dir, env)
     store = open_registry(settings).audit_store()

@@ -96,7 +96,7 @@ def detect_event(provider: str | None, event_file: str | None, event_name: str |
                  branch: str | None, source_branch: str | None, target_branch: str | None, sha: str | None,
                  action: str | None, pr_number: int | None, repo: str = "."):
     """Turn the event options into an Event (by hand, from a payload, or detected)."""
-    from promoter import events
+    from promoter.core import events
 
     stated = any(v is not None for v in (event_kind, branch, source_branch, target_branch, sha, action))
     if stated and (event_file or provider not in (None, "local")):
@@ -136,7 +136,7 @@ def plan(ctx: click.Context, env_flag: str | None, as_json: bool, **event_opts: 
     nothing (a tag push, a PR closed without merge) prints "nothing to do: <reason>".
     """
     from promoter import config
-    from promoter import plan as planning
+    from promoter.core import plan as planning
     from promoter.report import render
 
     event = detect_event(**event_opts)
@@ -180,7 +180,7 @@ def cut_release_cmd(ctx: click.Context, source: str, name: str | None, version: 
     """
     from pathlib import Path
 
-    from promoter import release
+    from promoter.app import release
 
     config_dir = Path(ctx.obj["config_dir"])
     if not config_dir.is_absolute() and repo != "." and (Path(repo) / config_dir).is_dir():
@@ -236,7 +236,8 @@ def _render_result(result: Any, as_json: bool) -> None:
 
 def _run_event(ctx: click.Context, event: Any, *, env_flag: str | None, dry_run: bool, as_json: bool,
                score_date: Any, repo: str) -> None:
-    from promoter import config, runner
+    from promoter import config
+    from promoter.app import run as runner
     from promoter.report import render
 
     def show_plan(p: Any) -> None:
@@ -315,7 +316,7 @@ def replay(ctx: click.Context, kind: str | None, branch: str | None, source_bran
     State the event (`push BRANCH`, `pull-request --from A --into B`, `schedule`, `manual BRANCH`)
     or hand over a CI payload. CI variables in your shell are ignored: a replay is always local.
     """
-    from promoter import events
+    from promoter.core import events
 
     if provider or event_file:
         if kind or branch:
@@ -353,7 +354,8 @@ def score(ctx: click.Context, env_flag: str | None, score_date: Any, as_json: bo
     partition of the predictions and outreach tables atomically; records an audit entry.
     Exit 2 when the environment has no champion yet.
     """
-    from promoter import config, runner
+    from promoter import config
+    from promoter.app import run as runner
 
     env = config.resolve_env(env_flag) or load_settings(ctx, None).promotion.prod_environment
     result = runner.score_only(ctx.obj["config_dir"], env, repo_path=repo,
@@ -454,7 +456,8 @@ def features_cmd(ctx: click.Context, env_flag: str | None, check_first: bool, as
     import warnings
 
     from pipelines import contracts, features, session
-    from promoter import config, runner
+    from promoter import config
+    from promoter.app import run as runner
 
     settings = load_settings(ctx, config.resolve_env(env_flag))
     spark = session.from_settings(settings.project.spark)
@@ -501,7 +504,8 @@ def train_cmd(ctx: click.Context, env_flag: str | None, seed: int | None, as_jso
     """
     from pipelines import contracts, features, session
     from pipelines import train as training
-    from promoter import config, runner
+    from promoter import config
+    from promoter.app import run as runner
     from promoter.registry import Lineage, Registry
     from promoter.report import render
 
@@ -546,7 +550,7 @@ def approve(ctx: click.Context, env_name: str, version: int, by: str, ticket: st
     approved. Before moving, the champion is re-checked: if it changed since the decision,
     re-run the release. Exit 4 while more approvals are needed.
     """
-    from promoter import runner
+    from promoter.app import run as runner
 
     action = runner.approve(ctx.obj["config_dir"], env_name, version, by, ticket=ticket, reason=reason)
     click.echo(action.message)
@@ -569,7 +573,7 @@ def rollback(ctx: click.Context, env_name: str, to_version: int | None, by: str,
     Records the rollback and a hold; later releases then wait for an approval (exit 4) until
     `promote release-hold`. A rollback is never undone automatically.
     """
-    from promoter import runner
+    from promoter.app import run as runner
 
     click.echo(runner.rollback(ctx.obj["config_dir"], env_name, by, reason, to_version=to_version).message)
 
@@ -583,7 +587,7 @@ def rollback(ctx: click.Context, env_name: str, to_version: int | None, by: str,
 @click.pass_context
 def release_hold(ctx: click.Context, env_name: str, by: str, reason: str | None) -> None:
     """Lift the hold a rollback put on automatic promotion."""
-    from promoter import runner
+    from promoter.app import run as runner
 
     click.echo(runner.release_hold(ctx.obj["config_dir"], env_name, by, reason).message)
 
@@ -599,7 +603,7 @@ def release_hold(ctx: click.Context, env_name: str, by: str, reason: str | None)
 @click.pass_context
 def history(ctx: click.Context, env_name: str | None, as_json: bool) -> None:
     """List decision records: gate verdicts, approvals, alias moves, rollbacks, scoring runs."""
-    from promoter import runner
+    from promoter.app import run as runner
     from promoter.report import render
 
     records = runner.read_history(ctx.obj["config_dir"], env_name)
@@ -626,7 +630,7 @@ def audit_verify(ctx: click.Context, env_name: str | None, as_json: bool) -> Non
 
     Exit 0 when every chain verifies, 2 when one does not.
     """
-    from promoter import runner
+    from promoter.app import run as runner
     from promoter.report import render
 
     results = runner.verify_audit(ctx.obj["config_dir"], env_name)
@@ -661,14 +665,15 @@ def demo(workdir: str, members: int, seed: int, max_evals: int) -> None:
     replays a feature push, PRs, merges and releases 1.0 (first champion), 1.1 (social
     determinants added: promoted) and 1.2 (clinical groups dropped: the gate says no).
     """
-    from promoter import demo as demo_mod
+    from promoter.app import demo as demo_mod
 
     demo_mod.run(workdir, members=members, seed=seed, max_evals=max_evals)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: every line it writes is masked; errors become exit codes here."""
-    from promoter import events, masking
+    from promoter.core import events
+    from promoter.report import masking
 
     derived = masking.derived_secrets()
     masker = masking.Masker.from_env(extra=derived)
@@ -723,7 +728,7 @@ def _main(argv: list[str] | None) -> int:
 def _annotate_for_ci(exc: errors.PromoteError) -> None:
     """In GitHub Actions / Azure DevOps, the error also becomes an annotation at its file and line."""
     from promoter.report import sinks
-    from promoter.runner import error_dict
+    from promoter.app.run import error_dict
 
     sinks.annotate_error(error_dict(exc))
 

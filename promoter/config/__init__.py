@@ -41,7 +41,7 @@ from pydantic import (
     model_validator,
 )
 
-from promoter.branches import GlobError, compile_glob
+from promoter.core.branches import GlobError, compile_glob
 from promoter.errors import ConfigError
 
 # file name -> settings section

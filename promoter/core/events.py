@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from promoter.branches import is_tag_ref, normalize
+from promoter.core.branches import is_tag_ref, normalize
 from promoter.errors import EventError
 
 PROVIDERS = ("github", "azure", "gitlab", "local")

@@ -34,9 +34,9 @@ from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 
-from promoter import stats
+from promoter.core import stats
 from promoter.config import GatePolicy
-from promoter.stats import BootstrapResult
+from promoter.core.stats import BootstrapResult
 
 Status = Literal["PASS", "FAIL", "NEEDS_APPROVAL"]
 PASS: Status = "PASS"

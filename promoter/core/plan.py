@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from promoter.branches import matches
+from promoter.core.branches import matches
 from promoter.config import PromotionSettings, Settings
-from promoter.events import Event
+from promoter.core.events import Event
 
 _STEP_REASONS: dict[str, str] = {
     "contracts": "check the data contracts before anything trains",

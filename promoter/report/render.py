@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from promoter.plan import Plan
+from promoter.core.plan import Plan
 
 
 def _event_line(plan: Plan) -> str:

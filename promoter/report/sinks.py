@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Mapping, TextIO
 from urllib.parse import quote, urlsplit
 
-from promoter.events import provider_of
-from promoter.masking import Masker, masked_stream
+from promoter.core.events import provider_of
+from promoter.report.masking import Masker, masked_stream
 from promoter.report import markdown
 
 GITHUB_API_VERSION = "2022-11-28"

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from promoter import audit, demo, events, runner, tags
+from promoter.core import audit, events, tags
+from promoter.app import demo, run as runner
 from promoter.registry import Registry
 from tests.conftest import git, run_promote
 from tests.e2e.helpers import make_model_repo

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from promoter import audit, tags
+from promoter.core import audit, tags
 from promoter.registry import Registry
 from tests.conftest import ROOT, git
 from tests.e2e.helpers import make_model_repo

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from promoter import audit, demo
+from promoter.core import audit
+from promoter.app import demo
 from promoter.registry import Registry
 from tests.e2e.helpers import SMALL_DATA_PROD_POLICY
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from promoter import audit, errors, runner, tags
+from promoter.core import audit, tags
+from promoter import errors
+from promoter.app import run as runner
 from promoter.registry import Registry
 
 MODEL = "hrob-risk-prod"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from promoter import audit
+from promoter.core import audit
 from promoter.registry import AUDIT_PART, Registry
 from tests.conftest import run_promote
 

@@ -7,7 +7,7 @@ import multiprocessing as mp
 
 import pytest
 
-from promoter import audit
+from promoter.core import audit
 from promoter.registry import AUDIT_PART, MlflowAuditStore, Registry
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from promoter import events, runner
+from promoter.core import events
+from promoter.app import run as runner
 from promoter.errors import GitError
 from tests.conftest import git
 

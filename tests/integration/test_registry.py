@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from promoter import config, tags
+from promoter import config
+from promoter.core import tags
 from promoter.errors import NotFound
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +65,7 @@ SECRET = "s3cr3t-token-value"
 def world(spark, tmp_path_factory):
     """Three train_and_register calls: config A, config A again, config B (another hash)."""
     from pipelines.train import train_and_register
-    from promoter import events
+    from promoter.core import events
     from promoter.registry import Lineage, Registry
     from tests.pipelines.test_train import toy_gold
 

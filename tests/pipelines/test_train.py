@@ -280,7 +280,7 @@ def test_social_determinant_groups_give_a_clearly_better_auc(spark, tmp_path):
 
     from pipelines import features, synthetic
     from pipelines.train import train
-    from promoter.runner import selected_columns, wide_settings
+    from promoter.app.run import selected_columns, wide_settings
 
     environ = {"PROMOTE_LAKE_ROOT": str(tmp_path / "lake"), "PROMOTE_PSEUDONYM_KEY": "test-key-not-secret"}
     # 5,000 members: with fewer, the held-out positives (~90 here) are too few for the gap to be clear

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from promoter import masking
+from promoter.report import masking
 
 
 def test_known_secret_values_are_masked_longest_first():

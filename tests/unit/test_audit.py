@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from promoter import audit
-from promoter.audit import (GENESIS, AuditError, AuditStore, ConcurrentAppend, CorruptRecord,
+from promoter.core import audit
+from promoter.core.audit import (GENESIS, AuditError, AuditStore, ConcurrentAppend, CorruptRecord,
                             FileAuditStore, Record, verify)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -278,7 +278,7 @@ def test_threads_appending_at_once_make_one_valid_chain(store):
 _WORKER = """
 import sys, time
 from pathlib import Path
-from promoter import audit
+from promoter.core import audit
 root, worker, count, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 store = audit.FileAuditStore(root)
 while not go.exists():

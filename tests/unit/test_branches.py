@@ -2,7 +2,7 @@
 
 import pytest
 
-from promoter.branches import GlobError, compile_glob, is_tag_ref, matches, normalize
+from promoter.core.branches import GlobError, compile_glob, is_tag_ref, matches, normalize
 
 
 @pytest.mark.parametrize("pattern,branch,expected", [

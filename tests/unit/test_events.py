@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from promoter import events
+from promoter.core import events
 from promoter.errors import EventError
 from tests.conftest import FIXTURES, git
 
@@ -244,7 +244,7 @@ def test_local_default_branch_auto_comes_from_the_remote_head(git_repo: Path, tm
     """`default_branch: auto` on a clone whose remote's HEAD is `trunk`: a push to trunk is
     staging, a push to main (now just another branch) is dev."""
     from promoter import config
-    from promoter import plan as planning
+    from promoter.core import plan as planning
     from tests.conftest import CONFIGS
 
     git(git_repo, "branch", "-m", "main", "trunk")

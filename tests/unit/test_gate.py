@@ -10,9 +10,9 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from promoter import gate, stats
+from promoter.core import gate, stats
 from promoter.config import FairnessRule, GatePolicy, SignificanceRule
-from promoter.gate import ModelEvaluation, Verdict, approvals_needed, decide, needs_approval
+from promoter.core.gate import ModelEvaluation, Verdict, approvals_needed, decide, needs_approval
 
 # --------------------------------------------------------------------------- evaluation data
 # 400 evaluation rows, ~29% positive. Scores are probabilities from a binormal latent score:

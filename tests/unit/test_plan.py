@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from promoter import config, plan
-from promoter.events import Event
+from promoter import config
+from promoter.core import plan
+from promoter.core.events import Event
 from tests.conftest import CONFIGS
 
 BASE = config.load(CONFIGS, None, environ={})
