@@ -1,8 +1,10 @@
-"""Pure: (event, settings, registry snapshot) -> Plan. No I/O, no clock, no randomness.
+"""Pure: (event, settings) -> Plan. No I/O, no clock, no randomness.
 
 The plan says which environment an event resolves to, which registered model it may
 touch, and every step that will run with the reason for it. ``promote plan`` prints it;
-``runner.apply`` carries it out.
+``promoter.app.run`` executes exactly those steps, in that order (invariant 13). The plan
+does not depend on what the registry holds, so printing it needs no server and the plan
+printed is the plan run; what a step finds (the champion, a hold) is in its outcome.
 """
 
 from __future__ import annotations
@@ -10,34 +12,26 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from promoter.core.branches import matches
 from promoter.config import PromotionSettings, Settings
+from promoter.core.branches import matches
 from promoter.core.events import Event
 
-_STEP_REASONS: dict[str, str] = {
+STEP_REASONS: dict[str, str] = {
     "contracts": "check the data contracts before anything trains",
     "features": "build silver and gold tables from bronze (PHI stays in bronze)",
-    "train": "retrain from this branch's code (deploy code, not models)",
-    "evaluate": "score on the held-out evaluation rows",
-    "expectations": "check the absolute floors and ceilings",
-    "register": "register the candidate in {model}",
-    "gate": "compare candidate and champion on the same evaluation rows",
-    "approval": "wait for {required} approval(s) as the {env} policy asks",
-    "promote": "move the 'champion' alias in {model} when the gate allows",
+    "train": "retrain from this branch's code (deploy code, not models): tune, fit, evaluate on the "
+    "held-out rows, register in {model} (or reuse the version with the same code, config and data)",
+    "expectations": "check the candidate's absolute floors and ceilings{challenger}",
+    "gate": "compare candidate and champion on the same evaluation rows (a first version: floors, ceilings "
+    "and fairness only)",
+    "approval": "wait for approval when the verdict, a rollback hold or the {env} policy asks ({required} required)",
+    "promote": "move the 'champion' alias in {model} when the decision allows",
     "score": "score the population in batch with the champion",
     "surveillance": "check drift and subgroup performance of the champion",
-    "report": "report the result where reviewers look",
-    "rollback": "move 'champion' back to the previous version",
+    "rollback": "move 'champion' back (to 'previous' or the version asked) and hold automatic promotion",
+    "report": "publish the result where reviewers look (also when a step fails)",
 }
-
-
-@dataclass(frozen=True)
-class RegistrySnapshot:
-    """What the registry held when the plan was made (optional; plans work without it)."""
-
-    champion_version: int | None = None
-    reusable_version: int | None = None  # a READY version with this run's content key
-    hold: bool = False                   # a rollback put automatic promotion on hold
+STEP_NAMES = tuple(STEP_REASONS)
 
 
 @dataclass(frozen=True)
@@ -53,7 +47,7 @@ class Plan:
     registered_model: str | None
     steps: tuple[Step, ...] = ()
     nothing: str | None = None
-    rule: str | None = None        # which branch rule matched, for the reader
+    rule: str | None = None  # which branch rule matched, for the reader
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -86,7 +80,8 @@ def effective_default_branch(promotion: PromotionSettings, event: Event) -> tupl
     if event.default_branch:
         return event.default_branch, None
     return promotion.fallback_default_branch, (
-        f"default_branch is 'auto' and the event does not name one: using {promotion.fallback_default_branch!r}")
+        f"default_branch is 'auto' and the event does not name one: using {promotion.fallback_default_branch!r}"
+    )
 
 
 def resolve_environment(promotion: PromotionSettings, branch: str, default_branch: str) -> tuple[str | None, str]:
@@ -112,26 +107,27 @@ def check_expected_environment(plan: Plan, expected: str | None, settings: Setti
         return
     known = settings.promotion.environments
     if expected not in known:
-        raise InvalidInput(f"--env/PROMOTE_ENV: unknown environment {expected!r} "
-                           f"(configured in promotion.yml: {', '.join(known)})")
+        raise InvalidInput(
+            f"--env/PROMOTE_ENV: unknown environment {expected!r} (configured in promotion.yml: {', '.join(known)})"
+        )
     if plan.environment and expected != plan.environment:
-        raise InvalidInput(f"the event resolves to {plan.environment!r} but --env/PROMOTE_ENV says "
-                           f"{expected!r}; refusing to act on another environment")
+        raise InvalidInput(
+            f"the event resolves to {plan.environment!r} but --env/PROMOTE_ENV says "
+            f"{expected!r}; refusing to act on another environment"
+        )
 
 
-def build(event: Event, settings: Settings, snapshot: RegistrySnapshot | None = None) -> Plan:
+def build(event: Event, settings: Settings) -> Plan:
     """Decide what an event implies.
 
     Args:
         event: the normalised event.
         settings: settings (base layer is enough; the environment is decided here).
-        snapshot: optional registry facts that sharpen the reasons.
 
     Returns:
         A Plan; ``plan.nothing`` holds the reason when there is nothing to do.
     """
     p = settings.promotion
-    snapshot = snapshot or RegistrySnapshot()
     if event.nothing:
         return Plan(event, None, None, nothing=event.nothing)
     if event.kind is None:
@@ -152,8 +148,10 @@ def build(event: Event, settings: Settings, snapshot: RegistrySnapshot | None = 
         if env is None:
             return Plan(event, None, None, nothing=f"branch {branch!r} matches no branch rule", rule=rule)
         if event.is_pull_request and env == p.prod_environment:
-            notes.append(f"a pull request into {branch!r} is validated in {p.pull_request_fallback}: "
-                         f"unreviewed code never runs with {env} credentials")
+            notes.append(
+                f"a pull request into {branch!r} is validated in {p.pull_request_fallback}: "
+                f"unreviewed code never runs with {env} credentials"
+            )
             env = p.pull_request_fallback
 
     model = settings.model_name_for(env)
@@ -163,8 +161,14 @@ def build(event: Event, settings: Settings, snapshot: RegistrySnapshot | None = 
     else:
         names = list(p.steps.get(env, {}).get(kind, []))
     if not names:
-        return Plan(event, env, model, rule=rule, notes=tuple(notes),
-                    nothing=f"no steps configured for {kind} in {env} (promotion.yml steps.{env}.{kind})")
+        return Plan(
+            event,
+            env,
+            model,
+            rule=rule,
+            notes=tuple(notes),
+            nothing=f"no steps configured for {kind} in {env} (promotion.yml steps.{env}.{kind})",
+        )
     if event.is_pull_request:
         # Invariant: a pull request never moves a champion.
         dropped = [n for n in names if n in ("promote", "approval", "score", "rollback")]
@@ -172,40 +176,40 @@ def build(event: Event, settings: Settings, snapshot: RegistrySnapshot | None = 
             notes.append(f"dropped {', '.join(dropped)}: a pull request never moves a champion")
         names = [n for n in names if n not in dropped]
 
-    approvals = p.approval(env).required
+    return Plan(event, env, model, _steps(names, env, model, p), rule=rule, notes=tuple(notes))
+
+
+def build_action(event: Event, settings: Settings, env: str, action: str) -> Plan:
+    """The plan of a manual ``action`` (``score``, ``rollback``, ``run``) in a named environment.
+
+    Used by commands that name the environment themselves (``promote score --env prod``): the
+    event (a schedule in CI, a local push) is kept for the record, but no branch is resolved.
+    """
+    model = settings.model_name_for(env)
+    names = _manual_steps(settings.promotion, env, action)
+    return Plan(event, env, model, _steps(names, env, model, settings.promotion), rule=f"manual {action} in {env}")
+
+
+def _steps(names: list[str], env: str, model: str, p: PromotionSettings) -> tuple[Step, ...]:
     steps: list[Step] = []
+    policy = p.policy(env)
     for name in names:
-        if name == "approval" and approvals == 0:
-            continue
-        reason = _STEP_REASONS[name].format(model=model, env=env, required=approvals)
-        reason = _sharpen(name, reason, event, env, p, snapshot)
+        reason = STEP_REASONS[name].format(
+            model=model,
+            env=env,
+            required=p.approval(env).required,
+            challenger=" (PASS: alias 'challenger')" if env != p.prod_environment else "",
+        )
+        if name in ("gate", "expectations") and policy.mode != "enforce":
+            reason += f" [mode: {policy.mode}]"
         steps.append(Step(name, reason))
-    return Plan(event, env, model, tuple(steps), rule=rule, notes=tuple(notes))
+    return tuple(steps)
 
 
 def _manual_steps(p: PromotionSettings, env: str, action: str) -> list[str]:
     if action == "score":
-        return ["score"]
+        return ["score", "report"]
     if action == "rollback":
-        return ["rollback"]
+        return ["rollback", "report"]
     by_env = p.steps.get(env, {})
     return list(by_env.get("push") or by_env.get("release") or [])
-
-
-def _sharpen(name: str, reason: str, event: Event, env: str, p: PromotionSettings,
-             snapshot: RegistrySnapshot) -> str:
-    if name == "register" and event.is_pull_request:
-        reason += " with alias 'challenger'"
-    if name == "register" and snapshot.reusable_version is not None:
-        reason += f" (reuse version {snapshot.reusable_version}: same code, config and data)"
-    if name == "gate":
-        policy = p.policy(env)
-        if snapshot.champion_version is None:
-            reason = "first version: absolute floors and fairness only (no champion yet)"
-        else:
-            reason += f" (champion is version {snapshot.champion_version})"
-        if policy.mode != "enforce":
-            reason += f" [mode: {policy.mode}]"
-    if name == "promote" and snapshot.hold:
-        reason += " (on hold after a rollback: needs an approval or release-hold)"
-    return reason

@@ -1,4 +1,4 @@
-"""plan.build is pure: (event, settings, snapshot) -> Plan. Table-driven, named for behaviour."""
+"""plan.build is pure: (event, settings) -> Plan. Table-driven, named for behaviour."""
 
 from __future__ import annotations
 
@@ -17,34 +17,62 @@ def push(branch, **kw):
 
 
 def pr(source, target, **kw):
-    return Event(kind="pull_request", provider="local", branch=target, source_branch=source, target_branch=target,
-                 **kw)
+    return Event(kind="pull_request", provider="local", branch=target, source_branch=source, target_branch=target, **kw)
 
 
 CASES = [
-    ("feature push is dev", push("feature/x"), "dev", ["contracts", "features", "train", "evaluate", "register"]),
+    ("feature push is dev", push("feature/x"), "dev", ["contracts", "features", "train", "report"]),
     ("dev/* push is dev", push("dev/alice"), "dev", None),
     ("any other branch is dev", push("experiment-42"), "dev", None),
     ("release-notes is not a release", push("release-notes"), "dev", None),
     ("releases/x is not a release", push("releases/x"), "dev", None),
     ("nested release path is not release/*", push("release/1.2/hotfix"), "dev", None),
-    ("main push is staging", push("main"), "staging",
-     ["contracts", "features", "train", "evaluate", "expectations", "register", "promote", "report"]),
+    (
+        "main push is staging",
+        push("main"),
+        "staging",
+        ["contracts", "features", "train", "expectations", "promote", "report"],
+    ),
     ("release branch is prod", push("release"), "prod", None),
-    ("release/1.2 is prod", push("release/1.2"), "prod",
-     ["contracts", "features", "train", "evaluate", "gate", "promote", "score", "report"]),
-    ("PR into main is staging", pr("feature/x", "main"), "staging",
-     ["contracts", "features", "train", "evaluate", "expectations", "register", "report"]),
+    (
+        "release/1.2 is prod",
+        push("release/1.2"),
+        "prod",
+        ["contracts", "features", "train", "gate", "approval", "promote", "score", "report"],
+    ),
+    (
+        "PR into main is staging",
+        pr("feature/x", "main"),
+        "staging",
+        ["contracts", "features", "train", "expectations", "report"],
+    ),
     ("PR into release is validated in staging", pr("hotfix/y", "release/1.2"), "staging", None),
     ("PR into bare release is staging", pr("x", "release"), "staging", None),
     ("PR into a feature branch is dev", pr("x", "feature/base"), "dev", None),
-    ("schedule is prod scoring", Event(kind="schedule", provider="local", branch="main"), "prod",
-     ["score", "surveillance"]),
-    ("manual score", Event(kind="manual", provider="local", branch="release/1.0", action="score"), "prod", ["score"]),
-    ("manual rollback", Event(kind="manual", provider="local", branch="release/1.0", action="rollback"), "prod",
-     ["rollback"]),
-    ("manual run on main = push steps", Event(kind="manual", provider="local", branch="main", action="run"),
-     "staging", ["contracts", "features", "train", "evaluate", "expectations", "register", "promote", "report"]),
+    (
+        "schedule is prod scoring",
+        Event(kind="schedule", provider="local", branch="main"),
+        "prod",
+        ["score", "surveillance", "report"],
+    ),
+    (
+        "manual score",
+        Event(kind="manual", provider="local", branch="release/1.0", action="score"),
+        "prod",
+        ["score", "report"],
+    ),
+    (
+        "manual rollback",
+        Event(kind="manual", provider="local", branch="release/1.0", action="rollback"),
+        "prod",
+        ["rollback", "report"],
+    ),
+    (
+        "manual run on main = push steps",
+        Event(kind="manual", provider="local", branch="main", action="run"),
+        "staging",
+        ["contracts", "features", "train", "expectations", "promote", "report"],
+    ),
     ("release event is prod", Event(kind="release", provider="github", branch="release/2.0"), "prod", None),
 ]
 
@@ -92,9 +120,11 @@ def test_fixed_default_branch_ignores_payload():
 
 
 def test_first_match_wins():
-    rules = [config.BranchRule(pattern="release/*", environment="staging"),
-             config.BranchRule(pattern="release/**", environment="prod"),
-             config.BranchRule(pattern="**", environment="dev")]
+    rules = [
+        config.BranchRule(pattern="release/*", environment="staging"),
+        config.BranchRule(pattern="release/**", environment="prod"),
+        config.BranchRule(pattern="**", environment="dev"),
+    ]
     s = BASE.model_copy(update={"promotion": BASE.promotion.model_copy(update={"branch_rules": rules})})
     assert plan.build(push("release/1"), s).environment == "staging"
     assert plan.build(push("release/1/x"), s).environment == "prod"
@@ -112,24 +142,44 @@ def test_nothing_events_pass_through():
     assert p.is_empty and p.environment is None and p.nothing.startswith("tag push")
 
 
-def test_snapshot_sharpens_reasons_without_changing_steps():
+def test_the_plan_does_not_depend_on_the_registry():
+    """The plan printed is the plan run: reasons come from config, never from what a registry holds."""
     ev = push("release/1.1")
     first = plan.build(ev, BASE)
-    later = plan.build(ev, BASE, plan.RegistrySnapshot(champion_version=3, reusable_version=None, hold=True))
-    assert first.step_names() == later.step_names()
-    gate_first = next(s for s in first.steps if s.name == "gate").reason
-    gate_later = next(s for s in later.steps if s.name == "gate").reason
-    assert "first version" in gate_first
-    assert "champion is version 3" in gate_later
-    assert "on hold" in next(s for s in later.steps if s.name == "promote").reason
+    assert plan.build(ev, BASE) == first
+    assert "first version" in next(s for s in first.steps if s.name == "gate").reason
 
 
-def test_approval_step_appears_when_policy_requires_it():
+def test_approval_step_is_planned_and_names_the_policy_count():
     approvals = {"prod": config.ApprovalPolicy(required=2)}
     s = BASE.model_copy(update={"promotion": BASE.promotion.model_copy(update={"approvals": approvals})})
     p = plan.build(push("release/1.0"), s)
     assert "approval" in p.step_names()
-    assert "2 approval(s)" in next(st for st in p.steps if st.name == "approval").reason
+    assert "(2 required)" in next(st for st in p.steps if st.name == "approval").reason
+    # required 0 keeps the step: a NEEDS_APPROVAL verdict or a rollback hold still needs a person
+    assert (
+        "(0 required)" in next(st for st in plan.build(push("release/1.0"), BASE).steps if st.name == "approval").reason
+    )
+
+
+def test_every_step_name_has_a_reason_and_a_function():
+    from promoter.app.steps import STEPS
+
+    assert set(plan.STEP_REASONS) == set(STEPS)
+    assert set(config.StepName.__args__) == set(STEPS)
+
+
+def test_a_dry_run_gate_says_so_in_its_reason():
+    gate = {**BASE.promotion.gate, "prod": BASE.promotion.gate["prod"].model_copy(update={"mode": "dry_run"})}
+    s = BASE.model_copy(update={"promotion": BASE.promotion.model_copy(update={"gate": gate})})
+    reason = next(st for st in plan.build(push("release/1.0"), s).steps if st.name == "gate").reason
+    assert reason.endswith("[mode: dry_run]")
+
+
+def test_manual_action_in_a_named_environment():
+    p = plan.build_action(Event(kind="push", provider="local", branch="main"), BASE, "prod", "score")
+    assert p.environment == "prod" and p.step_names() == ["score", "report"]
+    assert p.registered_model == "hrob-risk-prod"
 
 
 def test_plan_is_pure_and_repeatable():

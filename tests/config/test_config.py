@@ -72,51 +72,128 @@ def test_default_in_interpolation(cfg: Path):
 
 def test_config_from_a_mapping_source():
     files = {f"{p.parent.name}/{p.name}": p.read_text() for p in CONFIGS.glob("*/*.yml")}
-    files["base/promotion.yml"] = files["base/promotion.yml"].replace("min_absolute_improvement: 0.005",
-                                                                      "min_absolute_improvement: 0.05")
+    files["base/promotion.yml"] = files["base/promotion.yml"].replace(
+        "min_absolute_improvement: 0.005", "min_absolute_improvement: 0.05"
+    )
     s = config.load(MappingSource(files, label="main:configs"), "prod", environ={})
     assert s.promotion.gate["prod"].min_absolute_improvement == 0.05
 
 
 # (name, file to change, old, new, expected substrings of the one-line message)
 MALFORMED = [
-    ("bad-yaml", "base/promotion.yml", "environments: [dev, staging, prod]", "environments: [dev, staging",
-     ["base/promotion.yml:", "invalid YAML"]),
-    ("unknown-key", "base/project.yml", "model_name: hrob-risk", "model_name: hrob-risk\nmodel_nmae: x",
-     ["base/project.yml:", "model_nmae: unknown key"]),
-    ("wrong-type", "base/promotion.yml", "min_absolute_improvement: 0.005", "min_absolute_improvement: high",
-     ["base/promotion.yml:", "gate.prod.min_absolute_improvement: must be a number, got 'high'"]),
-    ("missing-required", "base/project.yml", "model_name: hrob-risk\n", "",
-     ["base/project.yml", "model_name: is required"]),
-    ("rule-to-unknown-env", "base/promotion.yml", "{pattern: \"**\", environment: dev}",
-     "{pattern: \"**\", environment: qa}", ["base/promotion.yml:", "branch_rules[3].environment",
-                                              "unknown environment 'qa'"]),
-    ("empty-rules", "base/promotion.yml",
-     "  - {pattern: release, environment: prod}\n  - {pattern: \"release/*\", environment: prod}\n"
-     "  - {default_branch: true, environment: staging}\n  - {pattern: \"**\", environment: dev}\n",
-     "  []\n", ["base/promotion.yml:", "branch_rules", "at least one rule"]),
-    ("duplicate-key", "base/project.yml", "model_name: hrob-risk", "model_name: hrob-risk\nmodel_name: other",
-     ["base/project.yml:", "duplicate key 'model_name'"]),
-    ("bad-glob", "base/promotion.yml", "\"release/*\"", "\"release/[0-9\"",
-     ["base/promotion.yml:", "branch_rules[1]", "unclosed '['"]),
-    ("unset-variable", "base/project.yml", "tracking_uri: ${MLFLOW_TRACKING_URI:-sqlite:///.promote/mlflow.db}",
-     "tracking_uri: ${PROMOTE_TEST_UNSET_VAR}", ["base/project.yml:", "tracking_uri",
-                                                  "PROMOTE_TEST_UNSET_VAR is not set"]),
-    ("wrong-literal", "base/promotion.yml", "mode: enforce\n    primary_metric: roc_auc\n    direction",
-     "mode: strict\n    primary_metric: roc_auc\n    direction", ["gate.prod.mode: must be one of"]),
-    ("rule-with-two-matchers", "base/promotion.yml", "{default_branch: true, environment: staging}",
-     "{default_branch: true, pattern: main, environment: staging}",
-     ["branch_rules[2]", "exactly one of 'pattern' or 'default_branch"]),
-    ("steps-unknown-step", "base/promotion.yml", "schedule: [score, surveillance]",
-     "schedule: [score, deploy]", ["steps.prod.schedule[1]", "must be one of"]),
-    ("bad-split", "base/training.yml", "split_config: [0.8, 0.2]", "split_config: [0.8, 0.3]",
-     ["base/training.yml:", "split_config", "add up to 1"]),
-    ("top-level-not-mapping", "base/training.yml", "*", "- just\n- a list\n",
-     ["base/training.yml:1:1", "top level must be a mapping"]),
-    ("template-without-env", "base/project.yml", "model_name_template: \"{model}-{env}\"",
-     "model_name_template: \"{model}\"", ["registry.model_name_template", "{env}"]),
-    ("pr-fallback-to-prod", "base/promotion.yml", "pull_request_fallback: staging", "pull_request_fallback: prod",
-     ["pull_request_fallback", "never runs in prod"]),
+    (
+        "bad-yaml",
+        "base/promotion.yml",
+        "environments: [dev, staging, prod]",
+        "environments: [dev, staging",
+        ["base/promotion.yml:", "invalid YAML"],
+    ),
+    (
+        "unknown-key",
+        "base/project.yml",
+        "model_name: hrob-risk",
+        "model_name: hrob-risk\nmodel_nmae: x",
+        ["base/project.yml:", "model_nmae: unknown key"],
+    ),
+    (
+        "wrong-type",
+        "base/promotion.yml",
+        "min_absolute_improvement: 0.005",
+        "min_absolute_improvement: high",
+        ["base/promotion.yml:", "gate.prod.min_absolute_improvement: must be a number, got 'high'"],
+    ),
+    (
+        "missing-required",
+        "base/project.yml",
+        "model_name: hrob-risk\n",
+        "",
+        ["base/project.yml", "model_name: is required"],
+    ),
+    (
+        "rule-to-unknown-env",
+        "base/promotion.yml",
+        '{pattern: "**", environment: dev}',
+        '{pattern: "**", environment: qa}',
+        ["base/promotion.yml:", "branch_rules[3].environment", "unknown environment 'qa'"],
+    ),
+    (
+        "empty-rules",
+        "base/promotion.yml",
+        '  - {pattern: release, environment: prod}\n  - {pattern: "release/*", environment: prod}\n'
+        '  - {default_branch: true, environment: staging}\n  - {pattern: "**", environment: dev}\n',
+        "  []\n",
+        ["base/promotion.yml:", "branch_rules", "at least one rule"],
+    ),
+    (
+        "duplicate-key",
+        "base/project.yml",
+        "model_name: hrob-risk",
+        "model_name: hrob-risk\nmodel_name: other",
+        ["base/project.yml:", "duplicate key 'model_name'"],
+    ),
+    (
+        "bad-glob",
+        "base/promotion.yml",
+        '"release/*"',
+        '"release/[0-9"',
+        ["base/promotion.yml:", "branch_rules[1]", "unclosed '['"],
+    ),
+    (
+        "unset-variable",
+        "base/project.yml",
+        "tracking_uri: ${MLFLOW_TRACKING_URI:-sqlite:///.promote/mlflow.db}",
+        "tracking_uri: ${PROMOTE_TEST_UNSET_VAR}",
+        ["base/project.yml:", "tracking_uri", "PROMOTE_TEST_UNSET_VAR is not set"],
+    ),
+    (
+        "wrong-literal",
+        "base/promotion.yml",
+        "mode: enforce\n    primary_metric: roc_auc\n    direction",
+        "mode: strict\n    primary_metric: roc_auc\n    direction",
+        ["gate.prod.mode: must be one of"],
+    ),
+    (
+        "rule-with-two-matchers",
+        "base/promotion.yml",
+        "{default_branch: true, environment: staging}",
+        "{default_branch: true, pattern: main, environment: staging}",
+        ["branch_rules[2]", "exactly one of 'pattern' or 'default_branch"],
+    ),
+    (
+        "steps-unknown-step",
+        "base/promotion.yml",
+        "schedule: [score, surveillance, report]",
+        "schedule: [score, deploy, report]",
+        ["steps.prod.schedule[1]", "must be one of"],
+    ),
+    (
+        "bad-split",
+        "base/training.yml",
+        "split_config: [0.8, 0.2]",
+        "split_config: [0.8, 0.3]",
+        ["base/training.yml:", "split_config", "add up to 1"],
+    ),
+    (
+        "top-level-not-mapping",
+        "base/training.yml",
+        "*",
+        "- just\n- a list\n",
+        ["base/training.yml:1:1", "top level must be a mapping"],
+    ),
+    (
+        "template-without-env",
+        "base/project.yml",
+        'model_name_template: "{model}-{env}"',
+        'model_name_template: "{model}"',
+        ["registry.model_name_template", "{env}"],
+    ),
+    (
+        "pr-fallback-to-prod",
+        "base/promotion.yml",
+        "pull_request_fallback: staging",
+        "pull_request_fallback: prod",
+        ["pull_request_fallback", "never runs in prod"],
+    ),
     ("negative-approvals", "base/promotion.yml", "required: 0", "required: -1", ["approvals.prod.required"]),
     ("yaml-tab", "base/training.yml", "max_evals: 8", "max_evals:\t\t8\n\tbad: [", ["base/training.yml:"]),
 ]
@@ -161,8 +238,9 @@ def test_override_error_points_at_the_override_file(cfg: Path):
     (cfg / "prod" / "promotion.yml").write_text("gate:\n  prod:\n    min_relative_improvement: lots\n")
     with pytest.raises(ConfigError) as info:
         config.load(cfg, "prod", environ={})
-    assert "prod/promotion.yml:3:31: gate.prod.min_relative_improvement: must be a number, got 'lots'" \
-        in str(info.value)
+    assert "prod/promotion.yml:3:31: gate.prod.min_relative_improvement: must be a number, got 'lots'" in str(
+        info.value
+    )
 
 
 def test_missing_config_folder(tmp_path: Path):
