@@ -5,11 +5,14 @@ appends one :class:`Record` to its environment's chain. A record's ``hash`` is t
 the canonical JSON of all its other fields, ``prev_hash`` included, so editing any stored
 record, deleting one, or re-linking the chain is visible to :func:`verify`.
 
-Storage is anything that implements :class:`AuditStore`: read a chain in ``seq`` order and
-append with compare-and-swap on ``seq`` (two writers racing for the same ``seq``: exactly one
-wins, the other gets :class:`ConcurrentAppend` and retries on the new tail). Records are plain
-JSON, so a store can keep them anywhere: :class:`FileAuditStore` keeps one file per record;
-the registry keeps them with the tracking server.
+Storage is anything that implements :class:`AuditStore`: read a chain in ``seq`` order, read
+its tail, find a record by id, and append with compare-and-swap on ``seq`` (two writers racing
+for the same ``seq``: exactly one wins, the other gets :class:`ConcurrentAppend` and retries on
+the new tail). :func:`append` reads only the tail and looks up one record id, so its work does
+not grow with the chain. Records are plain JSON, so a store can keep them anywhere:
+:class:`FileAuditStore` keeps one file per record; the registry keeps them with the tracking
+server. The Delta mirror of the chains is the lake adapter's business (``promoter.lake``): this
+module imports neither ``deltalake`` nor ``pyarrow``.
 
 Nothing here reads the clock: callers pass ``created_at``.
 """
@@ -24,19 +27,30 @@ import random
 import re
 import time
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from promoter.errors import PromoteError
 
 GENESIS = "0" * 64
 """``prev_hash`` of the first record of every chain."""
 
-Kind = Literal["gate", "approval", "alias_move", "rollback", "hold", "release_hold", "scoring", "surveillance",
-               "registration"]
-KINDS: tuple[str, ...] = ("gate", "approval", "alias_move", "rollback", "hold", "release_hold",
-                          "scoring", "surveillance", "registration")
+Kind = Literal[
+    "gate", "approval", "alias_move", "rollback", "hold", "release_hold", "scoring", "surveillance", "registration"
+]
+KINDS: tuple[str, ...] = (
+    "gate",
+    "approval",
+    "alias_move",
+    "rollback",
+    "hold",
+    "release_hold",
+    "scoring",
+    "surveillance",
+    "registration",
+)
 
 _CHAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 
@@ -49,11 +63,26 @@ class ConcurrentAppend(AuditError):
     """Raised when another writer already appended a record with the same ``seq``."""
 
 
+class DuplicateRecord(AuditError):
+    """Raised by a store's ``append`` when the chain already holds a record with that ``record_id``.
+
+    Attributes:
+        existing: the stored record with that id (what :func:`append` returns instead).
+    """
+
+    def __init__(self, existing: "Record") -> None:
+        self.existing = existing
+        super().__init__(
+            f"record {existing.record_id!r} is already in chain {existing.environment!r} at seq {existing.seq}"
+        )
+
+
 class CorruptRecord(AuditError):
     """Raised when a stored record cannot be parsed (truncated or edited into invalid JSON)."""
 
 
 # --------------------------------------------------------------------------- canonical JSON
+
 
 def _clean(value: Any) -> Any:
     """Plain JSON data: numpy scalars to Python, tuples to lists, NaN/inf to ``None``."""
@@ -106,6 +135,7 @@ def record_hash(data: Mapping[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- the record
+
 
 @dataclass(frozen=True)
 class Record:
@@ -178,8 +208,9 @@ class Record:
         unknown = set(data) - names
         missing = {"seq", "record_id", "kind", "environment"} - set(data)
         if unknown or missing:
-            raise CorruptRecord(f"not an audit record (unknown fields: {sorted(unknown)}, "
-                                f"missing fields: {sorted(missing)})")
+            raise CorruptRecord(
+                f"not an audit record (unknown fields: {sorted(unknown)}, missing fields: {sorted(missing)})"
+            )
         return cls(**dict(data))
 
     def computed_hash(self) -> str:
@@ -187,13 +218,27 @@ class Record:
         return record_hash(self.to_dict())
 
 
-def build(*, seq: int, prev_hash: str, kind: str, environment: str, created_at: str,
-          record_id: str | None = None, registered_model: str = "", actor: str = "",
-          event: Mapping[str, Any] | None = None, commit: str | None = None,
-          candidate_version: int | None = None, champion_version: int | None = None,
-          metrics: Mapping[str, Any] | None = None, policy_hash: str | None = None,
-          verdict: str | None = None, reasons: Sequence[Mapping[str, Any]] | None = None,
-          decision_id: str | None = None, details: Mapping[str, Any] | None = None) -> Record:
+def build(
+    *,
+    seq: int,
+    prev_hash: str,
+    kind: str,
+    environment: str,
+    created_at: str,
+    record_id: str | None = None,
+    registered_model: str = "",
+    actor: str = "",
+    event: Mapping[str, Any] | None = None,
+    commit: str | None = None,
+    candidate_version: int | None = None,
+    champion_version: int | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    policy_hash: str | None = None,
+    verdict: str | None = None,
+    reasons: Sequence[Mapping[str, Any]] | None = None,
+    decision_id: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> Record:
     """A new, hashed record at ``seq`` linked to ``prev_hash`` (pure; nothing is stored).
 
     Values are cleaned to plain JSON (NaN becomes ``null``) before hashing, so the stored JSON
@@ -210,26 +255,28 @@ def build(*, seq: int, prev_hash: str, kind: str, environment: str, created_at: 
     _check_chain(environment)
     if not created_at:
         raise AuditError("created_at is required (an ISO-8601 time)")
-    data: dict[str, Any] = _clean({
-        "seq": int(seq),
-        "record_id": record_id or uuid.uuid4().hex,
-        "kind": kind,
-        "environment": environment,
-        "registered_model": registered_model,
-        "actor": actor,
-        "event": dict(event or {}),
-        "commit": commit,
-        "candidate_version": None if candidate_version is None else int(candidate_version),
-        "champion_version": None if champion_version is None else int(champion_version),
-        "metrics": dict(metrics or {}),
-        "policy_hash": policy_hash,
-        "verdict": verdict,
-        "reasons": [dict(r) for r in (reasons or [])],
-        "decision_id": decision_id,
-        "details": dict(details or {}),
-        "created_at": created_at,
-        "prev_hash": prev_hash,
-    })
+    data: dict[str, Any] = _clean(
+        {
+            "seq": int(seq),
+            "record_id": record_id or uuid.uuid4().hex,
+            "kind": kind,
+            "environment": environment,
+            "registered_model": registered_model,
+            "actor": actor,
+            "event": dict(event or {}),
+            "commit": commit,
+            "candidate_version": None if candidate_version is None else int(candidate_version),
+            "champion_version": None if champion_version is None else int(champion_version),
+            "metrics": dict(metrics or {}),
+            "policy_hash": policy_hash,
+            "verdict": verdict,
+            "reasons": [dict(r) for r in (reasons or [])],
+            "decision_id": decision_id,
+            "details": dict(details or {}),
+            "created_at": created_at,
+            "prev_hash": prev_hash,
+        }
+    )
     data["hash"] = record_hash(data)
     return Record(**data)
 
@@ -241,20 +288,35 @@ def _check_chain(environment: str) -> None:
 
 # --------------------------------------------------------------------------- storage
 
+
 @runtime_checkable
 class AuditStore(Protocol):
     """Where chains live: one chain per environment, records in ``seq`` order.
 
     Implementations keep each record as its JSON (``Record.to_dict()``) and must make
-    ``append`` a compare-and-swap on ``(environment, seq)``. They may also offer
-    ``tail(environment) -> Record | None`` to avoid reading a whole chain on every append.
+    ``append`` a compare-and-swap on ``(environment, seq)``. ``tail`` and ``find`` are what
+    :func:`append` reads, so they must not read the whole chain: their cost should not grow
+    with its length. ``read_all`` is for verification, history and repair.
     """
 
     def read_all(self, environment: str | None = None) -> list[Record]:
         """Every record of one chain in ``seq`` order; ``None``: all chains, by environment then seq."""
 
+    def tail(self, environment: str) -> Record | None:
+        """The record with the highest ``seq`` of the chain, or ``None`` when it is empty."""
+
+    def find(self, environment: str, record_id: str) -> Record | None:
+        """The record of the chain with this ``record_id``, or ``None``."""
+
     def append(self, record: Record) -> None:
-        """Store ``record``; raise :class:`ConcurrentAppend` if its ``seq`` is already taken."""
+        """Store ``record`` at its ``seq``.
+
+        Raises:
+            ConcurrentAppend: when its ``seq`` is already taken (the caller retries on the new tail).
+            DuplicateRecord: when the chain already holds a record with its ``record_id``
+                (checked atomically with the append where the store can; :func:`append`
+                returns ``DuplicateRecord.existing``).
+        """
 
 
 class FileAuditStore:
@@ -264,6 +326,19 @@ class FileAuditStore:
     name; ``link`` fails when the name exists, which makes the append an atomic
     compare-and-swap, and readers never see a half-written record. On a file system without
     hard links it falls back to ``open(O_CREAT | O_EXCL)``.
+
+    Costs: :meth:`tail` reads the hint ``<environment>/.tail`` (the seq of the last append),
+    steps forward past any record stored after it was written (a stat each), and parses one
+    file; without a usable hint it lists the chain's directory (names only) instead. The hint
+    is only a starting point, never trusted beyond an existing file, so a stale or lost one
+    costs a few stats or one listing, never a wrong tail. :meth:`find` uses an index of empty files ``<environment>/.ids/<key>/<seq:012d>``
+    (``key``: sha256 of the record id, truncated to 32 hex characters), so it lists one small
+    directory and parses only the records that claim that id: constant in the chain's length.
+    An index entry is created *before* the record's link, so every stored record has one (a
+    writer that loses the race or dies leaves an entry for a seq that holds another record;
+    :meth:`find` checks the record and skips it). A chain written before the index existed is
+    indexed once, on first use (one pass over its records), marked by ``.ids/.complete``;
+    delete that file to rebuild the index. All writers of a chain must be this version or later.
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
@@ -287,19 +362,24 @@ class FileAuditStore:
             return []
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _CHAIN.fullmatch(p.name))
 
+    def _names(self, environment: str) -> list[str]:
+        """File names of the chain's records, unsorted (a directory listing, nothing parsed)."""
+        try:
+            names = os.listdir(self._chain_dir(environment))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return [n for n in names if len(n) == 17 and n.endswith(".json") and n[:12].isascii() and n[:12].isdigit()]
+
     def _files(self, environment: str) -> list[Path]:
         folder = self._chain_dir(environment)
-        if not folder.is_dir():
-            return []
-        return sorted(p for p in folder.iterdir() if re.fullmatch(r"\d{12}\.json", p.name))
+        return [folder / name for name in sorted(self._names(environment))]
 
     @staticmethod
     def _load(path: Path) -> Record:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CorruptRecord(f"audit record {path} cannot be read as JSON (edited or truncated): "
-                                f"{exc}") from None
+            raise CorruptRecord(f"audit record {path} cannot be read as JSON (edited or truncated): {exc}") from None
         if not isinstance(data, dict):
             raise CorruptRecord(f"audit record {path} is not a JSON object (edited)")
         try:
@@ -316,22 +396,120 @@ class FileAuditStore:
         envs = [environment] if environment is not None else self.environments()
         return [self._load(p) for env in envs for p in self._files(env)]
 
+    def _hint_path(self, environment: str) -> Path:
+        return self._chain_dir(environment) / ".tail"
+
+    def _read_hint(self, environment: str) -> int | None:
+        try:
+            text = self._hint_path(environment).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return int(text) if text.isascii() and text.isdigit() else None
+
+    def _write_hint(self, environment: str, seq: int) -> None:
+        """Point the tail hint at ``seq`` (best effort: atomic rename, no fsync; it is only a hint)."""
+        final = self._hint_path(environment)
+        tmp = final.with_name(f".tail.{uuid.uuid4().hex}")
+        try:
+            tmp.write_text(str(seq), encoding="ascii")
+            os.replace(tmp, final)
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
     def tail(self, environment: str) -> Record | None:
-        """The last record of the chain, or ``None`` when it is empty."""
-        files = self._files(environment)
-        return self._load(files[-1]) if files else None
+        """The last record of the chain (the highest seq), or ``None`` when it is empty.
+
+        From the tail hint: a few stats and one parse; without one, a listing of the chain's
+        directory (names only) and one parse.
+
+        Raises:
+            CorruptRecord: when the last record is not valid JSON.
+        """
+        seq = self._read_hint(environment)
+        if seq is not None and self.path_of(environment, seq).exists():
+            while self.path_of(environment, seq + 1).exists():  # appended after the hint was written
+                seq += 1
+            return self._load(self.path_of(environment, seq))
+        names = self._names(environment)  # zero-padded: the greatest name is the greatest seq
+        return self._load(self._chain_dir(environment) / max(names)) if names else None
+
+    @staticmethod
+    def _id_key(record_id: str) -> str:
+        return hashlib.sha256(record_id.encode("utf-8")).hexdigest()[:32]
+
+    def _index_dir(self, environment: str) -> Path:
+        return self._chain_dir(environment) / ".ids"
+
+    def _claim(self, environment: str, record_id: str, seq: int) -> None:
+        """Add the index entry ``record_id -> seq`` (idempotent, durable before it returns)."""
+        index = self._index_dir(environment)
+        entry = index / self._id_key(record_id)
+        try:
+            entry.mkdir(parents=True)
+            _fsync_dir(index)
+        except FileExistsError:
+            pass
+        (entry / f"{seq:012d}").touch(exist_ok=True)
+        _fsync_dir(entry)
+
+    def _ensure_index(self, environment: str) -> None:
+        """Index a chain written before the index existed (once; a no-op afterwards)."""
+        folder = self._chain_dir(environment)
+        marker = self._index_dir(environment) / ".complete"
+        if marker.exists() or not folder.is_dir():
+            return
+        for path in self._files(environment):
+            rec = self._load(path)
+            self._claim(environment, rec.record_id, rec.seq)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch(exist_ok=True)
+
+    def find(self, environment: str, record_id: str) -> Record | None:
+        """The record with ``record_id`` in the chain, or ``None``.
+
+        Lists ``.ids/<key>/`` (one entry per attempt to store that id) and parses those
+        records only; the first call on a chain without an index builds it.
+
+        Raises:
+            CorruptRecord: when a candidate record is not valid JSON.
+        """
+        self._ensure_index(environment)
+        entry = self._index_dir(environment) / self._id_key(record_id)
+        try:
+            names = sorted(n for n in os.listdir(entry) if re.fullmatch(r"\d{12}", n))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        for name in names:
+            path = self.path_of(environment, int(name))
+            if not path.exists():
+                continue  # a writer lost the race (or died) after claiming the id
+            rec = self._load(path)
+            if rec.record_id == record_id:
+                return rec
+        return None
 
     def append(self, record: Record) -> None:
         """Store ``record`` at its ``seq``, atomically; fails if the ``seq`` is taken.
 
         Raises:
             ConcurrentAppend: when a record with that ``seq`` already exists in the chain.
+            DuplicateRecord: when the chain already holds a record with ``record.record_id``.
+                (Without a lock this check is not atomic with the link; :func:`append` reads
+                the tail before it looks the id up, which closes that gap: see there.)
         """
         folder = self._chain_dir(record.environment)
         folder.mkdir(parents=True, exist_ok=True)
+        existing = self.find(record.environment, record.record_id)
+        if existing is not None:
+            raise DuplicateRecord(existing)
+        self._claim(record.environment, record.record_id, record.seq)
         final = folder / self._name(record.seq)
-        payload = (json.dumps(record.to_dict(), sort_keys=True, indent=1, ensure_ascii=True,
-                              allow_nan=False) + "\n").encode("ascii")
+        payload = (
+            json.dumps(record.to_dict(), sort_keys=True, indent=1, ensure_ascii=True, allow_nan=False) + "\n"
+        ).encode("ascii")
         tmp = folder / f".tmp-{uuid.uuid4().hex}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -343,8 +521,7 @@ class FileAuditStore:
             try:
                 os.link(tmp, final)
             except FileExistsError:
-                raise ConcurrentAppend(f"record {record.seq} of chain {record.environment!r} "
-                                       "already exists") from None
+                raise ConcurrentAppend(f"record {record.seq} of chain {record.environment!r} already exists") from None
             except OSError:
                 self._append_exclusive(final, payload, record)
         finally:
@@ -353,14 +530,14 @@ class FileAuditStore:
             except FileNotFoundError:
                 pass
         _fsync_dir(folder)
+        self._write_hint(record.environment, record.seq)
 
     @staticmethod
     def _append_exclusive(final: Path, payload: bytes, record: Record) -> None:
         try:
             fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
-            raise ConcurrentAppend(f"record {record.seq} of chain {record.environment!r} "
-                                   "already exists") from None
+            raise ConcurrentAppend(f"record {record.seq} of chain {record.environment!r} already exists") from None
         try:
             os.write(fd, payload)
             os.fsync(fd)
@@ -383,31 +560,42 @@ def _fsync_dir(folder: Path) -> None:
 
 # --------------------------------------------------------------------------- append
 
-def _tail(store: AuditStore, environment: str) -> Record | None:
-    tail = getattr(store, "tail", None)
-    if callable(tail):
-        return tail(environment)
-    records = store.read_all(environment)
-    return records[-1] if records else None
 
-
-def append(store: AuditStore, *, kind: str, environment: str, created_at: str,
-           record_id: str | None = None, registered_model: str = "", actor: str = "",
-           event: Mapping[str, Any] | None = None, commit: str | None = None,
-           candidate_version: int | None = None, champion_version: int | None = None,
-           metrics: Mapping[str, Any] | None = None, policy_hash: str | None = None,
-           verdict: str | None = None, reasons: Sequence[Mapping[str, Any]] | None = None,
-           decision_id: str | None = None, details: Mapping[str, Any] | None = None,
-           max_tries: int = 20, rng: random.Random | None = None) -> Record:
+def append(
+    store: AuditStore,
+    *,
+    kind: str,
+    environment: str,
+    created_at: str,
+    record_id: str | None = None,
+    registered_model: str = "",
+    actor: str = "",
+    event: Mapping[str, Any] | None = None,
+    commit: str | None = None,
+    candidate_version: int | None = None,
+    champion_version: int | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    policy_hash: str | None = None,
+    verdict: str | None = None,
+    reasons: Sequence[Mapping[str, Any]] | None = None,
+    decision_id: str | None = None,
+    details: Mapping[str, Any] | None = None,
+    max_tries: int = 20,
+    rng: random.Random | None = None,
+) -> Record:
     """Append one record to ``environment``'s chain, linked to the current tail.
 
     Reads the tail, builds the record at ``tail.seq + 1`` with ``prev_hash = tail.hash`` and
     appends it; when another writer took that ``seq`` first it reads the new tail and tries
-    again (at most ``max_tries`` times, with short jittered sleeps).
+    again (at most ``max_tries`` times, with short jittered sleeps). Each attempt reads
+    ``store.tail`` and, with a ``record_id``, ``store.find``: never the whole chain.
 
     Idempotent for a caller-chosen ``record_id``: when the chain already holds a record with
     that id (a re-run of the same event, or a concurrent run that got there first) that stored
-    record is returned and nothing is appended.
+    record is returned and nothing is appended. The tail is read *before* the id is looked up:
+    a writer that stores the same id after the look-up takes a seq above that tail, so our
+    compare-and-swap fails and the next attempt finds its record. Stores also refuse a
+    duplicate id inside ``append`` (:class:`DuplicateRecord`), which is returned the same way.
 
     Args:
         store: where the chain lives.
@@ -432,34 +620,47 @@ def append(store: AuditStore, *, kind: str, environment: str, created_at: str,
     rid = record_id or uuid.uuid4().hex
     last_error: ConcurrentAppend | None = None
     for attempt in range(max(1, max_tries)):
+        # tail first, then the id: anyone appending after the tail read takes our seq
+        tail = store.tail(environment)
         if record_id is not None:
-            # one snapshot for both questions: if anyone appends after it, our seq is taken,
-            # the compare-and-swap fails and the next attempt sees their record
-            snapshot = store.read_all(environment)
-            found = next((r for r in snapshot if r.record_id == record_id), None)
+            found = store.find(environment, record_id)
             if found is not None:
                 return found
-            tail = snapshot[-1] if snapshot else None
-        else:
-            tail = _tail(store, environment)
-        record = build(seq=0 if tail is None else tail.seq + 1,
-                       prev_hash=GENESIS if tail is None else tail.hash,
-                       kind=kind, environment=environment, created_at=created_at, record_id=rid,
-                       registered_model=registered_model, actor=actor, event=event, commit=commit,
-                       candidate_version=candidate_version, champion_version=champion_version,
-                       metrics=metrics, policy_hash=policy_hash, verdict=verdict, reasons=reasons,
-                       decision_id=decision_id, details=details)
+        record = build(
+            seq=0 if tail is None else tail.seq + 1,
+            prev_hash=GENESIS if tail is None else tail.hash,
+            kind=kind,
+            environment=environment,
+            created_at=created_at,
+            record_id=rid,
+            registered_model=registered_model,
+            actor=actor,
+            event=event,
+            commit=commit,
+            candidate_version=candidate_version,
+            champion_version=champion_version,
+            metrics=metrics,
+            policy_hash=policy_hash,
+            verdict=verdict,
+            reasons=reasons,
+            decision_id=decision_id,
+            details=details,
+        )
         try:
             store.append(record)
             return record
+        except DuplicateRecord as exc:
+            return exc.existing
         except ConcurrentAppend as exc:
             last_error = exc
             time.sleep(rng.uniform(0.001, 0.01) * min(attempt + 1, 5))
-    raise ConcurrentAppend(f"could not append to the {environment!r} audit chain after "
-                           f"{max(1, max_tries)} tries ({last_error})")
+    raise ConcurrentAppend(
+        f"could not append to the {environment!r} audit chain after {max(1, max_tries)} tries ({last_error})"
+    )
 
 
 # --------------------------------------------------------------------------- verify
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -493,9 +694,12 @@ class VerifyResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON data."""
-        return {"ok": self.ok, "checked": self.checked,
-                "first_problem": None if self.first_problem is None else asdict(self.first_problem),
-                "problems": [asdict(p) for p in self.problems]}
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "first_problem": None if self.first_problem is None else asdict(self.first_problem),
+            "problems": [asdict(p) for p in self.problems],
+        }
 
 
 def _verify_chain(records: Sequence[Record], head: tuple[int, str] | None) -> list[Problem]:
@@ -505,7 +709,7 @@ def _verify_chain(records: Sequence[Record], head: tuple[int, str] | None) -> li
     for rec in records:
         env = rec.environment
 
-        def report(text: str) -> None:
+        def report(text: str, rec: Record = rec, env: str = env) -> None:
             problems.append(Problem(rec.seq, rec.record_id, text, env))
 
         if prev is not None and rec.seq == prev.seq:
@@ -533,12 +737,22 @@ def _verify_chain(records: Sequence[Record], head: tuple[int, str] | None) -> li
         match = [r for r in records if r.seq == head_seq]
         if not match:
             last = records[-1] if records else None
-            problems.append(Problem(head_seq, "", f"missing record (the chain ends at seq "
-                                    f"{last.seq if last else -1} but record {head_seq} was recorded "
-                                    "as its head)", last.environment if last else ""))
+            problems.append(
+                Problem(
+                    head_seq,
+                    "",
+                    f"missing record (the chain ends at seq "
+                    f"{last.seq if last else -1} but record {head_seq} was recorded "
+                    "as its head)",
+                    last.environment if last else "",
+                )
+            )
         elif match[0].hash != head_hash:
-            problems.append(Problem(head_seq, match[0].record_id,
-                                    "edited (hash differs from the recorded head)", match[0].environment))
+            problems.append(
+                Problem(
+                    head_seq, match[0].record_id, "edited (hash differs from the recorded head)", match[0].environment
+                )
+            )
     return problems
 
 
@@ -568,63 +782,6 @@ def verify(records: Iterable[Record], *, head: tuple[int, str] | None = None) ->
     if not chains and head is not None:
         problems.append(Problem(head[0], "", "missing record (the chain is empty but has a recorded head)"))
     checked = sum(len(c) for c in chains.values())
-    return VerifyResult(ok=not problems, checked=checked,
-                        first_problem=problems[0] if problems else None, problems=tuple(problems))
-
-
-# --------------------------------------------------------------------------- Delta export
-
-DELTA_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Record))
-_JSON_COLUMNS = ("event", "metrics", "reasons", "details")
-
-
-def export_delta(records: Sequence[Record], path: str | os.PathLike[str]) -> int:
-    """Write the chain(s) to a Delta table at ``path`` (overwrite), one row per record.
-
-    Scalar fields become columns of the same name; ``event``, ``metrics``, ``reasons`` and
-    ``details`` are canonical JSON strings, so ``hash`` can be recomputed from a row.
-
-    Args:
-        records: the records to export (usually ``store.read_all(None)``).
-        path: a local path or object-store URI the ``deltalake`` package can write.
-
-    Returns:
-        The number of rows written.
-    """
-    import pyarrow as pa
-    from deltalake import write_deltalake
-
-    schema = pa.schema([
-        ("seq", pa.int64()), ("record_id", pa.string()), ("kind", pa.string()),
-        ("environment", pa.string()), ("registered_model", pa.string()), ("actor", pa.string()),
-        ("event", pa.string()), ("commit", pa.string()), ("candidate_version", pa.int64()),
-        ("champion_version", pa.int64()), ("metrics", pa.string()), ("policy_hash", pa.string()),
-        ("verdict", pa.string()), ("reasons", pa.string()), ("decision_id", pa.string()),
-        ("details", pa.string()), ("created_at", pa.string()), ("prev_hash", pa.string()),
-        ("hash", pa.string()),
-    ])
-    rows: dict[str, list[Any]] = {name: [] for name in schema.names}
-    for rec in records:
-        data = rec.to_dict()
-        for name in schema.names:
-            value = data[name]
-            rows[name].append(canonical_json(value) if name in _JSON_COLUMNS else value)
-    table = pa.Table.from_pydict(rows, schema=schema)
-    target = os.fspath(path)
-    write_deltalake(target, table, mode="overwrite", schema_mode="overwrite")
-    return table.num_rows
-
-
-def from_delta_row(row: Mapping[str, Any]) -> Record:
-    """Rebuild a record from a row of the exported Delta table (JSON columns parsed back).
-
-    Args:
-        row: one row as a dict (e.g. from ``to_pyarrow_table().to_pylist()``).
-
-    Returns:
-        The record, whose ``computed_hash()`` equals ``hash`` when the row is intact.
-    """
-    data = dict(row)
-    for name in _JSON_COLUMNS:
-        data[name] = json.loads(data[name]) if data.get(name) is not None else None
-    return Record.from_dict(data)
+    return VerifyResult(
+        ok=not problems, checked=checked, first_problem=problems[0] if problems else None, problems=tuple(problems)
+    )

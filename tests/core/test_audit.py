@@ -1,4 +1,4 @@
-"""The audit trail: hash chain, tamper detection, compare-and-swap appends, Delta export."""
+"""The audit trail: hash chain, tamper detection, compare-and-swap appends that read only the tail."""
 
 from __future__ import annotations
 
@@ -13,21 +13,39 @@ from pathlib import Path
 import pytest
 
 from promoter.core import audit
-from promoter.core.audit import (GENESIS, AuditError, AuditStore, ConcurrentAppend, CorruptRecord,
-                            FileAuditStore, Record, verify)
+from promoter.core.audit import (
+    GENESIS,
+    AuditError,
+    AuditStore,
+    ConcurrentAppend,
+    CorruptRecord,
+    DuplicateRecord,
+    FileAuditStore,
+    Record,
+    verify,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = "2026-01-05T10:00:00+00:00"
 
 
 def _append(store: AuditStore, i: int, env: str = "prod", **kw) -> Record:
-    fields = dict(kind="gate", environment=env, created_at=f"2026-01-05T10:00:{i:02d}+00:00",
-                  registered_model=f"hrob-risk-{env}", actor="ci", commit=f"{i:040x}",
-                  candidate_version=i + 2, champion_version=i + 1, metrics={"roc_auc": 0.8 + i / 1000},
-                  policy_hash="ab" * 32, verdict="PASS",
-                  reasons=[{"rule": "floor.roc_auc", "passed": True, "observed": 0.8, "limit": 0.7,
-                            "message": "ok"}],
-                  event={"kind": "release", "branch": "release"}, details={"i": i})
+    fields = dict(
+        kind="gate",
+        environment=env,
+        created_at=f"2026-01-05T10:00:{i:02d}+00:00",
+        registered_model=f"hrob-risk-{env}",
+        actor="ci",
+        commit=f"{i:040x}",
+        candidate_version=i + 2,
+        champion_version=i + 1,
+        metrics={"roc_auc": 0.8 + i / 1000},
+        policy_hash="ab" * 32,
+        verdict="PASS",
+        reasons=[{"rule": "floor.roc_auc", "passed": True, "observed": 0.8, "limit": 0.7, "message": "ok"}],
+        event={"kind": "release", "branch": "release"},
+        details={"i": i},
+    )
     fields.update(kw)
     return audit.append(store, **fields)
 
@@ -44,12 +62,13 @@ def chain(store: FileAuditStore) -> list[Record]:
 
 # --------------------------------------------------------------------------- building and appending
 
+
 def test_appended_records_form_a_valid_chain(store, chain):
     records = store.read_all("prod")
     assert [r.seq for r in records] == [0, 1, 2, 3, 4]
     assert records == chain
     assert records[0].prev_hash == GENESIS
-    assert all(b.prev_hash == a.hash for a, b in zip(records, records[1:]))
+    assert all(b.prev_hash == a.hash for a, b in zip(records, records[1:], strict=False))
     result = verify(records)
     assert result.ok and result.checked == 5 and result.first_problem is None
 
@@ -91,11 +110,9 @@ def test_append_with_a_known_record_id_is_idempotent(store):
 
 
 def test_store_append_is_compare_and_swap_on_seq(store, chain):
-    rival = audit.build(seq=5, prev_hash=chain[-1].hash, kind="approval", environment="prod",
-                        created_at=T0)
+    rival = audit.build(seq=5, prev_hash=chain[-1].hash, kind="approval", environment="prod", created_at=T0)
     store.append(rival)
-    loser = audit.build(seq=5, prev_hash=chain[-1].hash, kind="alias_move", environment="prod",
-                        created_at=T0)
+    loser = audit.build(seq=5, prev_hash=chain[-1].hash, kind="alias_move", environment="prod", created_at=T0)
     with pytest.raises(ConcurrentAppend):
         store.append(loser)
     assert store.read_all("prod")[-1] == rival
@@ -110,6 +127,12 @@ def test_append_retries_on_a_lost_race_and_links_to_the_winner(store, chain):
 
         def read_all(self, environment=None):
             return self.inner.read_all(environment)
+
+        def tail(self, environment):
+            return self.inner.tail(environment)
+
+        def find(self, environment, record_id):
+            return self.inner.find(environment, record_id)
 
         def append(self, record):
             if not self.raced:
@@ -130,6 +153,12 @@ def test_append_gives_up_after_bounded_tries(store, chain):
         def read_all(self, environment=None):
             return store.read_all(environment)
 
+        def tail(self, environment):
+            return store.tail(environment)
+
+        def find(self, environment, record_id):
+            return store.find(environment, record_id)
+
         def append(self, record):
             raise ConcurrentAppend("taken")
 
@@ -137,19 +166,152 @@ def test_append_gives_up_after_bounded_tries(store, chain):
         _append(AlwaysLoses(), 5, max_tries=3)
 
 
-@pytest.mark.parametrize("kw,message", [
-    ({"kind": "promote"}, "unknown audit record kind"),
-    ({"environment": "../etc"}, "bad environment name"),
-    ({"created_at": ""}, "created_at is required"),
-    ({"details": {"x": object()}}, "JSON data only"),
-], ids=["unknown_kind", "path_like_environment", "no_time", "non_json_value"])
+@pytest.mark.parametrize(
+    "kw,message",
+    [
+        ({"kind": "promote"}, "unknown audit record kind"),
+        ({"environment": "../etc"}, "bad environment name"),
+        ({"created_at": ""}, "created_at is required"),
+        ({"details": {"x": object()}}, "JSON data only"),
+    ],
+    ids=["unknown_kind", "path_like_environment", "no_time", "non_json_value"],
+)
 def test_bad_records_are_refused(store, kw, message):
     with pytest.raises(AuditError, match=message):
         _append(store, 0, **kw)
     assert store.read_all(None) == []
 
 
+# --------------------------------------------------------------------------- tail, find and constant work
+
+
+class Counting:
+    """The real store, counting what ``audit.append`` asks of it; reading a whole chain is refused."""
+
+    def __init__(self, inner: FileAuditStore):
+        self.inner = inner
+        self.calls: list[str] = []
+
+    def read_all(self, environment=None):
+        raise AssertionError("audit.append read the whole chain")
+
+    def tail(self, environment):
+        self.calls.append("tail")
+        return self.inner.tail(environment)
+
+    def find(self, environment, record_id):
+        self.calls.append("find")
+        return self.inner.find(environment, record_id)
+
+    def append(self, record):
+        self.calls.append("append")
+        self.inner.append(record)
+
+
+def test_append_reads_the_tail_and_one_id_never_the_chain(store):
+    counting = Counting(store)
+    for i in range(3):
+        counting.calls.clear()
+        _append(counting, i, record_id=f"gate-{i}")
+        assert counting.calls == ["tail", "find", "append"]
+    counting.calls.clear()
+    again = _append(counting, 1, record_id="gate-1")
+    assert counting.calls == ["tail", "find"] and again.seq == 1
+    counting.calls.clear()
+    _append(counting, 3)  # no caller-chosen id: nothing to look up
+    assert counting.calls == ["tail", "append"]
+    assert [r.seq for r in store.read_all("prod")] == [0, 1, 2, 3] and verify(store.read_all("prod")).ok
+
+
+def test_tail_and_find_of_the_file_store(store, chain):
+    assert store.tail("prod") == chain[-1]
+    assert store.tail("staging") is None
+    assert store.find("prod", chain[2].record_id) == chain[2]
+    assert store.find("prod", "no-such-id") is None
+    assert store.find("staging", chain[2].record_id) is None  # ids are looked up per chain
+
+
+def test_the_tail_hint_is_only_a_starting_point(store, chain):
+    hint = store.root / "prod" / ".tail"
+    assert hint.read_text() == "4"
+    listed = []
+
+    class Listing(FileAuditStore):
+        def _names(self, environment):
+            listed.append(environment)
+            return super()._names(environment)
+
+    lister = Listing(store.root)
+    assert lister.tail("prod") == chain[4] and listed == []  # no directory listing
+    hint.write_text("1")  # stale: another writer's rename landed last
+    assert lister.tail("prod") == chain[4] and listed == []
+    for text in ("99", "garbage"):  # ahead of the chain (its tail deleted) or unreadable
+        hint.write_text(text)
+        assert lister.tail("prod") == chain[4]
+    hint.unlink()
+    assert lister.tail("prod") == chain[4] and listed == ["prod"] * 3
+    assert _append(store, 5).seq == 5 and hint.read_text() == "5"
+
+
+def test_find_skips_an_id_claimed_by_a_writer_that_lost_the_race(store, chain):
+    rival = audit.build(
+        seq=5, prev_hash=chain[-1].hash, kind="hold", environment="prod", created_at=T0, record_id="gate-release-abc"
+    )
+    store.append(rival)
+    loser = audit.build(
+        seq=5, prev_hash=chain[-1].hash, kind="gate", environment="prod", created_at=T0, record_id="gate-release-xyz"
+    )
+    with pytest.raises(ConcurrentAppend):
+        store.append(loser)
+    assert store.find("prod", "gate-release-xyz") is None  # its claim points at seq 5, which holds the rival
+    assert store.find("prod", "gate-release-abc") == rival
+    rec = _append(store, 6, record_id="gate-release-xyz")
+    assert rec.seq == 6 and store.find("prod", "gate-release-xyz") == rec
+
+
+def test_a_chain_without_an_index_is_indexed_on_first_use(store, chain):
+    import shutil
+
+    shutil.rmtree(store.root / "prod" / ".ids")  # as written before the index existed
+    assert store.find("prod", chain[3].record_id) == chain[3]
+    assert (store.root / "prod" / ".ids" / ".complete").exists()
+    again = _append(store, 3, record_id=chain[3].record_id)
+    assert again == chain[3] and len(store.read_all("prod")) == 5
+
+
+def test_store_append_refuses_a_record_id_the_chain_holds(store, chain):
+    twin = audit.build(
+        seq=5, prev_hash=chain[-1].hash, kind="gate", environment="prod", created_at=T0, record_id=chain[1].record_id
+    )
+    with pytest.raises(DuplicateRecord) as caught:
+        store.append(twin)
+    assert caught.value.existing == chain[1]
+    assert len(store.read_all("prod")) == 5
+
+
+def test_append_returns_the_stored_record_when_the_store_refuses_a_duplicate(store, chain):
+    class StaleFind:
+        """The real store behind a look-up that misses (as a lagging replica would)."""
+
+        def read_all(self, environment=None):
+            return store.read_all(environment)
+
+        def tail(self, environment):
+            return store.tail(environment)
+
+        def find(self, environment, record_id):
+            return None
+
+        def append(self, record):
+            store.append(record)
+
+    got = _append(StaleFind(), 9, record_id=chain[2].record_id, verdict="FAIL")
+    assert got == chain[2]
+    assert len(store.read_all("prod")) == 5
+
+
 # --------------------------------------------------------------------------- tamper detection
+
 
 def _rewrite(path: Path, change) -> None:
     data = json.loads(path.read_text())
@@ -214,7 +376,9 @@ def test_relinking_prev_hash_is_named(store, chain):
     _rewrite(store.path_of("prod", 3), relink)
     result = verify(store.read_all("prod"))
     assert (result.first_problem.seq, result.first_problem.problem) == (
-        3, "broken link (prev_hash does not match record 2)")
+        3,
+        "broken link (prev_hash does not match record 2)",
+    )
 
 
 def test_reordered_records_are_named(chain):
@@ -250,6 +414,7 @@ def test_verify_result_to_dict_is_json(store, chain):
 
 
 # --------------------------------------------------------------------------- concurrency
+
 
 def test_threads_appending_at_once_make_one_valid_chain(store):
     start = threading.Barrier(8)
@@ -296,8 +461,15 @@ def test_processes_appending_at_once_make_one_valid_chain(tmp_path):
     root, go = tmp_path / "audit", tmp_path / "go"
     procs, per_proc = 6, 4
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    running = [subprocess.Popen([sys.executable, "-c", _WORKER, str(root), str(w), str(per_proc), str(go)],
-                                env=env, stderr=subprocess.PIPE, text=True) for w in range(procs)]
+    running = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(root), str(w), str(per_proc), str(go)],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(procs)
+    ]
     time.sleep(0.5)  # let every interpreter start and wait at the line
     go.touch()
     for p in running:
@@ -308,29 +480,3 @@ def test_processes_appending_at_once_make_one_valid_chain(tmp_path):
     assert sum(r.record_id == "gate-release-deadbeef" for r in records) == 1
     assert verify(records).ok
     assert not [p for p in (root / "prod").iterdir() if p.name.startswith(".tmp-")]
-
-
-# --------------------------------------------------------------------------- Delta export
-
-def test_delta_export_round_trips(tmp_path, store, chain):
-    from deltalake import DeltaTable
-
-    _append(store, 0, env="staging", metrics={"roc_auc": float("nan")})
-    records = store.read_all(None)
-    written = audit.export_delta(records, tmp_path / "lake" / "audit")
-    table = DeltaTable(str(tmp_path / "lake" / "audit")).to_pyarrow_table()
-    assert written == table.num_rows == 6
-    assert table.column_names == list(audit.DELTA_COLUMNS)
-    rows = sorted(table.to_pylist(), key=lambda r: (r["environment"], r["seq"]))
-    back = [audit.from_delta_row(r) for r in rows]
-    assert back == records
-    assert verify(back).ok
-
-
-def test_delta_export_overwrites_with_the_current_chain(tmp_path, store, chain):
-    from deltalake import DeltaTable
-
-    target = tmp_path / "audit_table"
-    audit.export_delta(chain[:2], target)
-    audit.export_delta(store.read_all("prod"), target)
-    assert DeltaTable(str(target)).to_pyarrow_table().num_rows == 5
