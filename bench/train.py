@@ -36,9 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipelines.session import build_session  # noqa: E402
 
-SUBGROUPS = {"race_ethnicity": ["White", "Black", "Hispanic", "Asian", "Other"],
-             "payer_type": ["medicaid", "chip", "marketplace"], "region": ["Central", "NE", "NW", "SE", "SW"],
-             "age_band": ["<20", "20-24", "25-29", "30-34", "35+"]}
+SUBGROUPS = {
+    "race_ethnicity": ["White", "Black", "Hispanic", "Asian", "Other"],
+    "payer_type": ["medicaid", "chip", "marketplace"],
+    "region": ["Central", "NE", "NW", "SE", "SW"],
+    "age_band": ["<20", "20-24", "25-29", "30-34", "35+"],
+}
 
 
 def build_gold(spark, members: int, features: int, path: str, partitions: int) -> list[str]:
@@ -49,15 +52,27 @@ def build_gold(spark, members: int, features: int, path: str, partitions: int) -
     cols = []
     for i, name in enumerate(names):
         r = F.rand(1000 + i)
-        expr = ((r < 0.1).cast("double") if i % 3 == 0 else F.floor(r * r * 8).cast("double") if i % 3 == 1
-                else F.round(F.randn(1000 + i), 3))
+        expr = (
+            (r < 0.1).cast("double")
+            if i % 3 == 0
+            else F.floor(r * r * 8).cast("double")
+            if i % 3 == 1
+            else F.round(F.randn(1000 + i), 3)
+        )
         cols.append(expr.alias(name))
-    sub = [F.element_at(F.array(*[F.lit(v) for v in vals]),
-                        (F.pmod(F.xxhash64(F.col("id"), F.lit(col)), F.lit(len(vals))) + 1).cast("int")).alias(col)
-           for col, vals in SUBGROUPS.items()]
+    sub = [
+        F.element_at(
+            F.array(*[F.lit(v) for v in vals]),
+            (F.pmod(F.xxhash64(F.col("id"), F.lit(col)), F.lit(len(vals))) + 1).cast("int"),
+        ).alias(col)
+        for col, vals in SUBGROUPS.items()
+    ]
     base = spark.range(0, members, numPartitions=partitions).select(
         F.sha2(F.concat(F.lit("m-"), F.col("id").cast("string")), 256).substr(1, 20).alias("member_key"),
-        F.lit("2026-11-01").cast("date").alias("snapshot_date"), *sub, *cols)
+        F.lit("2026-11-01").cast("date").alias("snapshot_date"),
+        *sub,
+        *cols,
+    )
     logit = F.lit(-2.6)
     for i, name in enumerate(names[:24]):
         logit = logit + F.col(name) * (0.35 if i % 2 else -0.25)
@@ -71,8 +86,10 @@ def toy_source(spark, members: int, features: int, workdir: Path, partitions: in
     if not (path / "_SUCCESS").exists():
         t0 = time.monotonic()
         build_gold(spark, members, features, str(path), partitions)
-        print(f"  built gold-like table of {members:,} members x {features} features in "
-              f"{time.monotonic() - t0:.0f}s", flush=True)
+        print(
+            f"  built gold-like table of {members:,} members x {features} features in {time.monotonic() - t0:.0f}s",
+            flush=True,
+        )
     df = spark.read.parquet(str(path))
     return df, [c for c in df.columns if c.startswith("f_")], f"gold-like-{members}"
 
@@ -82,7 +99,7 @@ def synthetic_source(spark, settings, members: int, workdir: Path):
     from datetime import date
 
     from pipelines import features, synthetic
-    from promoter.app.run import wide_settings
+    from promoter.app.steps.data import wide_settings
 
     lake = workdir / f"lake-{members}"
     local = settings.model_copy(update={"project": settings.project.model_copy(update={"lake_root": str(lake)})})
@@ -90,8 +107,10 @@ def synthetic_source(spark, settings, members: int, workdir: Path):
         t0 = time.monotonic()
         synthetic.generate(spark, local, members, 20240601, date(2024, 6, 30))
         features.build(spark, wide_settings(local))
-        print(f"  generated synthetic population and gold for {members:,} members in "
-              f"{time.monotonic() - t0:.0f}s", flush=True)
+        print(
+            f"  generated synthetic population and gold for {members:,} members in {time.monotonic() - t0:.0f}s",
+            flush=True,
+        )
     df, catalog = features.load_gold(spark, wide_settings(local))
     return df, list(catalog.feature_columns), catalog.snapshot_id
 
@@ -118,22 +137,30 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     settings = config.load(Path(__file__).resolve().parent.parent / "configs", args.env)
     values = settings.training.model_dump()
-    for key, value in (("max_evals", args.max_evals), ("timeout_seconds", args.timeout),
-                       ("algorithm", args.algorithm)):
+    for key, value in (("max_evals", args.max_evals), ("timeout_seconds", args.timeout), ("algorithm", args.algorithm)):
         if value is not None:
             values[key] = value
     if args.algorithm and args.algorithm != settings.training.algorithm:
         values["search_space"], values["params"] = {}, {}
     settings = settings.model_copy(update={"training": TrainingSettings.model_validate(values)})
     t = settings.training
-    spark = build_session(args.master, "promote-bench-train", {
-        "spark.driver.memory": args.driver_memory, "spark.sql.shuffle.partitions": 8,
-        "spark.ui.enabled": False, "spark.sql.adaptive.enabled": True,
-    })
+    spark = build_session(
+        args.master,
+        "promote-bench-train",
+        {
+            "spark.driver.memory": args.driver_memory,
+            "spark.sql.shuffle.partitions": 8,
+            "spark.ui.enabled": False,
+            "spark.sql.adaptive.enabled": True,
+        },
+    )
     cores = spark.sparkContext.defaultParallelism
-    print(f"promote training benchmark: {t.algorithm}, max_evals {t.max_evals}, early stop "
-          f"{t.early_stop_rounds}, timeout {t.timeout_seconds}s, fixed {t.params}, master {args.master} "
-          f"({cores} cores), source {args.source}", flush=True)
+    print(
+        f"promote training benchmark: {t.algorithm}, max_evals {t.max_evals}, early stop "
+        f"{t.early_stop_rounds}, timeout {t.timeout_seconds}s, fixed {t.params}, master {args.master} "
+        f"({cores} cores), source {args.source}",
+        flush=True,
+    )
 
     from pipelines.train import fit_and_log, train
 
@@ -146,13 +173,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  training on {members:,} members x {len(names)} features ...", flush=True)
         wall = time.monotonic()
         if args.log:
+            from promoter.app.training import resolved_config_yaml
             from promoter.registry import Lineage, Registry
+            from promoter.registry.tracking import training_run
 
             registry = Registry(f"sqlite:///{workdir / 'mlflow.db'}")
-            lineage = Lineage(environment=settings.env or "dev", config_hash=settings.config_hash,
-                              data_snapshot=snapshot)
-            _, _, out = fit_and_log(spark, settings, lineage, gold, {"snapshot_id": snapshot}, registry,
-                                    feature_columns=names)
+            lineage = Lineage(
+                environment=settings.env or "dev", config_hash=settings.config_hash, data_snapshot=snapshot
+            )
+            with training_run(registry, "/promote/bench", "bench", lineage.tags()) as run:
+                _, out = fit_and_log(
+                    spark,
+                    settings,
+                    gold,
+                    {"snapshot_id": snapshot},
+                    run,
+                    lineage=lineage.to_dict(),
+                    config_yaml=resolved_config_yaml(settings),
+                    feature_columns=names,
+                )
         else:
             out = train(spark, settings, gold, names)
         wall = time.monotonic() - wall
@@ -161,15 +200,19 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((members, len(names), tm, len(out.trials), per_min, wall, out.eval_result.metrics["roc_auc"]))
         print(f"  done in {wall:.0f}s (held-out roc_auc {out.eval_result.metrics['roc_auc']:.3f})", flush=True)
 
-    head = (f"{'members':>10} {'features':>8} {'prepare_s':>9} {'search_s':>9} {'refit_s':>8} {'evaluate_s':>10} "
-            f"{'train_s':>8} {'trials':>6} {'trials/min':>10} {'growth':>7}" + (f" {'wall_s':>7}" if args.log else ""))
+    head = (
+        f"{'members':>10} {'features':>8} {'prepare_s':>9} {'search_s':>9} {'refit_s':>8} {'evaluate_s':>10} "
+        f"{'train_s':>8} {'trials':>6} {'trials/min':>10} {'growth':>7}" + (f" {'wall_s':>7}" if args.log else "")
+    )
     print()
     print(head)
     prev = None
     for members, nf, tm, trials, per_min, wall, _ in rows:
         growth = "" if prev is None else f"{math.log(tm['total_s'] / prev[1]) / math.log(members / prev[0]):.2f}"
-        line = (f"{members:>10,} {nf:>8} {tm['prepare_s']:>9.1f} {tm['search_s']:>9.1f} {tm['refit_s']:>8.1f} "
-                f"{tm['evaluate_s']:>10.1f} {tm['total_s']:>8.1f} {trials:>6} {per_min:>10.2f} {growth:>7}")
+        line = (
+            f"{members:>10,} {nf:>8} {tm['prepare_s']:>9.1f} {tm['search_s']:>9.1f} {tm['refit_s']:>8.1f} "
+            f"{tm['evaluate_s']:>10.1f} {tm['total_s']:>8.1f} {trials:>6} {per_min:>10.2f} {growth:>7}"
+        )
         print(line + (f" {wall:>7.1f}" if args.log else ""))
         prev = (members, tm["total_s"])
     print("\ngrowth = log(train_s ratio) / log(members ratio) against the previous size (1.0 = linear)")

@@ -1,4 +1,4 @@
-"""Training on Spark: hash split, Hyperopt search, refit, held-out evaluation, tracking, registration.
+"""Training on Spark: hash split, Hyperopt search, refit, held-out evaluation, logging through a handle.
 
 Three layers, pure core first:
 
@@ -8,10 +8,10 @@ Three layers, pure core first:
 * :func:`train` takes DataFrames and returns a :class:`TrainOutput` (the fitted Spark
   ``PipelineModel``, the search trials, held-out metrics). It never touches MLflow; a
   callback sees each trial.
-* :func:`fit_and_log` is the tracking edge (one parent MLflow run, one nested run per trial,
-  parameters, metrics, plots, the resolved config, the catalog entry, the Spark model with a
-  PHI-free signature), and :func:`train_and_register` the idempotent registration under the
-  registry lock: a READY version with the same content key is reused, never duplicated.
+* :func:`fit_and_log` logs through a tracking handle the application layer gives it (one run,
+  one nested run per trial, parameters, metrics, plots, the resolved config, the catalog entry,
+  the Spark model with a PHI-free signature). Registration, the content-key reuse and the
+  registry lock belong to the application layer (``promoter.app.training``), not here.
 
 The held-out evaluation rows are never seen by the search: it scores a validation part
 carved out of the training rows by a second hash salt.
@@ -25,21 +25,22 @@ import json
 import math
 import tempfile
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pipelines import evaluate as ev
-from promoter.errors import DataContractError, PromoteError
+from promoter.errors import DataContractError
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.ml import PipelineModel
     from pyspark.sql import Column, DataFrame, SparkSession
 
+    from pipelines.tracking import TrainingRun
     from promoter.config import Settings
-    from promoter.registry import Lineage, Registry
 
 KEY_COLUMN = "member_key"
 SCORE_COLUMN = "score"
@@ -53,6 +54,7 @@ EVAL_ROWS_TAG = "promote.evaluation_rows_sha256"
 
 
 # --------------------------------------------------------------------------- splits
+
 
 def _col(name: str) -> "Column":
     from pyspark.sql import functions as F
@@ -98,8 +100,9 @@ def _validation_flag(settings: "Settings", key_col: str) -> "Column":
     return _bucket(key_col, settings.training.split_salt + "/validation") < threshold
 
 
-def validation_split(train_df: "DataFrame", settings: "Settings",
-                     key_col: str = KEY_COLUMN) -> tuple["DataFrame", "DataFrame"]:
+def validation_split(
+    train_df: "DataFrame", settings: "Settings", key_col: str = KEY_COLUMN
+) -> tuple["DataFrame", "DataFrame"]:
     """(search-fit rows, search-validation rows) carved from the training rows by a second salt."""
     flag = _validation_flag(settings, key_col)
     return train_df.filter(~flag), train_df.filter(flag)
@@ -107,13 +110,14 @@ def validation_split(train_df: "DataFrame", settings: "Settings",
 
 # --------------------------------------------------------------------------- estimators and the space
 
+
 def hyperopt_space(space: Mapping[str, Mapping[str, list[Any]]]) -> dict[str, Any]:
     """The YAML search space as Hyperopt expressions (``loguniform`` bounds are natural logs)."""
     from hyperopt import hp
 
     out: dict[str, Any] = {}
     for name, spec in space.items():
-        (kind, args), = spec.items()
+        ((kind, args),) = spec.items()
         if kind == "uniform":
             out[name] = hp.uniform(name, args[0], args[1])
         elif kind == "loguniform":
@@ -137,8 +141,15 @@ def typed_params(settings: "Settings", values: Mapping[str, Any]) -> dict[str, A
         kind = table[name][1]
         if isinstance(value, np.generic):
             value = value.item()
-        out[name] = (int(round(value)) if kind == "int" else float(value) if kind == "float"
-                     else bool(value) if kind == "bool" else str(value))
+        out[name] = (
+            int(round(value))
+            if kind == "int"
+            else float(value)
+            if kind == "float"
+            else bool(value)
+            if kind == "bool"
+            else str(value)
+        )
     return out
 
 
@@ -147,8 +158,9 @@ def make_estimator(settings: "Settings", params: Mapping[str, Any], seed: int | 
     from pyspark.ml.classification import GBTClassifier, LogisticRegression, RandomForestClassifier
 
     algorithm = settings.training.algorithm
-    cls = {"logistic_regression": LogisticRegression, "gbt": GBTClassifier,
-           "random_forest": RandomForestClassifier}[algorithm]
+    cls = {"logistic_regression": LogisticRegression, "gbt": GBTClassifier, "random_forest": RandomForestClassifier}[
+        algorithm
+    ]
     est = cls(featuresCol=FEATURES, labelCol=LABEL)
     if seed is not None and est.hasParam("seed"):
         est = est.setSeed(int(seed))
@@ -159,6 +171,7 @@ def make_estimator(settings: "Settings", params: Mapping[str, Any], seed: int | 
 
 
 # --------------------------------------------------------------------------- the pure core
+
 
 @dataclass(frozen=True)
 class Trial:
@@ -195,15 +208,25 @@ class TrainOutput:
 def _check_features(settings: "Settings", feature_columns: Sequence[str], key_col: str, label_col: str) -> None:
     data = settings.project.data
     if not feature_columns:
-        raise DataContractError("no feature columns selected: check feature_selection_config.yml "
-                                "(include_groups/exclude_groups)")
+        raise DataContractError(
+            "no feature columns selected: check feature_selection_config.yml (include_groups/exclude_groups)"
+        )
     if len(set(feature_columns)) != len(feature_columns):
         raise DataContractError("a feature column is listed twice")
     phi = sorted(set(feature_columns) & set(data.phi_columns))
     if phi:
         raise DataContractError(f"PHI column(s) {', '.join(phi)} selected as features; PHI never leaves bronze")
-    reserved = {key_col, label_col, data.id_column, data.snapshot_date_column, *data.subgroup_columns,
-                SCORE_COLUMN, LABEL, FEATURES, FEATURES_RAW}
+    reserved = {
+        key_col,
+        label_col,
+        data.id_column,
+        data.snapshot_date_column,
+        *data.subgroup_columns,
+        SCORE_COLUMN,
+        LABEL,
+        FEATURES,
+        FEATURES_RAW,
+    }
     clash = sorted(set(feature_columns) & reserved)
     if clash:
         raise DataContractError(f"column(s) {', '.join(clash)} are ids, labels or subgroups and cannot be features")
@@ -217,18 +240,32 @@ def _explain_invalid_features(df: "DataFrame", feature_columns: Sequence[str], e
     if "null" not in text.lower() and "nan" not in text.lower():
         return
     bad = F.col  # readability below
-    row = df.agg(*[F.sum((bad(f"`{c}`").isNull() | F.isnan(bad(f"`{c}`"))).cast("int")).alias(f"c{i}")
-                   for i, c in enumerate(feature_columns)]).first()
+    row = df.agg(
+        *[
+            F.sum((bad(f"`{c}`").isNull() | F.isnan(bad(f"`{c}`"))).cast("int")).alias(f"c{i}")
+            for i, c in enumerate(feature_columns)
+        ]
+    ).first()
     found = [(c, int(row[f"c{i}"] or 0)) for i, c in enumerate(feature_columns) if row[f"c{i}"]]
     if found:
         listed = ", ".join(f"{c} ({n})" for c, n in found[:10]) + (" ..." if len(found) > 10 else "")
-        raise DataContractError(f"gold feature column(s) hold null or NaN values: {listed}; gold features must "
-                                f"be imputed (feature_selection_config.yml imputation)") from None
+        raise DataContractError(
+            f"gold feature column(s) hold null or NaN values: {listed}; gold features must "
+            f"be imputed (feature_selection_config.yml imputation)"
+        ) from None
 
 
-def train(spark: "SparkSession", settings: "Settings", gold_df: "DataFrame", feature_columns: Sequence[str], *,
-          key_col: str = KEY_COLUMN, label_col: str | None = None, seed: int | None = None,
-          on_trial: Callable[[Trial], None] | None = None) -> TrainOutput:
+def train(
+    spark: "SparkSession",
+    settings: "Settings",
+    gold_df: "DataFrame",
+    feature_columns: Sequence[str],
+    *,
+    key_col: str = KEY_COLUMN,
+    label_col: str | None = None,
+    seed: int | None = None,
+    on_trial: Callable[[Trial], None] | None = None,
+) -> TrainOutput:
     """Fit the configured pipeline with a Hyperopt search, refit, and measure it on held-out rows.
 
     Args:
@@ -270,11 +307,14 @@ def train(spark: "SparkSession", settings: "Settings", gold_df: "DataFrame", fea
     # ---- prepare: assemble (+ scale) once, cache the training part as vectors
     train_df, eval_df = split(gold_df, settings, key_col)
     scale = t.scale_features
-    assembler = VectorAssembler(inputCols=feature_columns, outputCol=FEATURES_RAW if scale else FEATURES,
-                                handleInvalid="error")
-    train_in = train_df.select(_col(label_col).cast("double").alias(LABEL),
-                               _validation_flag(settings, key_col).alias("_valid"),
-                               *[_col(c).cast("double").alias(c) for c in feature_columns])
+    assembler = VectorAssembler(
+        inputCols=feature_columns, outputCol=FEATURES_RAW if scale else FEATURES, handleInvalid="error"
+    )
+    train_in = train_df.select(
+        _col(label_col).cast("double").alias(LABEL),
+        _validation_flag(settings, key_col).alias("_valid"),
+        *[_col(c).cast("double").alias(c) for c in feature_columns],
+    )
     stages: list[Any] = [assembler]
     prepared = None
     try:
@@ -283,8 +323,9 @@ def train(spark: "SparkSession", settings: "Settings", gold_df: "DataFrame", fea
             stages.append(scaler.fit(assembler.transform(train_in)))
         prep = PipelineModel(stages)
         prepared = prep.transform(train_in).select(LABEL, "_valid", FEATURES).persist(StorageLevel.MEMORY_AND_DISK)
-        counts = {(bool(r["_valid"]), r[LABEL]): int(r["count"])
-                  for r in prepared.groupBy("_valid", LABEL).count().collect()}
+        counts = {
+            (bool(r["_valid"]), r[LABEL]): int(r["count"]) for r in prepared.groupBy("_valid", LABEL).count().collect()
+        }
     except Exception as exc:
         if prepared is not None:
             prepared.unpersist()
@@ -297,8 +338,10 @@ def train(spark: "SparkSession", settings: "Settings", gold_df: "DataFrame", fea
         n_fit = {y: counts.get((False, y), 0) for y in (0.0, 1.0)}
         n_val = {y: counts.get((True, y), 0) for y in (0.0, 1.0)}
         if min(n_fit.values()) == 0 or min(n_val.values()) == 0:
-            raise DataContractError(f"label column {label_col!r} needs both classes in the search's fit and "
-                                    f"validation parts (fit: {n_fit}, validation: {n_val}); more rows needed")
+            raise DataContractError(
+                f"label column {label_col!r} needs both classes in the search's fit and "
+                f"validation parts (fit: {n_fit}, validation: {n_val}); more rows needed"
+            )
         fit_df = prepared.filter(~F.col("_valid"))
         valid_df = prepared.filter(F.col("_valid"))
         timings["prepare_s"] = time.monotonic() - started
@@ -307,8 +350,9 @@ def train(spark: "SparkSession", settings: "Settings", gold_df: "DataFrame", fea
         fixed = typed_params(settings, t.params)
         space = t.space()
         metric_name = {"roc_auc": "areaUnderROC", "pr_auc": "areaUnderPR"}[t.search_metric]
-        evaluator = BinaryClassificationEvaluator(rawPredictionCol="probability", labelCol=LABEL,
-                                                  metricName=metric_name)
+        evaluator = BinaryClassificationEvaluator(
+            rawPredictionCol="probability", labelCol=LABEL, metricName=metric_name
+        )
         trials_out: list[Trial] = []
 
         def objective(sample: Mapping[str, Any]) -> dict[str, Any]:
@@ -327,10 +371,18 @@ def train(spark: "SparkSession", settings: "Settings", gold_df: "DataFrame", fea
             hp_trials = Trials()
             startup = t.startup_trials or max(1, min(20, t.max_evals // 2))
             algo = functools.partial(tpe.suggest, n_startup_jobs=startup)
-            fmin(objective, hyperopt_space(space), algo=algo, max_evals=t.max_evals, trials=hp_trials,
-                 rstate=np.random.default_rng(seed), timeout=t.timeout_seconds,
-                 early_stop_fn=no_progress_loss(t.early_stop_rounds) if t.early_stop_rounds else None,
-                 show_progressbar=False, verbose=False)
+            fmin(
+                objective,
+                hyperopt_space(space),
+                algo=algo,
+                max_evals=t.max_evals,
+                trials=hp_trials,
+                rstate=np.random.default_rng(seed),
+                timeout=t.timeout_seconds,
+                early_stop_fn=no_progress_loss(t.early_stop_rounds) if t.early_stop_rounds else None,
+                show_progressbar=False,
+                verbose=False,
+            )
             best = {**fixed, **typed_params(settings, space_eval(hyperopt_space(space), hp_trials.argmin))}
             best_metric = max(tr.metric for tr in trials_out)
         else:
@@ -356,11 +408,21 @@ def train(spark: "SparkSession", settings: "Settings", gold_df: "DataFrame", fea
     # ---- held-out evaluation
     eval_start = time.monotonic()
     keep = list(dict.fromkeys([key_col, label_col, *subgroups, *feature_columns]))
-    scored = ev.score(model, eval_df.select(*[_col(c) for c in keep])).select(
-        key_col, label_col, *subgroups, SCORE_COLUMN).persist(StorageLevel.MEMORY_AND_DISK)
+    scored = (
+        ev.score(model, eval_df.select(*[_col(c) for c in keep]))
+        .select(key_col, label_col, *subgroups, SCORE_COLUMN)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
     try:
-        result = ev.metrics(scored, label_col, SCORE_COLUMN, top_k_percent=t.evaluation.top_k_percent,
-                            subgroup_cols=subgroups, ece_bins=t.evaluation.ece_bins, id_col=key_col)
+        result = ev.metrics(
+            scored,
+            label_col,
+            SCORE_COLUMN,
+            top_k_percent=t.evaluation.top_k_percent,
+            subgroup_cols=subgroups,
+            ece_bins=t.evaluation.ece_bins,
+            id_col=key_col,
+        )
         curves = ev.curves(scored, label_col, SCORE_COLUMN, ece_bins=t.evaluation.ece_bins)
         paired = ev.paired_rows(scored, label_col, SCORE_COLUMN, key_col)
     finally:
@@ -377,20 +439,37 @@ def train(spark: "SparkSession", settings: "Settings", gold_df: "DataFrame", fea
     offsets = (-1.0, -0.5, 0.0, 0.5, 1.0)  # synthetic rows around the mean: never real members
     example = {c: [float(mean[i] + z * std[i]) for z in offsets] for i, c in enumerate(feature_columns)}
     return TrainOutput(
-        model=model, feature_columns=feature_columns, best_params=best, search_metric=t.search_metric,
-        best_validation_metric=best_metric, trials=trials_out, eval_result=result, curves=curves,
-        importance=[(c, float(v)) for c, v in zip(feature_columns, importance)], coefficients=coefficients,
+        model=model,
+        feature_columns=feature_columns,
+        best_params=best,
+        search_metric=t.search_metric,
+        best_validation_metric=best_metric,
+        trials=trials_out,
+        eval_result=result,
+        curves=curves,
+        importance=[(c, float(v)) for c, v in zip(feature_columns, importance)],
+        coefficients=coefficients,
         input_example=example,
-        rows={"train": sum(counts.values()), "search_fit": sum(n_fit.values()),
-              "search_validation": sum(n_val.values()), "evaluation": len(paired[0])},
-        timings=timings, evaluation_ids_sha256=hashlib.sha256("\n".join(paired[0]).encode()).hexdigest(),
+        rows={
+            "train": sum(counts.values()),
+            "search_fit": sum(n_fit.values()),
+            "search_validation": sum(n_val.values()),
+            "evaluation": len(paired[0]),
+        },
+        timings=timings,
+        evaluation_ids_sha256=hashlib.sha256("\n".join(paired[0]).encode()).hexdigest(),
         paired=paired,
     )
 
 
-def evaluate_model(model: "PipelineModel", gold_df: "DataFrame", settings: "Settings", *,
-                   key_col: str = KEY_COLUMN, label_col: str | None = None
-                   ) -> tuple[ev.EvalResult, tuple[list[str], np.ndarray, np.ndarray]]:
+def evaluate_model(
+    model: "PipelineModel",
+    gold_df: "DataFrame",
+    settings: "Settings",
+    *,
+    key_col: str = KEY_COLUMN,
+    label_col: str | None = None,
+) -> tuple[ev.EvalResult, tuple[list[str], np.ndarray, np.ndarray]]:
     """Score any model (candidate or champion) on this snapshot's held-out rows, the same way.
 
     Returns:
@@ -401,11 +480,21 @@ def evaluate_model(model: "PipelineModel", gold_df: "DataFrame", settings: "Sett
     t = settings.training
     label_col = label_col or settings.project.data.label_column
     subgroups = t.subgroups(settings.project.data)
-    scored = ev.score(model, evaluation_rows(gold_df, settings, key_col)).select(
-        key_col, label_col, *subgroups, SCORE_COLUMN).persist(StorageLevel.MEMORY_AND_DISK)
+    scored = (
+        ev.score(model, evaluation_rows(gold_df, settings, key_col))
+        .select(key_col, label_col, *subgroups, SCORE_COLUMN)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
     try:
-        result = ev.metrics(scored, label_col, SCORE_COLUMN, top_k_percent=t.evaluation.top_k_percent,
-                            subgroup_cols=subgroups, ece_bins=t.evaluation.ece_bins, id_col=key_col)
+        result = ev.metrics(
+            scored,
+            label_col,
+            SCORE_COLUMN,
+            top_k_percent=t.evaluation.top_k_percent,
+            subgroup_cols=subgroups,
+            ece_bins=t.evaluation.ece_bins,
+            id_col=key_col,
+        )
         paired = ev.paired_rows(scored, label_col, SCORE_COLUMN, key_col)
     finally:
         scored.unpersist()
@@ -413,6 +502,7 @@ def evaluate_model(model: "PipelineModel", gold_df: "DataFrame", settings: "Sett
 
 
 # --------------------------------------------------------------------------- tracking edge
+
 
 def _catalog_dict(catalog: Any) -> dict[str, Any]:
     if catalog is None:
@@ -448,17 +538,6 @@ def _report_files(report: Any) -> dict[str, str]:
     return files
 
 
-def resolved_config_yaml(settings: "Settings") -> str:
-    """The settings as YAML with secrets masked (secret fields, URL passwords, secret variables)."""
-    import yaml
-
-    from promoter.report.masking import Masker
-
-    data = settings.model_dump(mode="json")
-    text = yaml.safe_dump(data, sort_keys=True, default_flow_style=False)
-    return Masker.from_env().mask(text)
-
-
 _SAFE = str.maketrans({c: "_" for c in "!\"#$%&'()*+,:;<=>?@[\\]^`{|}~"})
 
 
@@ -470,8 +549,9 @@ def _finite(values: Mapping[str, float]) -> dict[str, float]:
     return {k: float(v) for k, v in values.items() if v is not None and math.isfinite(float(v))}
 
 
-def _write_artifacts(out: TrainOutput, settings: "Settings", lineage: "Lineage", catalog: Any,
-                     contract_report: Any, folder: Path) -> None:
+def _write_artifacts(
+    out: TrainOutput, lineage: Mapping[str, Any], catalog: Any, contract_report: Any, config_yaml: str, folder: Path
+) -> None:
     from pipelines import plots
 
     (folder / "evaluation").mkdir(parents=True)
@@ -484,267 +564,125 @@ def _write_artifacts(out: TrainOutput, settings: "Settings", lineage: "Lineage",
         row = f"{json.dumps(name) if ',' in name else name},{value:.10g}"
         lines.append(row + (f",{coef[name]:.10g}" if out.coefficients is not None else ""))
     (folder / "feature_importance.csv").write_text("\n".join(lines) + "\n")
-    plots.importance_png([n for n, _ in out.importance], [v for _, v in out.importance],
-                         folder / "feature_importance.png")
+    plots.importance_png(
+        [n for n, _ in out.importance], [v for _, v in out.importance], folder / "feature_importance.png"
+    )
     m = out.eval_result.metrics
     c = out.curves
     plots.roc_png(c.fpr, c.tpr, m["roc_auc"], folder / "plots" / "roc.png")
     plots.pr_png(c.recall, c.precision, m["pr_auc"], m["prevalence"], folder / "plots" / "pr.png")
-    plots.calibration_png(c.bin_mean_score, c.bin_fraction_positive, c.bin_count, m["ece"],
-                          folder / "plots" / "calibration.png")
-    (folder / "config" / "settings.yml").write_text(resolved_config_yaml(settings))
-    (folder / "data" / "catalog.json").write_text(json.dumps(_catalog_dict(catalog), indent=2, sort_keys=True,
-                                                             default=str))
+    plots.calibration_png(
+        c.bin_mean_score, c.bin_fraction_positive, c.bin_count, m["ece"], folder / "plots" / "calibration.png"
+    )
+    (folder / "config" / "settings.yml").write_text(config_yaml)
+    (folder / "data" / "catalog.json").write_text(
+        json.dumps(_catalog_dict(catalog), indent=2, sort_keys=True, default=str)
+    )
     (folder / "data" / "features.json").write_text(json.dumps(out.feature_columns, indent=1))
     for name, text in _report_files(contract_report).items():
         (folder / "data" / name).write_text(text)
     summary = {
-        "eval_result": out.eval_result.to_dict(), "best_params": out.best_params,
-        "search_metric": out.search_metric, "best_validation_metric": out.best_validation_metric,
-        "trials": [{"number": tr.number, "params": tr.params, "metric": tr.metric, "seconds": tr.seconds}
-                   for tr in out.trials],
-        "rows": out.rows, "timings": out.timings, "evaluation_rows_sha256": out.evaluation_ids_sha256,
-        "lineage": lineage.to_dict(),
+        "eval_result": out.eval_result.to_dict(),
+        "best_params": out.best_params,
+        "search_metric": out.search_metric,
+        "best_validation_metric": out.best_validation_metric,
+        "trials": [
+            {"number": tr.number, "params": tr.params, "metric": tr.metric, "seconds": tr.seconds} for tr in out.trials
+        ],
+        "rows": out.rows,
+        "timings": out.timings,
+        "evaluation_rows_sha256": out.evaluation_ids_sha256,
+        "lineage": dict(lineage),
     }
     (folder / SUMMARY_ARTIFACT).write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
 
 
-def _signature(feature_columns: Sequence[str]):
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
+def fit_and_log(
+    spark: "SparkSession",
+    settings: "Settings",
+    gold_df: "DataFrame",
+    catalog: Any,
+    run: "TrainingRun",
+    *,
+    lineage: Mapping[str, Any],
+    config_yaml: str,
+    contract_report: Any = None,
+    feature_columns: Sequence[str] | None = None,
+    key_col: str | None = None,
+    heartbeat: Callable[[], None] | None = None,
+    seed: int | None = None,
+) -> tuple[str, TrainOutput]:
+    """Train (see :func:`train`) and log everything through ``run``: parameters, one nested run per
+    trial, held-out metrics, plots, the resolved config, the catalog entry and the Spark model.
 
-    return ModelSignature(inputs=Schema([ColSpec("double", c) for c in feature_columns]),
-                          outputs=Schema([ColSpec("double", "prediction")]))
-
-
-def _pip_requirements() -> list[str]:
-    from importlib.metadata import version
-
-    return [f"mlflow=={version('mlflow')}", f"pyspark=={version('pyspark')}"]
-
-
-def fit_and_log(spark: "SparkSession", settings: "Settings", lineage: "Lineage", gold_df: "DataFrame",
-                catalog: Any, registry: "Registry", *, contract_report: Any = None,
-                feature_columns: Sequence[str] | None = None, key_col: str | None = None,
-                heartbeat: Callable[[], None] | None = None, seed: int | None = None
-                ) -> tuple[str, str, TrainOutput]:
-    """Train (see :func:`train`) inside a tracked MLflow run; log everything; log the Spark model.
+    Args:
+        spark: the active session.
+        settings: settings of the environment being trained.
+        gold_df: the gold table; catalog: its catalog entry (logged as JSON).
+        run: the tracking handle the application layer opened (see :mod:`pipelines.tracking`).
+        lineage: commit, tree, config hash, data snapshot ... (logged in the summary).
+        config_yaml: the resolved settings, secrets masked, logged as ``config/settings.yml``.
+        contract_report: the data contract report, logged with the run when given.
+        feature_columns: the candidate's inputs (default: every catalog feature).
+        key_col: the pseudonymous key column (default: the catalog's id column).
+        heartbeat: called after each trial and before the model upload (keeps a lock fresh).
+        seed: search seed override.
 
     Returns:
-        (run id, model URI for registration, TrainOutput).
+        (model URI of the logged model, TrainOutput).
     """
-    import mlflow
-    import mlflow.spark
-    import pandas as pd
-
-    from promoter.registry import MODEL_URI_TAG, mlflow_uris
-
     features = list(feature_columns if feature_columns is not None else catalog.feature_columns)
     key_col = key_col or getattr(catalog, "id_column", None) or KEY_COLUMN
-    env = lineage.environment
-    experiment_id = registry.experiment_id(registry.experiment_name(settings, env))
-    client = registry.client
     t = settings.training
-    run_name = f"train-{env}-{(lineage.commit or 'local')[:8]}"
-    with mlflow_uris(registry.tracking_uri, registry.registry_uri):
-        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
-                               tags={**lineage.tags(), "promote.kind": "train"})
-        run_id = run.info.run_id
-        try:
-            mlflow.log_params({
-                "algorithm": t.algorithm, "scale_features": t.scale_features, "split_config": t.split_config,
-                "split_salt": t.split_salt, "validation_fraction": t.validation_fraction,
-                "search_metric": t.search_metric, "max_evals": t.max_evals, "early_stop_rounds": t.early_stop_rounds,
-                "timeout_seconds": t.timeout_seconds, "seed": t.seed if seed is None else seed,
-                "n_features": len(features), "search_space": json.dumps(t.space(), sort_keys=True)[:6000],
-                "top_k_percent": t.evaluation.top_k_percent, "ece_bins": t.evaluation.ece_bins,
-                **{f"fixed.{k}": v for k, v in t.params.items()},
-            })
+    run.log_params(
+        {
+            "algorithm": t.algorithm,
+            "scale_features": t.scale_features,
+            "split_config": t.split_config,
+            "split_salt": t.split_salt,
+            "validation_fraction": t.validation_fraction,
+            "search_metric": t.search_metric,
+            "max_evals": t.max_evals,
+            "early_stop_rounds": t.early_stop_rounds,
+            "timeout_seconds": t.timeout_seconds,
+            "seed": t.seed if seed is None else seed,
+            "n_features": len(features),
+            "search_space": json.dumps(t.space(), sort_keys=True)[:6000],
+            "top_k_percent": t.evaluation.top_k_percent,
+            "ece_bins": t.evaluation.ece_bins,
+            **{f"fixed.{k}": v for k, v in t.params.items()},
+        }
+    )
 
-            def on_trial(trial: Trial) -> None:
-                child = client.create_run(experiment_id, start_time=int(trial.started_at * 1000),
-                                          tags={"mlflow.parentRunId": run_id,
-                                                "mlflow.runName": f"trial-{trial.number:03d}",
-                                                "promote.kind": "trial"})
-                from mlflow.entities import Metric, Param
+    def on_trial(trial: Trial) -> None:
+        run.log_trial(
+            trial.number,
+            trial.params,
+            {f"val_{t.search_metric}": trial.metric, "trial_seconds": trial.seconds},
+            trial.started_at,
+        )
+        run.log_metrics({f"trial_val_{t.search_metric}": trial.metric}, step=trial.number)
+        if heartbeat is not None:
+            heartbeat()
 
-                now = int(time.time() * 1000)
-                client.log_batch(child.info.run_id,
-                                 params=[Param(k, str(v)) for k, v in trial.params.items()],
-                                 metrics=[Metric(f"val_{t.search_metric}", trial.metric, now, 0),
-                                          Metric("trial_seconds", trial.seconds, now, 0)])
-                client.set_terminated(child.info.run_id, "FINISHED", end_time=now)
-                mlflow.log_metric(f"trial_val_{t.search_metric}", trial.metric, step=trial.number)
-                if heartbeat is not None:
-                    heartbeat()
-
-            out = train(spark, settings, gold_df, features, key_col=key_col, seed=seed, on_trial=on_trial)
-            mlflow.log_params({f"best.{k}": v for k, v in out.best_params.items()})
-            mlflow.log_metrics(_finite({_metric_key(k): v for k, v in out.eval_result.flat().items()}))
-            mlflow.log_metrics(_finite({
+    out = train(spark, settings, gold_df, features, key_col=key_col, seed=seed, on_trial=on_trial)
+    run.log_params({f"best.{k}": v for k, v in out.best_params.items()})
+    run.log_metrics(_finite({_metric_key(k): v for k, v in out.eval_result.flat().items()}))
+    run.log_metrics(
+        _finite(
+            {
                 f"best_val_{t.search_metric}": out.best_validation_metric or float("nan"),
                 "trials": float(len(out.trials)),
                 **{f"time_{k}": v for k, v in out.timings.items()},
                 **{f"rows_{k}": float(v) for k, v in out.rows.items()},
-            }))
-            mlflow.set_tag(EVAL_ROWS_TAG, out.evaluation_ids_sha256)
-            with tempfile.TemporaryDirectory(prefix="promote-artifacts-") as tmp:
-                _write_artifacts(out, settings, lineage, catalog, contract_report, Path(tmp))
-                mlflow.log_artifacts(tmp)
-            if heartbeat is not None:
-                heartbeat()
-            info = mlflow.spark.log_model(
-                out.model, MODEL_ARTIFACT, signature=_signature(features),
-                input_example=pd.DataFrame(out.input_example), pip_requirements=_pip_requirements())
-            mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
-            mlflow.end_run("FINISHED")
-        except BaseException:
-            mlflow.end_run("FAILED")
-            raise
-    return run_id, info.model_uri, out
-
-
-# --------------------------------------------------------------------------- idempotent registration
-
-@dataclass(frozen=True)
-class TrainResult:
-    """Outcome of :func:`train_and_register`.
-
-    Attributes:
-        model_name: the environment's registered model.
-        version: the registered (or reused) version.
-        run_id: the training run that produced it.
-        reused: True when a READY version with the same content key existed (nothing trained).
-        content_key: tree sha + config hash + data snapshot id, hashed (``None``: no reuse possible).
-        metrics: held-out metrics at training time (for reports; the gate re-scores both models).
-        eval_result: full held-out metrics incl. subgroups.
-        best_params: parameters of the refit model.
-        timings: seconds per phase (empty when reused).
-        evaluation_rows_sha256: digest of the held-out member keys.
-        output: the TrainOutput (model, trials, per-row scores); ``None`` when reused or resumed.
-        resumed: True when an earlier run with this key had trained and logged the model but not
-            registered it (it died); that run's model was registered, nothing trained.
-    """
-
-    model_name: str
-    version: int
-    run_id: str
-    reused: bool
-    content_key: str | None
-    metrics: dict[str, float]
-    eval_result: ev.EvalResult
-    best_params: dict[str, Any]
-    timings: dict[str, float]
-    evaluation_rows_sha256: str | None
-    output: TrainOutput | None = field(default=None, repr=False)
-    resumed: bool = False
-
-    @property
-    def model_uri(self) -> str:
-        return f"models:/{self.model_name}/{self.version}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly summary (no model, no per-row data)."""
-        return {"model_name": self.model_name, "version": self.version, "model_uri": self.model_uri,
-                "run_id": self.run_id, "reused": self.reused, "resumed": self.resumed,
-                "content_key": self.content_key,
-                "metrics": self.eval_result.to_dict()["metrics"], "best_params": self.best_params,
-                "timings": self.timings, "evaluation_rows_sha256": self.evaluation_rows_sha256}
-
-    def text(self) -> str:
-        """Two or three lines for a console."""
-        m = self.eval_result.metrics
-        head = (f"{'reused' if self.reused else 'registered'} {self.model_name} v{self.version} "
-                f"(run {self.run_id})")
-        if self.reused:
-            head += ": a READY version already has this code, config and data (content key)"
-        elif self.resumed:
-            head += ": registered the model an earlier run with this content key trained and logged"
-        k = f"{self.eval_result.top_k_percent:g}%"
-        line = (f"held-out rows {int(m['n'])} (positives {int(m['positives'])}): roc_auc {m['roc_auc']:.4f}  "
-                f"pr_auc {m['pr_auc']:.4f}  brier {m['brier']:.4f}  log_loss {m['log_loss']:.4f}  "
-                f"ece {m['ece']:.4f}  precision@{k} {m['precision_at_k']:.4f}  recall@{k} {m['recall_at_k']:.4f}")
-        lines = [head, line]
-        if self.best_params:
-            lines.append("best params: " + ", ".join(f"{k_}={v}" for k_, v in sorted(self.best_params.items())))
-        return "\n".join(lines) + "\n"
-
-
-def _summary_of_run(registry: "Registry", run_id: str) -> dict[str, Any]:
-    """The run's ``evaluation/summary.json``; from its metrics when the file is missing (older runs)."""
-    try:
-        with tempfile.TemporaryDirectory(prefix="promote-summary-") as tmp:
-            path = registry.client.download_artifacts(run_id, SUMMARY_ARTIFACT, tmp)
-            return json.loads(Path(path).read_text())
-    except Exception:  # noqa: BLE001 - any failure to read it: fall back to the logged metrics
-        metrics = {k: v for k, v in registry.run_metrics(run_id).items() if k in ev.METRIC_NAMES}
-        return {"eval_result": ev.EvalResult(metrics=metrics).to_dict(), "best_params": {}}
-
-
-def _from_summary(model_name: str, version: int, run_id: str, key: str | None, summary: Mapping[str, Any],
-                  *, reused: bool, resumed: bool = False) -> "TrainResult":
-    result = ev.EvalResult.from_dict(summary["eval_result"])
-    return TrainResult(model_name=model_name, version=version, run_id=run_id, reused=reused, resumed=resumed,
-                       content_key=key, metrics=dict(result.metrics), eval_result=result,
-                       best_params=dict(summary.get("best_params", {})), timings={},
-                       evaluation_rows_sha256=summary.get("evaluation_rows_sha256"))
-
-
-def train_and_register(spark: "SparkSession", settings: "Settings", lineage: "Lineage", gold_df: "DataFrame",
-                       catalog: Any, registry: "Registry", *, contract_report: Any = None,
-                       feature_columns: Sequence[str] | None = None, key_col: str | None = None,
-                       lock_timeout_seconds: float = 3600, seed: int | None = None) -> TrainResult:
-    """Train, log and register a candidate in the environment's model, at most once per content key.
-
-    Under the registry lock of the model: when a READY version carries ``lineage.content_key``
-    it is returned (``reused=True``, nothing trained); otherwise the model is trained, logged
-    and registered with the lineage tags on the run and on the version. A re-run of the same
-    event therefore never makes a second version.
-
-    Args:
-        spark: the active session.
-        settings: settings for ``lineage.environment``.
-        lineage: commit, tree, config hash, data snapshot, ... (see :class:`promoter.registry.Lineage`).
-        gold_df: the gold table from ``features.load_gold``.
-        catalog: its catalog entry (``feature_columns``, ``snapshot_id``; logged as JSON).
-        registry: the MLflow adapter.
-        contract_report: the data contract report, logged with the run when given.
-        feature_columns: override ``catalog.feature_columns``.
-        key_col: the pseudonymous member key (default ``catalog.id_column``, else ``member_key``).
-        lock_timeout_seconds: how long to wait for another run holding the lock.
-        seed: search seed override (default ``training.seed``).
-
-    Raises:
-        PromoteError: when settings and lineage disagree on the environment; LockTimeout/LockLost.
-    """
-    if settings.env and settings.env != lineage.environment:
-        raise PromoteError(f"settings are for {settings.env!r} but lineage says {lineage.environment!r}")
-    model_name = registry.model_name(settings, lineage.environment)
-    key = lineage.content_key
-    description = f"trained from {lineage.branch or '?'} @ {(lineage.commit or 'unknown')[:12]}"
-    with registry.lock(model_name, timeout_seconds=lock_timeout_seconds) as held:
-        if key is not None:
-            found = registry.find_version_by_content_key(model_name, key)
-            if found is not None and found.run_id:
-                return _from_summary(model_name, found.version, found.run_id, key,
-                                     _summary_of_run(registry, found.run_id), reused=True)
-            # a run that trained and logged its model but died before registering: register it
-            experiment_id = registry.experiment_id(registry.experiment_name(settings, lineage.environment))
-            finished = registry.find_finished_run(experiment_id, key)
-            if finished is not None:
-                run_id, model_uri = finished
-                summary = _summary_of_run(registry, run_id)
-                tags = {**lineage.tags(), **({EVAL_ROWS_TAG: summary["evaluation_rows_sha256"]}
-                                             if summary.get("evaluation_rows_sha256") else {})}
-                version = registry.register(run_id, model_uri, model_name, tags, description=description)
-                return _from_summary(model_name, version, run_id, key, summary, reused=False, resumed=True)
-        run_id, model_uri, out = fit_and_log(spark, settings, lineage, gold_df, catalog, registry,
-                                             contract_report=contract_report, feature_columns=feature_columns,
-                                             key_col=key_col, heartbeat=held.refresh, seed=seed)
-        held.check()
-        tags = {**lineage.tags(), EVAL_ROWS_TAG: out.evaluation_ids_sha256}
-        version = registry.register(run_id, model_uri, model_name, tags, description=description)
-    return TrainResult(model_name=model_name, version=version, run_id=run_id, reused=False, content_key=key,
-                       metrics=dict(out.eval_result.metrics), eval_result=out.eval_result,
-                       best_params=out.best_params, timings=out.timings,
-                       evaluation_rows_sha256=out.evaluation_ids_sha256, output=out)
+            }
+        )
+    )
+    run.set_tag(EVAL_ROWS_TAG, out.evaluation_ids_sha256)
+    with tempfile.TemporaryDirectory(prefix="promote-artifacts-") as tmp:
+        _write_artifacts(out, lineage, catalog, contract_report, config_yaml, Path(tmp))
+        run.log_artifacts(tmp)
+    if heartbeat is not None:
+        heartbeat()
+    model_uri = run.log_spark_model(out.model, MODEL_ARTIFACT, features, out.input_example)
+    return model_uri, out

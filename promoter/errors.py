@@ -35,8 +35,15 @@ class ConfigError(InvalidInput):
     the line and column: ``configs/base/promotion.yml:14:5: gate.prod.x: ...``.
     """
 
-    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
-                 column: int | None = None, key: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        key: str | None = None,
+    ) -> None:
         self.file = file
         self.line = line
         self.column = column
@@ -81,3 +88,12 @@ class AwaitingApproval(PromoteError):
     """Raised when the verdict needs approvals that have not been given yet (exit 4)."""
 
     exit_code = EXIT_AWAITING_APPROVAL
+
+
+class StepFailed(PromoteError):
+    """Raised when a step died of something outside the promotion (Spark out of memory, a dead JVM).
+
+    The message names the step and, where known, the setting to change; exit code 1.
+    """
+
+    exit_code = EXIT_UNEXPECTED

@@ -18,21 +18,27 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
 from promoter import errors
 
-PROJECT_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+PROJECT_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 CLINICAL_GROUPS = ["demographics", "obstetric_history", "comorbidities", "vitals_labs", "medications", "utilization"]
-SDOH_GROUPS = ["sdoh_economic", "sdoh_housing", "sdoh_transportation", "sdoh_food", "sdoh_education",
-               "sdoh_neighborhood"]
+SDOH_GROUPS = [
+    "sdoh_economic",
+    "sdoh_housing",
+    "sdoh_transportation",
+    "sdoh_food",
+    "sdoh_education",
+    "sdoh_neighborhood",
+]
 DEMO_DIR = "demo-out"
 
 
@@ -49,6 +55,8 @@ class Decision:
     verdict: str
     exit_code: int
     seconds: float
+    planned: list[str] = field(default_factory=list)
+    executed: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -82,8 +90,15 @@ def _fmt(x: float | None) -> str:
 class Demo:
     """Drives the story; each step is one replayed event."""
 
-    def __init__(self, workdir: Path, members: int, seed: int, max_evals: int, say: Callable[[str], None],
-                 overrides: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        members: int,
+        seed: int,
+        max_evals: int,
+        say: Callable[[str], None],
+        overrides: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.workdir = workdir
         self.repo = workdir / "hrob-model"
         self.members = members
@@ -93,7 +108,7 @@ class Demo:
         self.result = DemoResult(repo=self.repo)
         self.spark: Any = None
         self.primary = "roc_auc"
-        self.today = datetime.now(timezone.utc).date()
+        self.today = datetime.now(UTC).date()
         # the story's releases land on consecutive days, so the predictions table shows which
         # champion scored which day: release 1.0 two days ago, 1.1 yesterday, 1.2 today
         self.score_date = self.today - timedelta(days=2)
@@ -117,8 +132,9 @@ class Demo:
             _write_yaml(self.repo / "configs" / rel, data)
         _selection(self.repo, groups=list(CLINICAL_GROUPS))
         (self.repo / ".gitignore").write_text(".promote/\nspark-warehouse/\n")
-        (self.repo / "README.md").write_text("# HROB risk model\n\nDeployed with `promote`: branches are "
-                                             "environments.\n")
+        (self.repo / "README.md").write_text(
+            "# HROB risk model\n\nDeployed with `promote`: branches are environments.\n"
+        )
         gitops.init_repo(self.repo)
         gitops.commit_all(self.repo, "HROB model: clinical feature groups")
         os.chdir(self.repo)
@@ -135,32 +151,35 @@ class Demo:
 
     # -------------------------------------------------------------- one event
     def replay(self, label: str, **event_args: Any) -> Decision:
-        from promoter.core import events
-        from promoter.app import run as runner
+        from promoter.app import prepare, run, sources
 
         started = time.monotonic()
-        event = events.from_local(self.repo, **event_args)
+        event = sources.from_local(self.repo, **event_args)
         self.say(f"\n=== {label}")
         code, result = 0, None
         try:
-            result = runner.execute(event, config_dir="configs", repo_path=self.repo, spark=self.spark,
-                                    console=False, score_date=self.score_date,
-                                    render_plan=lambda p: self.say(f"    -> {p.environment}: "
-                                                                    + ", ".join(p.step_names())))
+            prepared = prepare.prepare(event, "configs", self.repo)
+            self.say(f"    -> {prepared.plan.environment}: " + ", ".join(prepared.plan.step_names()))
+            result = run.execute(prepared, repo_path=self.repo, spark=self.spark, score_date=self.score_date)
         except (errors.GateRejected, errors.AwaitingApproval) as exc:
             code = exc.exit_code
             self.say(f"    exit {code}: {exc}")
             result = getattr(exc, "result", None)
         verdict = result.verdict if result is not None else None
         decision = self._decision(label, event, result, verdict, code, time.monotonic() - started)
+        decision.planned = prepared.plan.step_names()
+        decision.executed = result.executed if result is not None else []
         self.result.decisions.append(decision)
-        self.say(f"    {decision.verdict}: candidate v{decision.candidate} {self.primary} "
-                 f"{_fmt(decision.candidate_metric)}, champion v{decision.champion} {_fmt(decision.champion_metric)}"
-                 f" ({decision.seconds:.0f}s)")
+        self.say(
+            f"    {decision.verdict}: candidate v{decision.candidate} {self.primary} "
+            f"{_fmt(decision.candidate_metric)}, champion v{decision.champion} {_fmt(decision.champion_metric)}"
+            f" ({decision.seconds:.0f}s)"
+        )
         return decision
 
-    def _decision(self, label: str, event: Any, result: Any, verdict: dict[str, Any] | None, code: int,
-                  seconds: float) -> Decision:
+    def _decision(
+        self, label: str, event: Any, result: Any, verdict: dict[str, Any] | None, code: int, seconds: float
+    ) -> Decision:
         cand = champ = None
         cand_m = champ_m = None
         env = None
@@ -193,8 +212,13 @@ class Demo:
     def pull_request_and_merge(self, branch: str, number: int) -> None:
         from promoter import gitops
 
-        self.replay(f"PR #{number} {branch} -> main", kind="pull_request", source_branch=branch,
-                    target_branch="main", pr_number=number)
+        self.replay(
+            f"PR #{number} {branch} -> main",
+            kind="pull_request",
+            source_branch=branch,
+            target_branch="main",
+            pr_number=number,
+        )
         gitops.checkout(self.repo, "main")
         gitops.merge_ff(self.repo, branch)
         self.replay(f"merge #{number} into main", kind="push", branch="main")
@@ -206,18 +230,31 @@ class Demo:
         settings = config.load("configs", None)
         staging = config.load("configs", settings.promotion.pull_request_fallback)
         readiness = None if force_reason else release.mlflow_readiness(staging, repo=str(self.repo))
-        cut = release.cut_release(str(self.repo), source="main", version=version, force=bool(force_reason),
-                                  reason=force_reason, readiness=readiness, settings=settings)
+        cut = release.cut_release(
+            str(self.repo),
+            source="main",
+            version=version,
+            force=bool(force_reason),
+            reason=force_reason,
+            readiness=readiness,
+            settings=settings,
+        )
         self.say(f"\n$ promote cut-release --version {version}" + (" --force" if force_reason else ""))
         self.say(f"    {cut.branch} + tag {cut.tag} at {cut.sha[:12]} ({cut.readiness})")
         decision = self.replay(f"release {cut.branch}", kind="push", branch=cut.branch)
         self.score_date += timedelta(days=1)
         if decision.exit_code == 4 and decision.candidate is not None:
             # the policy sends a marginal win to a person: the release manager signs it off
-            from promoter.app import run as runner
+            from promoter.app import decisions
 
-            action = runner.approve("configs", settings.promotion.prod_environment, decision.candidate,
-                                    "release.manager", ticket="CHG-DEMO", reason="reviewed the gate report")
+            action = decisions.approve(
+                "configs",
+                settings.promotion.prod_environment,
+                decision.candidate,
+                "release.manager",
+                ticket="CHG-DEMO",
+                reason="reviewed the gate report",
+            )
             self.say(f"\n$ promote approve --env prod --version {decision.candidate} --by release.manager")
             self.say(f"    {action.message}")
             if action.champion_moved:
@@ -226,19 +263,28 @@ class Demo:
 
     # -------------------------------------------------------------- the story
     def story(self) -> None:
-        self.change("feature/baseline", "Tune the baseline search", lambda: (self.repo / "NOTES.md")
-                    .write_text("Baseline: clinical groups only.\n"))
+        self.change(
+            "feature/baseline",
+            "Tune the baseline search",
+            lambda: (self.repo / "NOTES.md").write_text("Baseline: clinical groups only.\n"),
+        )
         self.replay("push feature/baseline", kind="push", branch="feature/baseline")
         self.pull_request_and_merge("feature/baseline", 1)
         self.cut_and_release("1.0")
 
-        self.change("feature/sdoh", "Add the social-determinant feature groups",
-                    lambda: _selection(self.repo, groups=CLINICAL_GROUPS + SDOH_GROUPS))
+        self.change(
+            "feature/sdoh",
+            "Add the social-determinant feature groups",
+            lambda: _selection(self.repo, groups=CLINICAL_GROUPS + SDOH_GROUPS),
+        )
         self.pull_request_and_merge("feature/sdoh", 2)
         self.cut_and_release("1.1")
 
-        self.change("feature/drop-clinical", "Drop the clinical feature groups",
-                    lambda: _selection(self.repo, groups=list(SDOH_GROUPS)))
+        self.change(
+            "feature/drop-clinical",
+            "Drop the clinical feature groups",
+            lambda: _selection(self.repo, groups=list(SDOH_GROUPS)),
+        )
         self.pull_request_and_merge("feature/drop-clinical", 3)
         last = self.decisions_for("merge #3 into main")
         reason = None
@@ -252,8 +298,8 @@ class Demo:
     def finish(self) -> None:
         from pipelines import score
         from promoter import config
+        from promoter.app.connect import open_registry
         from promoter.core import tags
-        from promoter.app.run import open_registry
 
         prod = config.load("configs", config.load("configs", None).promotion.prod_environment)
         registry = open_registry(prod)
@@ -264,18 +310,32 @@ class Demo:
 def table(result: DemoResult, primary: str) -> str:
     """The closing table of every decision."""
     head = ("event", "env", "candidate", "champion", f"cand {primary}", f"champ {primary}", "verdict")
-    rows = [head] + [(d.event, d.environment or "-", f"v{d.candidate}" if d.candidate else "-",
-                      f"v{d.champion}" if d.champion else "-", _fmt(d.candidate_metric), _fmt(d.champion_metric),
-                      d.verdict) for d in result.decisions]
+    rows = [head] + [
+        (
+            d.event,
+            d.environment or "-",
+            f"v{d.candidate}" if d.candidate else "-",
+            f"v{d.champion}" if d.champion else "-",
+            _fmt(d.candidate_metric),
+            _fmt(d.champion_metric),
+            d.verdict,
+        )
+        for d in result.decisions
+    ]
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(head))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
-def run(workdir: str | Path = DEMO_DIR, members: int = 20_000, seed: int = 7, max_evals: int = 4,
-        say: Callable[[str], None] | None = None,
-        overrides: dict[str, dict[str, Any]] | None = None) -> DemoResult:
+def run(
+    workdir: str | Path = DEMO_DIR,
+    members: int = 20_000,
+    seed: int = 7,
+    max_evals: int = 4,
+    say: Callable[[str], None] | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> DemoResult:
     """Run the demo story; returns what happened (the e2e test asserts on it).
 
     Args:
@@ -297,20 +357,8 @@ def run(workdir: str | Path = DEMO_DIR, members: int = 20_000, seed: int = 7, ma
     say("\n" + table(res, demo.primary))
     say("")
     for day, info in sorted(res.scored.items()):
-        say(f"scored {info['rows']:,} members on {day} with version "
-            f"{info['model_version']}")
+        say(f"scored {info['rows']:,} members on {day} with version {info['model_version']}")
     say(f"prod champion: version {res.champion}")
     say(f"finished in {res.seconds / 60:.1f} min")
     say(f"\nopen the MLflow UI on the demo's store:\n  mlflow ui --backend-store-uri {res.mlflow_uri}")
     return res
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m promoter.demo` (what `make demo` runs)."""
-    from promoter.cli import main as cli_main
-
-    return cli_main(["demo", *(argv or [])])
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -12,8 +12,9 @@ resolve to the prod environment; a source commit without a passing staging candi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from promoter import gitops
 from promoter.errors import InvalidInput
@@ -55,10 +56,20 @@ class ReleaseResult:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"branch": self.branch, "tag": self.tag, "source": self.source, "sha": self.sha,
-                "remote": self.remote, "pushed": self.pushed, "forced": self.forced, "reason": self.reason,
-                "readiness": self.readiness, "tag_message": self.tag_message, "notes": list(self.notes),
-                "plan": self.plan.to_dict() if self.plan is not None else None}
+        return {
+            "branch": self.branch,
+            "tag": self.tag,
+            "source": self.source,
+            "sha": self.sha,
+            "remote": self.remote,
+            "pushed": self.pushed,
+            "forced": self.forced,
+            "reason": self.reason,
+            "readiness": self.readiness,
+            "tag_message": self.tag_message,
+            "notes": list(self.notes),
+            "plan": self.plan.to_dict() if self.plan is not None else None,
+        }
 
 
 def release_names(name: str | None = None, version: str | None = None) -> ReleaseNames:
@@ -86,12 +97,12 @@ def release_names(name: str | None = None, version: str | None = None) -> Releas
         last = stripped.rsplit("/", 1)[1]
         tag = f"v{last}" if last[:1].isdigit() else last
         return ReleaseNames(branch=stripped, tag=tag)
-    raise InvalidInput(f"--name {name!r} has no version part to name the tag after; use --name "
-                       f"{name}/X or --version X")
+    raise InvalidInput(f"--name {name!r} has no version part to name the tag after; use --name {name}/X or --version X")
 
 
-def staging_candidate_passed(tracking_uri: str, registry_uri: str | None, model_name: str,
-                             sha: str, tree: str | None = None) -> tuple[bool, str]:
+def staging_candidate_passed(
+    tracking_uri: str, registry_uri: str | None, model_name: str, sha: str, tree: str | None = None
+) -> tuple[bool, str]:
     """Is there a version of ``model_name`` built from commit ``sha`` whose expectations passed?
 
     Looks for model versions tagged ``promote.commit = sha`` (or, when ``tree`` is given,
@@ -107,38 +118,20 @@ def staging_candidate_passed(tracking_uri: str, registry_uri: str | None, model_
     Returns:
         ``(ready, why)`` with a sentence a release manager can act on.
     """
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
     from promoter.core import tags
+    from promoter.registry import Registry
 
-    def quote(v: str) -> str:
-        return v.replace("\\", "\\\\").replace("'", "\\'")
-
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri or tracking_uri)
-    versions: list[Any] = []
-    filters = [f"name = '{quote(model_name)}' and tags.`{tags.COMMIT}` = '{quote(sha)}'"]
-    if tree:
-        filters.append(f"name = '{quote(model_name)}' and tags.`{tags.TREE}` = '{quote(tree)}'")
-    for flt in filters:
-        try:
-            found = list(client.search_model_versions(flt, max_results=200))
-        except MlflowException as exc:
-            if getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST":
-                found = []
-            else:
-                raise
-        versions.extend(v for v in found if v.version not in {x.version for x in versions})
+    versions = Registry(tracking_uri, registry_uri).versions_built_from(model_name, sha, tree)
     passing = sorted(int(v.version) for v in versions if (v.tags or {}).get(tags.EXPECTATIONS) == "PASS")
     if passing:
-        return True, (f"{model_name} version {passing[-1]} was built from {sha[:12]} and passed its "
-                      f"expectations")
+        return True, (f"{model_name} version {passing[-1]} was built from {sha[:12]} and passed its expectations")
     if versions:
-        seen = ", ".join(f"v{v.version}: {(v.tags or {}).get(tags.EXPECTATIONS, 'not checked')}"
-                         for v in sorted(versions, key=lambda v: int(v.version)))
+        seen = ", ".join(
+            f"v{v.version}: {(v.tags or {}).get(tags.EXPECTATIONS, 'not checked')}"
+            for v in sorted(versions, key=lambda v: int(v.version))
+        )
         return False, f"{model_name} has versions from {sha[:12]} but none passed its expectations ({seen})"
-    return False, (f"no version of {model_name} was built from {sha[:12]}: let CI run on the source branch "
-                   f"first")
+    return False, (f"no version of {model_name} was built from {sha[:12]}: let CI run on the source branch first")
 
 
 def mlflow_readiness(settings: "Settings", environment: str | None = None, repo: str = ".") -> Readiness:
@@ -158,8 +151,9 @@ def mlflow_readiness(settings: "Settings", environment: str | None = None, repo:
     def readiness(sha: str) -> tuple[bool, str]:
         if project.tracking_token is not None:
             os.environ.setdefault("MLFLOW_TRACKING_TOKEN", project.tracking_token.get_secret_value())
-        return staging_candidate_passed(project.tracking_uri, project.registry_uri, model, sha,
-                                        gitops.tree_of(repo, sha))
+        return staging_candidate_passed(
+            project.tracking_uri, project.registry_uri, model, sha, gitops.tree_of(repo, sha)
+        )
 
     return readiness
 
@@ -172,9 +166,19 @@ def _would_be_plan(settings: "Settings", branch: str, sha: str, source: str) -> 
     return planning.build(event, settings)
 
 
-def cut_release(repo: str = ".", *, source: str = "main", name: str | None = None, version: str | None = None,
-                push: bool = False, remote: str = "origin", force: bool = False, reason: str | None = None,
-                readiness: Readiness | None = None, settings: "Settings | None" = None) -> ReleaseResult:
+def cut_release(
+    repo: str = ".",
+    *,
+    source: str = "main",
+    name: str | None = None,
+    version: str | None = None,
+    push: bool = False,
+    remote: str = "origin",
+    force: bool = False,
+    reason: str | None = None,
+    readiness: Readiness | None = None,
+    settings: "Settings | None" = None,
+) -> ReleaseResult:
     """Cut release branch ``name`` (or ``release/<version>``) and its annotated tag from ``source``.
 
     Args:
@@ -218,31 +222,38 @@ def cut_release(repo: str = ".", *, source: str = "main", name: str | None = Non
         prod = settings.promotion.prod_environment
         if plan.environment != prod:
             where = plan.environment or "no environment"
-            raise ReleaseRefused(f"{names.branch!r} resolves to {where} ({plan.rule or plan.nothing}), not {prod}: "
-                                 f"a release branch must match a {prod} branch rule in promotion.yml")
+            raise ReleaseRefused(
+                f"{names.branch!r} resolves to {where} ({plan.rule or plan.nothing}), not {prod}: "
+                f"a release branch must match a {prod} branch rule in promotion.yml"
+            )
 
     notes: list[str] = []
     if gitops.is_dirty(root):
-        raise ReleaseRefused(f"the work tree at {root} has uncommitted or untracked changes: commit or "
-                             f"remove them first (a release is cut from committed code only)")
+        raise ReleaseRefused(
+            f"the work tree at {root} has uncommitted or untracked changes: commit or "
+            f"remove them first (a release is cut from committed code only)"
+        )
     if not gitops.local_branch_exists(root, source):
-        raise ReleaseRefused(f"source branch {source!r} does not exist here (fetch it, or name another "
-                             f"with --from)")
+        raise ReleaseRefused(f"source branch {source!r} does not exist here (fetch it, or name another with --from)")
     with_remote = gitops.has_remote(root, remote)
     if push and not with_remote:
         raise ReleaseRefused(f"--push: no remote called {remote!r} (see `git remote -v`)")
     if with_remote:
-        remote_has = gitops.remote_refs(root, remote, f"refs/heads/{source}", f"refs/heads/{names.branch}",
-                                        f"refs/tags/{names.tag}")
+        remote_has = gitops.remote_refs(
+            root, remote, f"refs/heads/{source}", f"refs/heads/{names.branch}", f"refs/tags/{names.tag}"
+        )
         if f"refs/heads/{source}" in remote_has:
             gitops.fetch(root, remote, source)
             counts = gitops.ahead_behind(root, source, remote)
             if counts and counts[1] > 0:
-                raise ReleaseRefused(f"{source!r} is {counts[1]} commit(s) behind {remote}/{source}: pull first, "
-                                     f"so the release holds what CI tested")
+                raise ReleaseRefused(
+                    f"{source!r} is {counts[1]} commit(s) behind {remote}/{source}: pull first, "
+                    f"so the release holds what CI tested"
+                )
             if counts and counts[0] > 0:
-                notes.append(f"{source!r} is {counts[0]} commit(s) ahead of {remote}/{source}: those commits "
-                             f"have not run in CI")
+                notes.append(
+                    f"{source!r} is {counts[0]} commit(s) ahead of {remote}/{source}: those commits have not run in CI"
+                )
         else:
             notes.append(f"{remote} has no branch {source!r}")
         if f"refs/heads/{names.branch}" in remote_has:
@@ -264,11 +275,13 @@ def cut_release(repo: str = ".", *, source: str = "main", name: str | None = Non
     else:
         ready, why = readiness(sha)  # type: ignore[misc]
         if not ready:
-            raise ReleaseRefused(f"{source} @ {sha[:12]} is not ready for release: {why} "
-                                 f"(override with --force --reason TEXT)")
+            raise ReleaseRefused(
+                f"{source} @ {sha[:12]} is not ready for release: {why} (override with --force --reason TEXT)"
+            )
 
-    message = (f"Release {names.branch} from {source} @ {sha}\n\n"
-               + (f"Forced: {reason}\n" if force else f"Readiness: {why}\n"))
+    message = f"Release {names.branch} from {source} @ {sha}\n\n" + (
+        f"Forced: {reason}\n" if force else f"Readiness: {why}\n"
+    )
     gitops.create_branch_and_tag(root, names.branch, sha, names.tag, message)
     pushed = False
     if push:
@@ -280,15 +293,28 @@ def cut_release(repo: str = ".", *, source: str = "main", name: str | None = Non
         pushed = True
     if settings is not None:
         plan = _would_be_plan(settings, names.branch, sha, source)
-    return ReleaseResult(branch=names.branch, tag=names.tag, source=source, sha=sha,
-                         remote=remote if with_remote else None, pushed=pushed, forced=force, reason=reason,
-                         readiness=why, tag_message=message, plan=plan, notes=tuple(notes))
+    return ReleaseResult(
+        branch=names.branch,
+        tag=names.tag,
+        source=source,
+        sha=sha,
+        remote=remote if with_remote else None,
+        pushed=pushed,
+        forced=force,
+        reason=reason,
+        readiness=why,
+        tag_message=message,
+        plan=plan,
+        notes=tuple(notes),
+    )
 
 
 def render(result: ReleaseResult) -> str:
     """What was cut, and what CI will do next."""
-    lines = [f"created branch {result.branch} and tag {result.tag} at {result.source} @ {result.sha[:12]}",
-             f"readiness:    {result.readiness}"]
+    lines = [
+        f"created branch {result.branch} and tag {result.tag} at {result.source} @ {result.sha[:12]}",
+        f"readiness:    {result.readiness}",
+    ]
     for note in result.notes:
         lines.append(f"note:         {note}")
     if result.pushed:

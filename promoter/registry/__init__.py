@@ -10,6 +10,22 @@ from promoter.registry.client import MODEL_URI_TAG, Registry, local_artifact_roo
 from promoter.registry.lineage import Lineage, VersionInfo, content_key
 from promoter.registry.lock import LOCK_HEARTBEAT_AT, LOCK_HOLDER, LOCK_PREFIX, LockHandle, LockLost, LockTimeout
 
-__all__ = ["AUDIT_EXPERIMENT", "AUDIT_HEAD", "AUDIT_PART", "LOCK_HEARTBEAT_AT", "LOCK_HOLDER", "LOCK_PREFIX",
-           "Lineage", "LockHandle", "LockLost", "LockTimeout", "MODEL_URI_TAG", "MlflowAuditStore", "Registry",
-           "VersionInfo", "content_key", "local_artifact_root", "mlflow_uris"]
+__all__ = [
+    "AUDIT_EXPERIMENT",
+    "AUDIT_HEAD",
+    "AUDIT_PART",
+    "LOCK_HEARTBEAT_AT",
+    "LOCK_HOLDER",
+    "LOCK_PREFIX",
+    "Lineage",
+    "LockHandle",
+    "LockLost",
+    "LockTimeout",
+    "MODEL_URI_TAG",
+    "MlflowAuditStore",
+    "Registry",
+    "VersionInfo",
+    "content_key",
+    "local_artifact_root",
+    "mlflow_uris",
+]

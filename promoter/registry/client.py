@@ -22,29 +22,22 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from promoter.core import tags as T
 from promoter.errors import NotFound, PromoteError
-
 from promoter.registry.lineage import VersionInfo, _info
 from promoter.registry.lock import LOCK_PREFIX, LockHandle, default_holder
+from promoter.registry.search import _code, _quote
 
 if TYPE_CHECKING:  # pragma: no cover
     from promoter.config import Settings
     from promoter.registry.audit_store import MlflowAuditStore
 
-MODEL_URI_TAG = "promote.model_uri"   # on a training run once its model is logged
-
-
-def _code(exc: BaseException) -> str | None:
-    return getattr(exc, "error_code", None)
-
-
-def _quote(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("'", "\\'")
+MODEL_URI_TAG = "promote.model_uri"  # on a training run once its model is logged
 
 
 def local_artifact_root(tracking_uri: str) -> str | None:
@@ -55,10 +48,10 @@ def local_artifact_root(tracking_uri: str) -> str | None:
     """
     parsed = urlparse(tracking_uri)
     if parsed.scheme == "sqlite":
-        path = unquote(tracking_uri[len("sqlite:///"):]) if tracking_uri.startswith("sqlite:///") else ""
+        path = unquote(tracking_uri[len("sqlite:///") :]) if tracking_uri.startswith("sqlite:///") else ""
         if not path or path == ":memory:":
             return None
-        return str((Path(path).resolve().parent / "mlartifacts"))
+        return str(Path(path).resolve().parent / "mlartifacts")
     if parsed.scheme in ("", "file"):
         path = unquote(parsed.path) if parsed.scheme == "file" else tracking_uri
         return str(Path(path).resolve() / "artifacts")
@@ -69,7 +62,7 @@ def _sqlite_path(uri: str) -> str | None:
     """The file of a ``sqlite:///`` URI (``None`` for other stores and in-memory SQLite)."""
     if not uri.startswith("sqlite:///"):
         return None
-    path = unquote(uri[len("sqlite:///"):]).split("?")[0]
+    path = unquote(uri[len("sqlite:///") :]).split("?")[0]
     return None if not path or path == ":memory:" else str(Path(path).resolve())
 
 
@@ -126,6 +119,7 @@ def mlflow_uris(tracking_uri: str, registry_uri: str | None = None) -> Iterator[
 
 
 # --------------------------------------------------------------------------- the adapter
+
 
 class Registry:
     """The project's view of one MLflow tracking server + model registry.
@@ -222,10 +216,13 @@ class Registry:
         Lets a re-run register the model of a run that finished but died before registration,
         instead of training again.
         """
-        flt = (f"tags.`{T.CONTENT_KEY}` = '{_quote(content_key)}' and tags.`{MODEL_URI_TAG}` != '' "
-               f"and attributes.status = 'FINISHED'")
-        runs = self.client.search_runs([experiment_id], filter_string=flt, order_by=["attributes.start_time ASC"],
-                                       max_results=1)
+        flt = (
+            f"tags.`{T.CONTENT_KEY}` = '{_quote(content_key)}' and tags.`{MODEL_URI_TAG}` != '' "
+            f"and attributes.status = 'FINISHED'"
+        )
+        runs = self.client.search_runs(
+            [experiment_id], filter_string=flt, order_by=["attributes.start_time ASC"], max_results=1
+        )
         if not runs:
             return None
         run = runs[0]
@@ -264,8 +261,16 @@ class Registry:
         ready = sorted((_info(mv) for mv in found if str(mv.status) == "READY"), key=lambda v: v.version)
         return ready[0] if ready else None
 
-    def register(self, run_id: str, model_uri: str, model_name: str, tags: Mapping[str, str] | None = None,
-                 *, await_seconds: int = 300, description: str | None = None) -> int:
+    def register(
+        self,
+        run_id: str,
+        model_uri: str,
+        model_name: str,
+        tags: Mapping[str, str] | None = None,
+        *,
+        await_seconds: int = 300,
+        description: str | None = None,
+    ) -> int:
         """Register ``model_uri`` (from ``log_model``) as a new version of ``model_name``.
 
         Returns:
@@ -275,15 +280,42 @@ class Registry:
             PromoteError: when the version does not become READY within ``await_seconds``.
         """
         self.ensure_model(model_name)
-        mv = self.client.create_model_version(name=model_name, source=model_uri, run_id=run_id,
-                                              tags={k: str(v) for k, v in (tags or {}).items()},
-                                              description=description, await_creation_for=await_seconds)
+        mv = self.client.create_model_version(
+            name=model_name,
+            source=model_uri,
+            run_id=run_id,
+            tags={k: str(v) for k, v in (tags or {}).items()},
+            description=description,
+            await_creation_for=await_seconds,
+        )
         version = int(mv.version)
         status = str(self.client.get_model_version(model_name, str(version)).status)
         if status != "READY":
-            raise PromoteError(f"model version {model_name} v{version} is {status}, not READY "
-                               f"after {await_seconds}s")
+            raise PromoteError(f"model version {model_name} v{version} is {status}, not READY after {await_seconds}s")
         return version
+
+    def versions_built_from(self, model_name: str, commit: str, tree: str | None = None) -> list[VersionInfo]:
+        """Versions of ``model_name`` tagged with ``commit`` (or, when given, with ``tree``), oldest first.
+
+        A merge that kept a pull request's tree reuses the PR's version, which carries the PR
+        head's commit: the tree finds it. A model that does not exist has no versions.
+        """
+        from mlflow.exceptions import MlflowException
+
+        filters = [f"name = '{_quote(model_name)}' and tags.`{T.COMMIT}` = '{_quote(commit)}'"]
+        if tree:
+            filters.append(f"name = '{_quote(model_name)}' and tags.`{T.TREE}` = '{_quote(tree)}'")
+        found: dict[int, VersionInfo] = {}
+        for flt in filters:
+            try:
+                page = list(self.client.search_model_versions(flt, max_results=200))
+            except MlflowException as exc:
+                if _code(exc) == "RESOURCE_DOES_NOT_EXIST":
+                    continue
+                raise
+            for mv in page:
+                found.setdefault(int(mv.version), _info(mv))
+        return [found[v] for v in sorted(found)]
 
     def version_info(self, model_name: str, version: int) -> VersionInfo:
         """Run id, tags, status, source and aliases of one version.
@@ -314,8 +346,7 @@ class Registry:
 
         with mlflow_uris(self.tracking_uri, self.registry_uri):
             with tempfile.TemporaryDirectory(prefix="promote-model-") as dst:
-                return mlflow.spark.load_model(f"models:/{model_name}/{version}", dfs_tmpdir=dfs_tmpdir,
-                                               dst_path=dst)
+                return mlflow.spark.load_model(f"models:/{model_name}/{version}", dfs_tmpdir=dfs_tmpdir, dst_path=dst)
 
     # -- aliases and stages --------------------------------------------------------------------
 
@@ -344,8 +375,7 @@ class Registry:
             if _code(exc) not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
                 raise
 
-    def transition_stage(self, model_name: str, version: int, stage: str,
-                         archive_existing: bool = True) -> bool:
+    def transition_stage(self, model_name: str, version: int, stage: str, archive_existing: bool = True) -> bool:
         """Move a version to a legacy stage (``Staging``/``Production``/``Archived``).
 
         Only when the project opted in (``registry.use_stages``); MLflow 3 deprecates stages
@@ -357,16 +387,23 @@ class Registry:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            self.client.transition_model_version_stage(model_name, str(version), stage,
-                                                       archive_existing_versions=archive_existing)
+            self.client.transition_model_version_stage(
+                model_name, str(version), stage, archive_existing_versions=archive_existing
+            )
         return True
 
     # -- cross-process lock ----------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def lock(self, name: str, holder: str | None = None, ttl_seconds: float = 3 * 3600,
-             timeout_seconds: float = 3600, poll_seconds: float = 0.5,
-             max_poll_seconds: float = 10.0) -> Iterator["LockHandle"]:
+    def lock(
+        self,
+        name: str,
+        holder: str | None = None,
+        ttl_seconds: float = 3 * 3600,
+        timeout_seconds: float = 3600,
+        poll_seconds: float = 0.5,
+        max_poll_seconds: float = 10.0,
+    ) -> Iterator["LockHandle"]:
         """Hold the registry-wide lock ``name`` for a block.
 
         The lock is the registered model ``promote-lock.<name>``: creating it succeeds for exactly
@@ -419,8 +456,10 @@ class Registry:
 
         try:
             self.client.create_registered_model(
-                lock_name, tags=dict(tags),
-                description="promote lock: serialises registration and alias moves; deleted on release")
+                lock_name,
+                tags=dict(tags),
+                description="promote lock: serialises registration and alias moves; deleted on release",
+            )
             return True
         except MlflowException as exc:
             if _code(exc) == "RESOURCE_ALREADY_EXISTS":
@@ -435,5 +474,3 @@ class Registry:
         except MlflowException as exc:
             if _code(exc) != "RESOURCE_DOES_NOT_EXIST":
                 raise
-
-

@@ -1,7 +1,6 @@
 """Lineage: where a version came from (commit, tree, config, data), and its content key."""
 
 import hashlib
-import os
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +12,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from promoter.core.events import Event
 
 # --------------------------------------------------------------------------- lineage
+
 
 def _promote_version() -> str:
     try:
@@ -38,7 +38,7 @@ def content_key(tree: str | None, config_hash: str | None, data_snapshot: str | 
 class Lineage:
     """Where a model came from: written as tags on the training run and on the model version.
 
-    The runner builds it from the Event and the Settings (:meth:`from_event`); a bare
+    The train step builds it from the Event and the Settings (:meth:`from_event`); a bare
     ``promote train`` builds it from local git.
     """
 
@@ -63,10 +63,18 @@ class Lineage:
     def tags(self) -> dict[str, str]:
         """Every known lineage field as ``promote.*`` tags (unknown fields are left out)."""
         values = {
-            T.COMMIT: self.commit, T.TREE: self.tree, T.BRANCH: self.branch, T.EVENT_KIND: self.event_kind,
-            T.PR_NUMBER: self.pr_number, T.ENVIRONMENT: self.environment, T.CONFIG_HASH: self.config_hash,
-            T.DATA_SNAPSHOT: self.data_snapshot, T.CONTRACT_VERSION: self.contract_version,
-            T.VERSION: self.promote_version, T.ACTOR: self.actor, T.RUN_URL: self.run_url,
+            T.COMMIT: self.commit,
+            T.TREE: self.tree,
+            T.BRANCH: self.branch,
+            T.EVENT_KIND: self.event_kind,
+            T.PR_NUMBER: self.pr_number,
+            T.ENVIRONMENT: self.environment,
+            T.CONFIG_HASH: self.config_hash,
+            T.DATA_SNAPSHOT: self.data_snapshot,
+            T.CONTRACT_VERSION: self.contract_version,
+            T.VERSION: self.promote_version,
+            T.ACTOR: self.actor,
+            T.RUN_URL: self.run_url,
             T.CONTENT_KEY: self.content_key,
         }
         return {k: str(v) for k, v in values.items() if v not in (None, "")}
@@ -75,8 +83,15 @@ class Lineage:
         return {**asdict(self), "content_key": self.content_key}
 
     @classmethod
-    def from_event(cls, event: "Event", settings: "Settings", *, data_snapshot: str | None,
-                   contract_version: str | None = None, environment: str | None = None) -> "Lineage":
+    def from_event(
+        cls,
+        event: "Event",
+        settings: "Settings",
+        *,
+        data_snapshot: str | None,
+        contract_version: str | None = None,
+        environment: str | None = None,
+    ) -> "Lineage":
         """Lineage of a run for ``event`` under ``settings`` on data snapshot ``data_snapshot``.
 
         Args:
@@ -92,36 +107,37 @@ class Lineage:
         env = environment or settings.env
         if not env:
             raise PromoteError("lineage needs an environment: load settings for one (--env)")
-        return cls(environment=env, config_hash=settings.config_hash, data_snapshot=data_snapshot,
-                   commit=event.commit, tree=event.tree_sha, branch=event.source_branch or event.branch,
-                   event_kind=event.kind, pr_number=event.pr_number,
-                   contract_version=contract_version or settings.contracts.version, actor=event.actor,
-                   run_url=event.run_url)
+        return cls(
+            environment=env,
+            config_hash=settings.config_hash,
+            data_snapshot=data_snapshot,
+            commit=event.commit,
+            tree=event.tree_sha,
+            branch=event.source_branch or event.branch,
+            event_kind=event.kind,
+            pr_number=event.pr_number,
+            contract_version=contract_version or settings.contracts.version,
+            actor=event.actor,
+            run_url=event.run_url,
+        )
 
     @classmethod
-    def from_local(cls, settings: "Settings", repo: str | os.PathLike[str] = ".", *, data_snapshot: str | None,
-                   contract_version: str | None = None) -> tuple["Lineage", str | None]:
-        """Lineage of a bare ``promote train`` from the local checkout (a manual event).
-
-        Returns:
-            (lineage, warning): outside a git repository the lineage has no commit or tree,
-            hence no content key (every run trains anew), and the warning says so.
-        """
-        from promoter.core import events
-        from promoter.errors import EventError, GitError
-
-        try:
-            event = events.from_local(repo, kind="manual", action="run")
-        except (GitError, EventError) as exc:
-            env = settings.env or ""
-            lineage = cls(environment=env, config_hash=settings.config_hash, data_snapshot=data_snapshot,
-                          event_kind="manual", contract_version=contract_version or settings.contracts.version)
-            return lineage, f"no git lineage ({exc}); the model is registered without a content key"
-        return cls.from_event(event, settings, data_snapshot=data_snapshot,
-                              contract_version=contract_version), None
+    def without_git(
+        cls, settings: "Settings", *, data_snapshot: str | None, contract_version: str | None = None
+    ) -> "Lineage":
+        """Lineage of a manual run outside a git repository: no commit or tree, hence no content key
+        (every such run trains anew)."""
+        return cls(
+            environment=settings.env or "",
+            config_hash=settings.config_hash,
+            data_snapshot=data_snapshot,
+            event_kind="manual",
+            contract_version=contract_version or settings.contracts.version,
+        )
 
 
 # --------------------------------------------------------------------------- plain data
+
 
 @dataclass(frozen=True)
 class VersionInfo:
@@ -142,8 +158,13 @@ class VersionInfo:
 
 
 def _info(mv: Any) -> VersionInfo:
-    return VersionInfo(name=mv.name, version=int(mv.version), run_id=mv.run_id or None, status=str(mv.status),
-                       source=mv.source, tags=dict(mv.tags or {}), aliases=tuple(getattr(mv, "aliases", None) or ()),
-                       creation_timestamp=getattr(mv, "creation_timestamp", None))
-
-
+    return VersionInfo(
+        name=mv.name,
+        version=int(mv.version),
+        run_id=mv.run_id or None,
+        status=str(mv.status),
+        source=mv.source,
+        tags=dict(mv.tags or {}),
+        aliases=tuple(getattr(mv, "aliases", None) or ()),
+        creation_timestamp=getattr(mv, "creation_timestamp", None),
+    )

@@ -7,8 +7,9 @@ import random
 import socket
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from promoter.errors import PromoteError
 
@@ -36,7 +37,6 @@ def default_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-
 def _stale(tags: Mapping[str, str], now: float, default_ttl: float) -> bool:
     try:
         beat = max(float(tags.get(LOCK_ACQUIRED_AT, "0")), float(tags.get(LOCK_HEARTBEAT_AT, "0")))
@@ -59,8 +59,12 @@ class LockHandle:
     broke_stale: bool = False
 
     def _tags(self, now: float) -> dict[str, str]:
-        return {LOCK_HOLDER: self.holder, LOCK_ACQUIRED_AT: f"{now:.3f}", LOCK_HEARTBEAT_AT: f"{now:.3f}",
-                LOCK_TTL: f"{self.ttl_seconds:g}"}
+        return {
+            LOCK_HOLDER: self.holder,
+            LOCK_ACQUIRED_AT: f"{now:.3f}",
+            LOCK_HEARTBEAT_AT: f"{now:.3f}",
+            LOCK_TTL: f"{self.ttl_seconds:g}",
+        }
 
     def _acquire(self, timeout: float, poll: float, max_poll: float) -> None:
         start = time.monotonic()
@@ -74,8 +78,10 @@ class LockHandle:
             self._break_if_stale()
             if time.monotonic() - start >= timeout:
                 tags = self.registry._lock_tags(self.lock_name) or {}
-                raise LockTimeout(f"registry lock {self.lock_name!r} is held by "
-                                  f"{tags.get(LOCK_HOLDER, 'another run')}; gave up after {timeout:g}s")
+                raise LockTimeout(
+                    f"registry lock {self.lock_name!r} is held by "
+                    f"{tags.get(LOCK_HOLDER, 'another run')}; gave up after {timeout:g}s"
+                )
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 1.5, max_poll)
 
@@ -108,8 +114,10 @@ class LockHandle:
     def check(self) -> None:
         """Raise :class:`LockLost` unless this handle still holds the lock."""
         if not self.held():
-            raise LockLost(f"registry lock {self.lock_name!r} was broken or taken over while "
-                           f"{self.holder} held it (work took longer than ttl={self.ttl_seconds:g}s?)")
+            raise LockLost(
+                f"registry lock {self.lock_name!r} was broken or taken over while "
+                f"{self.holder} held it (work took longer than ttl={self.ttl_seconds:g}s?)"
+            )
 
     def refresh(self) -> None:
         """Renew the heartbeat so waiters do not judge the lock stale.
@@ -123,5 +131,3 @@ class LockHandle:
     def _release(self) -> None:
         if self.held():
             self.registry._delete_quietly(self.lock_name)
-
-

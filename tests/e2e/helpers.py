@@ -32,8 +32,15 @@ def write_yaml(path: Path, data: dict) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def make_model_repo(root: Path, *, members: int = 2000, seed: int = 3, max_evals: int = 2,
-                    exclude_groups: list[str] | None = None, env: dict[str, str] | None = None) -> Path:
+def make_model_repo(
+    root: Path,
+    *,
+    members: int = 2000,
+    seed: int = 3,
+    max_evals: int = 2,
+    exclude_groups: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> Path:
     """A git repo with the project's configs (small search, small-data policy) and bronze data."""
     repo = root / "model-repo"
     repo.mkdir(parents=True)

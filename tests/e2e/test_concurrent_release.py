@@ -22,12 +22,17 @@ def test_concurrent_runs_of_one_release_move_the_champion_once(tmp_path: Path):
     repo = make_model_repo(tmp_path, members=1500)
     git(repo, "branch", "release/1.0")
     uri = f"sqlite:///{repo / '.promote' / 'mlflow.db'}"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GITHUB_", "TF_BUILD", "BUILD_", "SYSTEM_", "GITLAB_", "CI_", "PROMOTE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "TF_BUILD", "BUILD_", "SYSTEM_", "GITLAB_", "CI_", "PROMOTE_"))
+    }
     env.update(MLFLOW_TRACKING_URI=uri, PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-m", "promoter", "replay", "push", "release/1.0", "--json"]
-    procs = [subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(3)]
+    procs = [
+        subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
     outs = [p.communicate(timeout=1800) for p in procs]
     codes = [p.returncode for p in procs]
     assert codes == [0, 0, 0], "\n\n".join(err[-3000:] for _, err in outs)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from promoter.core import audit
 from promoter.app import demo
+from promoter.core import audit
 from promoter.registry import Registry
 from tests.e2e.helpers import SMALL_DATA_PROD_POLICY
 
@@ -18,9 +18,24 @@ pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 def test_release_story(tmp_path: Path, spark, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     lines: list[str] = []
-    res = demo.run(tmp_path / "demo", members=2000, seed=7, max_evals=2, say=lines.append,
-                   overrides={"prod/promotion.yml": SMALL_DATA_PROD_POLICY})
+    res = demo.run(
+        tmp_path / "demo",
+        members=2000,
+        seed=7,
+        max_evals=2,
+        say=lines.append,
+        overrides={"prod/promotion.yml": SMALL_DATA_PROD_POLICY},
+    )
     by_event = {d.event: d for d in res.decisions}
+
+    # invariant 13: each run executed exactly its plan; a run the gate stopped ran its steps up
+    # to the stop, then only the report
+    for d in res.decisions:
+        if d.exit_code == 0:
+            assert d.executed == d.planned, d
+        else:
+            stop = len(d.executed) - (1 if d.executed[-1:] == ["report"] else 0)
+            assert d.executed[:stop] == d.planned[:stop] and set(d.executed) <= set(d.planned), d
 
     # dev and staging
     assert by_event["push feature/baseline"].environment == "dev"

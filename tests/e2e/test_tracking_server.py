@@ -21,7 +21,7 @@ def test_a_release_through_a_tracking_server(mlflow_server: str, tmp_path: Path)
     git(repo, "branch", "release/1.0")
     proc = run_promote("replay", "push", "release/1.0", "--json", "--score-date", "2026-11-23", cwd=repo, env=env)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    result = json.loads(proc.stdout[proc.stdout.index("{"):])
+    result = json.loads(proc.stdout[proc.stdout.index("{") :])
     assert result["environment"] == "prod"
     assert result["verdict"]["status"] == "PASS" and result["verdict"]["first_version"] is True
     assert result["champion_moved"] is True

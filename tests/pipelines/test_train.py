@@ -13,8 +13,12 @@ from promoter.errors import ConfigError, DataContractError
 
 ROOT = Path(__file__).resolve().parents[2]
 FEATURES = [f"f{i:02d}" for i in range(12)]
-SUBGROUPS = {"race_ethnicity": ["A", "B", "C"], "payer_type": ["medicaid", "chip"],
-             "region": ["north", "south"], "age_band": ["<25", "25-34", "35+"]}
+SUBGROUPS = {
+    "race_ethnicity": ["A", "B", "C"],
+    "payer_type": ["medicaid", "chip"],
+    "region": ["north", "south"],
+    "age_band": ["<25", "25-34", "35+"],
+}
 
 
 def toy_gold(spark, members: int = 2000, features: int = 12, seed: int = 7, partitions: int = 2):
@@ -28,14 +32,20 @@ def toy_gold(spark, members: int = 2000, features: int = 12, seed: int = 7, part
     df = spark.range(0, members, numPartitions=partitions)
     df = df.select("id", *[F.randn(seed + i).alias(f"f{i:02d}") for i in range(features)])
     logit = F.lit(-1.8) + 1.2 * F.col("f00") + 0.9 * F.col("f01") - 0.7 * F.col("f02") + 0.5 * F.col("f03")
-    sub = [F.element_at(F.array(*[F.lit(v) for v in vals]),
-                        (F.pmod(F.xxhash64(F.col("id"), F.lit(name)), F.lit(len(vals))) + 1).cast("int")).alias(name)
-           for name, vals in SUBGROUPS.items()]
+    sub = [
+        F.element_at(
+            F.array(*[F.lit(v) for v in vals]),
+            (F.pmod(F.xxhash64(F.col("id"), F.lit(name)), F.lit(len(vals))) + 1).cast("int"),
+        ).alias(name)
+        for name, vals in SUBGROUPS.items()
+    ]
     return df.select(
         F.substring(F.sha2(F.concat(F.lit("member-"), F.col("id").cast("string")), 256), 1, 20).alias("member_key"),
         F.lit("2024-06-30").cast("date").alias("snapshot_date"),
         (F.rand(seed + 1000) < 1 / (1 + F.exp(-logit))).cast("int").alias("hrob_label"),
-        *sub, *[F.col(f"f{i:02d}") for i in range(features)])
+        *sub,
+        *[F.col(f"f{i:02d}") for i in range(features)],
+    )
 
 
 def tiny_settings(env: str = "dev", **training):
@@ -58,6 +68,7 @@ def _ids(df) -> set[str]:
 
 
 # --------------------------------------------------------------------------- split
+
 
 @pytest.mark.spark
 def test_split_is_by_member_hash_deterministic_and_disjoint(spark, gold):
@@ -89,6 +100,7 @@ def test_validation_part_is_carved_from_training_rows(spark, gold):
 
 
 # --------------------------------------------------------------------------- training
+
 
 @pytest.fixture(scope="module")
 def two_seeds(spark, gold):
@@ -144,9 +156,11 @@ def test_input_example_is_synthetic_not_member_rows(gold, two_seeds):
 def test_random_forest_with_choice_and_quniform_space(spark, gold):
     from pipelines.train import train
 
-    s = tiny_settings(algorithm="random_forest", params={"num_trees": 10},
-                      search_space={"max_depth": {"quniform": [2, 4, 1]},
-                                    "feature_subset_strategy": {"choice": ["sqrt", "all"]}})
+    s = tiny_settings(
+        algorithm="random_forest",
+        params={"num_trees": 10},
+        search_space={"max_depth": {"quniform": [2, 4, 1]}, "feature_subset_strategy": {"choice": ["sqrt", "all"]}},
+    )
     out = train(spark, s, gold, FEATURES)
     assert isinstance(out.best_params["max_depth"], int) and 2 <= out.best_params["max_depth"] <= 4
     assert out.best_params["feature_subset_strategy"] in ("sqrt", "all")
@@ -156,12 +170,15 @@ def test_random_forest_with_choice_and_quniform_space(spark, gold):
 
 
 @pytest.mark.spark
-@pytest.mark.parametrize("features, message", [
-    (FEATURES + ["ssn"], "PHI"),
-    (FEATURES + ["race_ethnicity"], "cannot be features"),
-    (FEATURES + ["f99"], "f99"),
-    ([], "no feature columns"),
-])
+@pytest.mark.parametrize(
+    "features, message",
+    [
+        (FEATURES + ["ssn"], "PHI"),
+        (FEATURES + ["race_ethnicity"], "cannot be features"),
+        (FEATURES + ["f99"], "f99"),
+        ([], "no feature columns"),
+    ],
+)
 def test_bad_feature_selection_is_refused_before_training(spark, gold, features, message):
     from pipelines.train import train
 
@@ -181,15 +198,22 @@ def test_a_part_with_one_class_is_refused(spark, gold):
 
 # --------------------------------------------------------------------------- search space
 
+
 def test_yaml_space_maps_to_hyperopt_and_typed_spark_params():
     from hyperopt.pyll.stochastic import sample
 
     from pipelines.train import hyperopt_space, typed_params
 
-    s = tiny_settings(algorithm="gbt", params={"max_iter": 10},
-                      search_space={"max_depth": {"quniform": [2, 6, 1]}, "step_size": {"loguniform": [-3, -1]},
-                                    "max_bins": {"randint": [16, 64]},
-                                    "feature_subset_strategy": {"choice": ["auto", "sqrt"]}})
+    s = tiny_settings(
+        algorithm="gbt",
+        params={"max_iter": 10},
+        search_space={
+            "max_depth": {"quniform": [2, 6, 1]},
+            "step_size": {"loguniform": [-3, -1]},
+            "max_bins": {"randint": [16, 64]},
+            "feature_subset_strategy": {"choice": ["auto", "sqrt"]},
+        },
+    )
     space = hyperopt_space(s.training.space())
     rng = np.random.default_rng(0)
     for _ in range(20):
@@ -207,26 +231,45 @@ def _config_tree(tmp_path: Path, training_yml: str) -> Path:
     return root
 
 
-@pytest.mark.parametrize("yml, expected", [
-    ("search_space:\n  reg_param: {loguniform: [0, -6]}\n",
-     ["dev/training.yml:2:", "search_space.reg_param.loguniform", "low < high"]),
-    ("search_space:\n  max_depth: {choice: [3, 5]}\n",
-     ["dev/training.yml:2:", "search_space.max_depth", "unknown parameter for logistic_regression"]),
-    ("search_space:\n  elastic_net_param: {uniform: [0, 1], normal: [0, 1]}\n",
-     ["search_space.elastic_net_param", "must be one of {uniform: [low, high]}"]),
-    ("search_space:\n  reg_param: {quniform: [0, 1, 0.1]}\n",
-     ["search_space.reg_param", "has 2 distributions", "set the base one to null"]),
-    ("algorithm: gbt\nparams: {max_iter: null}\nsearch_space:\n  max_depth: {uniform: [2, 5]}\n",
-     ["search_space.max_depth", "whole number", "quniform", "search_space.reg_param",
-      "drops it with 'reg_param: null'"]),
-    ("search_space:\n  reg_param: {loguniform: null, quniform: [0, 1]}\n",
-     ["search_space.reg_param.quniform", "quniform takes 3 numbers"]),
-    ("search_space:\n  fit_intercept: {uniform: [0, 1]}\n",
-     ["search_space.fit_intercept", "choice"]),
-    ("params:\n  tol: fast\n", ["dev/training.yml:2:", "params.tol", "must be a number"]),
-    ("evaluation:\n  top_k_percent: 0\n", ["evaluation.top_k_percent", "greater than 0"]),
-    ("algorithm: xgboost\n", ["algorithm", "must be one of"]),
-])
+@pytest.mark.parametrize(
+    "yml, expected",
+    [
+        (
+            "search_space:\n  reg_param: {loguniform: [0, -6]}\n",
+            ["dev/training.yml:2:", "search_space.reg_param.loguniform", "low < high"],
+        ),
+        (
+            "search_space:\n  max_depth: {choice: [3, 5]}\n",
+            ["dev/training.yml:2:", "search_space.max_depth", "unknown parameter for logistic_regression"],
+        ),
+        (
+            "search_space:\n  elastic_net_param: {uniform: [0, 1], normal: [0, 1]}\n",
+            ["search_space.elastic_net_param", "must be one of {uniform: [low, high]}"],
+        ),
+        (
+            "search_space:\n  reg_param: {quniform: [0, 1, 0.1]}\n",
+            ["search_space.reg_param", "has 2 distributions", "set the base one to null"],
+        ),
+        (
+            "algorithm: gbt\nparams: {max_iter: null}\nsearch_space:\n  max_depth: {uniform: [2, 5]}\n",
+            [
+                "search_space.max_depth",
+                "whole number",
+                "quniform",
+                "search_space.reg_param",
+                "drops it with 'reg_param: null'",
+            ],
+        ),
+        (
+            "search_space:\n  reg_param: {loguniform: null, quniform: [0, 1]}\n",
+            ["search_space.reg_param.quniform", "quniform takes 3 numbers"],
+        ),
+        ("search_space:\n  fit_intercept: {uniform: [0, 1]}\n", ["search_space.fit_intercept", "choice"]),
+        ("params:\n  tol: fast\n", ["dev/training.yml:2:", "params.tol", "must be a number"]),
+        ("evaluation:\n  top_k_percent: 0\n", ["evaluation.top_k_percent", "greater than 0"]),
+        ("algorithm: xgboost\n", ["algorithm", "must be one of"]),
+    ],
+)
 def test_bad_training_settings_name_file_and_key(tmp_path, yml, expected):
     root = _config_tree(tmp_path, yml)
     with pytest.raises(ConfigError) as info:
@@ -244,8 +287,11 @@ def test_an_override_switches_distribution_by_nulling_the_base_one(tmp_path):
 
 
 def test_an_override_switches_algorithm_by_nulling_base_parameters(tmp_path):
-    root = _config_tree(tmp_path, "algorithm: gbt\nparams: {max_iter: 20}\nsearch_space:\n  reg_param: null\n"
-                                  "  elastic_net_param: null\n  max_depth: {choice: [3, 5]}\n")
+    root = _config_tree(
+        tmp_path,
+        "algorithm: gbt\nparams: {max_iter: 20}\nsearch_space:\n  reg_param: null\n"
+        "  elastic_net_param: null\n  max_depth: {choice: [3, 5]}\n",
+    )
     s = config.load(root, "dev")
     assert s.training.algorithm == "gbt" and s.training.space() == {"max_depth": {"choice": [3, 5]}}
 
@@ -266,8 +312,14 @@ def test_null_features_and_labels_are_named(spark, gold):
 
 # --------------------------------------------------------------------------- on the synthetic population
 
-SDOH_GROUPS = ["sdoh_economic", "sdoh_housing", "sdoh_transportation", "sdoh_food", "sdoh_education",
-               "sdoh_neighborhood"]
+SDOH_GROUPS = [
+    "sdoh_economic",
+    "sdoh_housing",
+    "sdoh_transportation",
+    "sdoh_food",
+    "sdoh_education",
+    "sdoh_neighborhood",
+]
 
 
 @pytest.mark.spark
@@ -280,12 +332,14 @@ def test_social_determinant_groups_give_a_clearly_better_auc(spark, tmp_path):
 
     from pipelines import features, synthetic
     from pipelines.train import train
-    from promoter.app.run import selected_columns, wide_settings
+    from promoter.app.steps.data import selected_columns, wide_settings
 
     environ = {"PROMOTE_LAKE_ROOT": str(tmp_path / "lake"), "PROMOTE_PSEUDONYM_KEY": "test-key-not-secret"}
     # 5,000 members: with fewer, the held-out positives (~90 here) are too few for the gap to be clear
-    common = "max_evals: 1\nparams: {max_iter: 40, reg_param: 0.1, elastic_net_param: 0.0}\n" \
-             "search_space: {reg_param: null, elastic_net_param: null}\n"
+    common = (
+        "max_evals: 1\nparams: {max_iter: 40, reg_param: 0.1, elastic_net_param: 0.0}\n"
+        "search_space: {reg_param: null, elastic_net_param: null}\n"
+    )
     with_sdoh = _config_tree(tmp_path / "with", common)
     without = _config_tree(tmp_path / "without", common)
     settings_with = config.load(with_sdoh, "dev", environ=environ)
@@ -314,6 +368,7 @@ def test_social_determinant_groups_give_a_clearly_better_auc(spark, tmp_path):
 
 # --------------------------------------------------------------------------- promote train
 
+
 def test_promote_train_without_an_environment_is_invalid_input(capsys, monkeypatch):
     from promoter import cli
 
@@ -329,11 +384,14 @@ def test_promote_train_registers_once_per_commit_config_and_data(git_repo, tmp_p
 
     from tests.conftest import git, run_promote
 
-    (git_repo / "configs" / "dev" / "training.yml").write_text(
-        "max_evals: 2\nparams: {max_iter: 20}\n")
+    (git_repo / "configs" / "dev" / "training.yml").write_text("max_evals: 2\nparams: {max_iter: 20}\n")
     git(git_repo, "commit", "-qam", "tiny search")
-    env = {"PROMOTE_LAKE_ROOT": str(tmp_path / "lake"), "PROMOTE_PSEUDONYM_KEY": "test-key-not-secret",
-           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    env = {
+        "PROMOTE_LAKE_ROOT": str(tmp_path / "lake"),
+        "PROMOTE_PSEUDONYM_KEY": "test-key-not-secret",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    }
     for args in (("data", "generate", "--members", "2000"), ("features",)):
         done = run_promote(*args, cwd=git_repo, env=env)
         assert done.returncode == 0, done.stderr[-3000:]

@@ -24,17 +24,20 @@ def test_report_posts_and_survives_an_api_outage(fake_api, github_env, result_fa
 
     fake_api.add_fault("GET", ".", 502, times=-1)
     down = run_promote("report", str(result_file), env={**github_env, "PROMOTE_HTTP_DEADLINE": "2"})
-    assert down.returncode == 0, down.stderr        # a report never fails the step
+    assert down.returncode == 0, down.stderr  # a report never fails the step
     assert "::warning title=promote report::GitHub report not posted" in down.stdout
     assert "HTTP 502" in down.stdout
     for proc in (done, down):
         assert TOKEN not in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("content,message", [
-    ("{not json", "invalid JSON"),
-    ("[1, 2]", "not a run result"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("{not json", "invalid JSON"),
+        ("[1, 2]", "not a run result"),
+    ],
+)
 def test_report_rejects_a_bad_result_file(tmp_path, content, message):
     bad = tmp_path / "result.json"
     bad.write_text(content)
@@ -43,16 +46,20 @@ def test_report_rejects_a_bad_result_file(tmp_path, content, message):
 
 
 @pytest.mark.e2e
-def test_a_config_error_in_ci_is_an_annotation_at_its_file_and_line(git_repo, github_env, tmp_path):
+def test_a_config_error_in_ci_is_an_annotation_at_its_file_and_line(payload_repo, github_env, tmp_path):
     """Before any run result exists, a bad config still reaches the CI: annotation, outputs, summary."""
+    git_repo = payload_repo
     promotion = git_repo / "configs" / "base" / "promotion.yml"
     lines = promotion.read_text().splitlines()
     (index,) = [i for i, line in enumerate(lines) if line.strip().startswith("min_absolute_improvement:")][:1]
     indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
     lines[index] = f"{indent}min_absolute_improvement: high"
     promotion.write_text("\n".join(lines) + "\n")
-    env = {**github_env, "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH":
-           str(Path(__file__).parents[1] / "fixtures" / "github" / "pull_request.opened.json")}
+    env = {
+        **github_env,
+        "GITHUB_EVENT_NAME": "pull_request",
+        "GITHUB_EVENT_PATH": str(Path(__file__).parents[1] / "fixtures" / "github" / "pull_request.opened.json"),
+    }
     proc = run_promote("run", "--repo", str(git_repo), cwd=git_repo, env=env)
     assert proc.returncode == 2, proc.stderr
     assert f"configs/base/promotion.yml:{index + 1}:" in proc.stderr and "Traceback" not in proc.stderr

@@ -62,8 +62,9 @@ def _wait_for_alive_worker(ui_port: int, procs: list[subprocess.Popen], logs: li
         except OSError:
             pass
         time.sleep(1)
-    raise AssertionError(f"no ALIVE worker after {timeout}s: {last}\n" + "\n".join(
-        log.read_text()[-2000:] for log in logs))
+    raise AssertionError(
+        f"no ALIVE worker after {timeout}s: {last}\n" + "\n".join(log.read_text()[-2000:] for log in logs)
+    )
 
 
 @pytest.fixture
@@ -72,21 +73,56 @@ def standalone_cluster(tmp_path):
     home = _spark_home()
     spark_class = home / "bin" / "spark-class"
     port, ui, worker_ui = _free_port(), _free_port(), _free_port()
-    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1",
-           "SPARK_WORKER_DIR": str(tmp_path / "work"), "PYSPARK_PYTHON": sys.executable,
-           "SPARK_NO_DAEMONIZE": "1"}
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(home),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_WORKER_DIR": str(tmp_path / "work"),
+        "PYSPARK_PYTHON": sys.executable,
+        "SPARK_NO_DAEMONIZE": "1",
+    }
     logs = [tmp_path / "master.log", tmp_path / "worker.log"]
     procs: list[subprocess.Popen] = []
     try:
-        procs.append(subprocess.Popen(
-            [str(spark_class), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-             "--port", str(port), "--webui-port", str(ui)],
-            env=env, stdout=logs[0].open("w"), stderr=subprocess.STDOUT))
-        procs.append(subprocess.Popen(
-            [str(spark_class), "org.apache.spark.deploy.worker.Worker", f"spark://127.0.0.1:{port}",
-             "--host", "127.0.0.1", "--cores", "2", "--memory", "2g", "--webui-port", str(worker_ui),
-             "--work-dir", str(tmp_path / "work")],
-            env=env, stdout=logs[1].open("w"), stderr=subprocess.STDOUT))
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(spark_class),
+                    "org.apache.spark.deploy.master.Master",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--webui-port",
+                    str(ui),
+                ],
+                env=env,
+                stdout=logs[0].open("w"),
+                stderr=subprocess.STDOUT,
+            )
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(spark_class),
+                    "org.apache.spark.deploy.worker.Worker",
+                    f"spark://127.0.0.1:{port}",
+                    "--host",
+                    "127.0.0.1",
+                    "--cores",
+                    "2",
+                    "--memory",
+                    "2g",
+                    "--webui-port",
+                    str(worker_ui),
+                    "--work-dir",
+                    str(tmp_path / "work"),
+                ],
+                env=env,
+                stdout=logs[1].open("w"),
+                stderr=subprocess.STDOUT,
+            )
+        )
         state = _wait_for_alive_worker(ui, procs, logs)
         yield {"url": f"spark://127.0.0.1:{port}", "ui": ui, "state": state, "logs": logs}
     finally:
@@ -98,7 +134,7 @@ _DRIVER = textwrap.dedent("""
     import json, sys, time
     sys.path.insert(0, {root!r})
     from pipelines.session import build_session
-    from pipelines.train import train_and_register
+    from promoter.app.training import train_and_register
     from promoter.registry import Lineage, Registry
     from tests.pipelines.test_train import FEATURES, tiny_settings, toy_gold
 
@@ -134,11 +170,17 @@ def test_training_runs_on_a_standalone_cluster(standalone_cluster, tmp_path):
     script.write_text(_DRIVER.format(root=str(ROOT)))
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
-    proc = subprocess.run([sys.executable, str(script), standalone_cluster["url"], store], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, str(script), standalone_cluster["url"], store],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
-    result = json.loads(line[len("RESULT "):])
+    result = json.loads(line[len("RESULT ") :])
     assert result["master"] == standalone_cluster["url"]
     assert result["executors"] >= 1
     assert result["version"] == 1 and result["roc_auc"] > 0.7 and result["n"] > 400

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CONFIGS, git, run_promote
 from promoter import config, errors
 from promoter.app.release import (
     ReleaseRefused,
@@ -17,6 +16,7 @@ from promoter.app.release import (
     render,
     staging_candidate_passed,
 )
+from tests.conftest import CONFIGS, git, run_promote
 
 
 def ready(sha: str) -> tuple[bool, str]:
@@ -69,20 +69,25 @@ def clone_and_push(remote: Path, tmp_path: Path, *, branch: str = "main", new_br
 
 # --------------------------------------------------------------------------- names
 
-@pytest.mark.parametrize("name,version,branch,tag", [
-    (None, "1.2", "release/1.2", "v1.2"),
-    (None, "v1.2", "release/1.2", "v1.2"),
-    ("release/1.2", None, "release/1.2", "v1.2"),
-    ("release/2024.06", None, "release/2024.06", "v2024.06"),
-    ("release/spring", None, "release/spring", "spring"),
-])
+
+@pytest.mark.parametrize(
+    "name,version,branch,tag",
+    [
+        (None, "1.2", "release/1.2", "v1.2"),
+        (None, "v1.2", "release/1.2", "v1.2"),
+        ("release/1.2", None, "release/1.2", "v1.2"),
+        ("release/2024.06", None, "release/2024.06", "v2024.06"),
+        ("release/spring", None, "release/spring", "spring"),
+    ],
+)
 def test_release_names(name, version, branch, tag):
     names = release_names(name, version)
     assert (names.branch, names.tag) == (branch, tag)
 
 
-@pytest.mark.parametrize("name,version", [(None, None), ("release/1", "1"), ("release", None), (None, "1/2"),
-                                          (None, "")])
+@pytest.mark.parametrize(
+    "name,version", [(None, None), ("release/1", "1"), ("release", None), (None, "1/2"), (None, "")]
+)
 def test_bad_names_are_invalid_input(name, version):
     with pytest.raises(errors.InvalidInput):
         release_names(name, version)
@@ -90,16 +95,17 @@ def test_bad_names_are_invalid_input(name, version):
 
 # --------------------------------------------------------------------------- happy path and push
 
+
 def test_happy_path_creates_branch_and_annotated_tag_without_checkout(git_repo, remote, settings):
     sha = head_sha(git_repo)
     result = cut_release(str(git_repo), version="1.2", readiness=ready, settings=settings)
     assert (result.branch, result.tag, result.sha, result.pushed) == ("release/1.2", "v1.2", sha, False)
     assert head_sha(git_repo, "release/1.2") == sha
     assert head_sha(git_repo, "v1.2^{commit}") == sha
-    assert git(git_repo, "cat-file", "-t", "v1.2") == "tag"                 # annotated, not lightweight
+    assert git(git_repo, "cat-file", "-t", "v1.2") == "tag"  # annotated, not lightweight
     message = git(git_repo, "tag", "-l", "--format=%(contents)", "v1.2")
     assert f"Release release/1.2 from main @ {sha}" in message and "Readiness: hrob-risk-staging version 4" in message
-    assert git(git_repo, "rev-parse", "--abbrev-ref", "HEAD") == "main"      # nothing checked out
+    assert git(git_repo, "rev-parse", "--abbrev-ref", "HEAD") == "main"  # nothing checked out
     assert git(remote, "for-each-ref", "--format=%(refname)").splitlines() == ["refs/heads/main"]
     # what CI will do next: the push of release/1.2 resolves to prod and runs the release steps
     assert result.plan.environment == "prod" and result.plan.registered_model == "hrob-risk-prod"
@@ -115,13 +121,19 @@ def test_push_puts_branch_and_tag_on_the_remote(git_repo, remote, settings):
     remote_refs = git(remote, "for-each-ref", "--format=%(refname) %(objecttype) %(*objectname)%(objectname)")
     lines = dict(line.split(" ", 1) for line in remote_refs.splitlines())
     assert lines["refs/heads/release/1.2"] == f"commit {sha}"
-    assert lines["refs/tags/v1.2"].startswith("tag " + sha)                # annotated tag of that commit
+    assert lines["refs/tags/v1.2"].startswith("tag " + sha)  # annotated tag of that commit
     assert "CI will now run in prod" in render(result)
 
 
 def test_force_with_reason_skips_readiness_and_records_the_reason(git_repo, remote, settings):
-    result = cut_release(str(git_repo), version="1.3", force=True, reason="hotfix INC-42, staging is down",
-                         readiness=must_not_be_called, settings=settings)
+    result = cut_release(
+        str(git_repo),
+        version="1.3",
+        force=True,
+        reason="hotfix INC-42, staging is down",
+        readiness=must_not_be_called,
+        settings=settings,
+    )
     assert result.forced
     message = git(git_repo, "tag", "-l", "--format=%(contents)", "v1.3")
     assert "Forced: hotfix INC-42, staging is down" in message
@@ -143,6 +155,7 @@ def test_a_rejected_push_leaves_nothing_behind(git_repo, remote, settings):
 
 
 # --------------------------------------------------------------------------- refusals
+
 
 def assert_nothing_created(repo: Path, remote: Path | None = None) -> None:
     assert not any(r.startswith(("refs/heads/release", "refs/tags/v")) for r in refs(repo))
@@ -208,8 +221,11 @@ def test_refuses_a_branch_that_exists_on_the_remote(git_repo, remote, settings, 
 
 def test_refuses_when_the_source_commit_is_not_ready(git_repo, remote, settings):
     sha = head_sha(git_repo)
-    with pytest.raises(ReleaseRefused, match=rf"main @ {sha[:12]} is not ready for release: no version of "
-                                             r"hrob-risk-staging.*--force --reason"):
+    with pytest.raises(
+        ReleaseRefused,
+        match=rf"main @ {sha[:12]} is not ready for release: no version of "
+        r"hrob-risk-staging.*--force --reason",
+    ):
         cut_release(str(git_repo), version="1.2", readiness=not_ready, settings=settings)
     assert_nothing_created(git_repo, remote)
 
@@ -232,6 +248,7 @@ def test_without_a_remote_a_local_release_is_still_possible(git_repo, settings):
 
 # --------------------------------------------------------------------------- readiness from a real MLflow store
 
+
 def _register(uri: str, model: str, sha: str, expectations: str) -> int:
     from mlflow import MlflowClient
 
@@ -242,8 +259,9 @@ def _register(uri: str, model: str, sha: str, expectations: str) -> int:
         client.create_registered_model(model)
     except Exception:  # already there
         pass
-    mv = client.create_model_version(model, source=source.as_uri(), tags={
-        "promote.commit": sha, "promote.expectations": expectations})
+    mv = client.create_model_version(
+        model, source=source.as_uri(), tags={"promote.commit": sha, "promote.expectations": expectations}
+    )
     return int(mv.version)
 
 
@@ -261,8 +279,9 @@ def test_readiness_from_mlflow_and_the_cli_end_to_end(git_repo, remote, mlflow_u
     # the default readiness check, wired from the staging settings (their tracking URI)
     staging = config.load(CONFIGS, "staging", environ={"MLFLOW_TRACKING_URI": mlflow_uri})
     with pytest.raises(ReleaseRefused, match=r"is not ready for release: .*\(v1: FAIL\)"):
-        cut_release(str(git_repo), version="1.2", push=True, readiness=mlflow_readiness(staging),
-                    settings=config.load(CONFIGS))
+        cut_release(
+            str(git_repo), version="1.2", push=True, readiness=mlflow_readiness(staging), settings=config.load(CONFIGS)
+        )
     assert_nothing_created(git_repo, remote)
 
     env = {"MLFLOW_TRACKING_URI": mlflow_uri}
@@ -279,8 +298,17 @@ def test_readiness_from_mlflow_and_the_cli_end_to_end(git_repo, remote, mlflow_u
 @pytest.mark.e2e
 def test_cli_force_and_repo_option(git_repo, remote, tmp_path):
     shutil.copytree(CONFIGS, tmp_path / "elsewhere-configs")
-    done = run_promote("cut-release", "--repo", str(git_repo), "--name", "release/2.0", "--force", "--reason",
-                       "first release, staging registry not set up yet", cwd=tmp_path)
+    done = run_promote(
+        "cut-release",
+        "--repo",
+        str(git_repo),
+        "--name",
+        "release/2.0",
+        "--force",
+        "--reason",
+        "first release, staging registry not set up yet",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert "readiness check skipped (--force): first release" in done.stdout
     assert "refs/heads/release/2.0" in refs(git_repo)

@@ -26,10 +26,12 @@ def test_data_check_reports_every_violation_and_exits_2(git_repo: Path, tmp_path
     # the dev overlay tightens two rules: both are reported, in one run, with observed and limit
     (git_repo / "configs" / "dev" / "contracts.yml").write_text(
         "tables:\n  members:\n    row_count: {min: 5000}\n"
-        "    columns:\n      member_id: {type: string, nullable: false, regex: 'X[0-9]{9}'}\n")
+        "    columns:\n      member_id: {type: string, nullable: false, regex: 'X[0-9]{9}'}\n"
+    )
     md = tmp_path / "bad.md"
-    bad = run_promote("data", "check", "--env", "dev", "--format", "markdown", "--output", str(md),
-                      cwd=git_repo, env=env)
+    bad = run_promote(
+        "data", "check", "--env", "dev", "--format", "markdown", "--output", str(md), cwd=git_repo, env=env
+    )
     assert bad.returncode == 2, bad.stderr[-2000:]
     text = md.read_text()
     assert "row_count_min" in text and "5000" in text

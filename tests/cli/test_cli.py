@@ -23,12 +23,15 @@ def _all_commands(group: click.Group, prefix: tuple[str, ...] = ()):
             yield from _all_commands(cmd, prefix + (name,))
 
 
-@pytest.mark.parametrize("argv", [
-    ["--help"],
-    ["plan", "--provider", "github", "--event-file", str(FIXTURES / "github" / "pull_request.opened.json")],
-    ["plan", "--json", "--event", "push", "--branch", "release/1.0"],
-])
-def test_help_and_plan_never_import_heavy_libraries(argv):
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["plan", "--provider", "github", "--event-file", str(FIXTURES / "github" / "pull_request.opened.json")],
+        ["plan", "--json", "--event", "push", "--branch", "release/1.0"],
+    ],
+)
+def test_help_and_plan_never_import_heavy_libraries(argv, payload_repo):
     code = (
         "import sys\n"
         "from promoter.cli import main\n"
@@ -37,7 +40,14 @@ def test_help_and_plan_never_import_heavy_libraries(argv):
         "print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n"
         "sys.exit(rc)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=payload_repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY=\n" in proc.stderr or proc.stderr.rstrip().endswith("HEAVY="), proc.stderr
 
@@ -55,18 +65,32 @@ def test_every_command_has_examples_in_help():
     assert "Examples:" in root_help and "Exit codes" in root_help
 
 
-def test_plan_of_a_github_pr_payload_is_staging():
-    proc = run_promote("plan", "--provider", "github", "--event-file",
-                       str(FIXTURES / "github" / "pull_request.opened.json"))
+def test_plan_of_a_github_pr_payload_is_staging(payload_repo):
+    proc = run_promote(
+        "plan",
+        "--provider",
+        "github",
+        "--event-file",
+        str(FIXTURES / "github" / "pull_request.opened.json"),
+        cwd=payload_repo,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "environment:  staging" in proc.stdout
     assert "hrob-risk-staging" in proc.stdout
     assert "'changes' -> 'master'" in proc.stdout
 
 
-def test_plan_json_is_machine_readable():
-    proc = run_promote("plan", "--json", "--provider", "github", "--event-file",
-                       str(FIXTURES / "github" / "pull_request.opened.json"))
+def test_plan_json_is_machine_readable(payload_repo):
+    proc = run_promote(
+        "plan",
+        "--json",
+        "--provider",
+        "github",
+        "--event-file",
+        str(FIXTURES / "github" / "pull_request.opened.json"),
+        cwd=payload_repo,
+    )
+    assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["environment"] == "staging"
     assert data["event"]["head_sha"] == "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
@@ -85,8 +109,16 @@ def test_branch_names_are_data_never_code(tmp_path: Path, branch: str):
     proc = run_promote("plan", "--event", "push", "--branch", branch, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert repr(branch) in proc.stdout or branch in proc.stdout
-    proc_json = run_promote("plan", "--json", "--event", "push", "--branch", branch, cwd=tmp_path,
-                            env={"PROMOTE_CONFIG_DIR": str(ROOT / "configs")})
+    proc_json = run_promote(
+        "plan",
+        "--json",
+        "--event",
+        "push",
+        "--branch",
+        branch,
+        cwd=tmp_path,
+        env={"PROMOTE_CONFIG_DIR": str(ROOT / "configs")},
+    )
     assert json.loads(proc_json.stdout)["event"]["branch"] == branch
     assert not (ROOT / "pwned").exists() and not (tmp_path / "pwned").exists()
 
@@ -127,8 +159,16 @@ def test_verbose_shows_traceback_for_errors():
 
 def test_github_actions_environment_is_detected():
     payload = FIXTURES / "github" / "push.with-new-branch.json"
-    proc = run_promote("plan", "--json", env={"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push",
-                                                "GITHUB_EVENT_PATH": str(payload), "GITHUB_SHA": "1" * 40})
+    proc = run_promote(
+        "plan",
+        "--json",
+        env={
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_EVENT_NAME": "push",
+            "GITHUB_EVENT_PATH": str(payload),
+            "GITHUB_SHA": "1" * 40,
+        },
+    )
     data = json.loads(proc.stdout)
     assert data["event"]["provider"] == "github"
     assert data["environment"] == "staging"  # master is the payload's default branch
@@ -160,7 +200,8 @@ def test_the_derived_basic_credential_is_announced_to_the_runner_only_in_ci():
 def test_an_unknown_environment_is_named_as_such():
     proc = run_promote("plan", "--event", "push", "--branch", "main", "--env", "qa")
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("error: --env/PROMOTE_ENV: unknown environment 'qa' "
-                                   "(configured in promotion.yml: dev, staging, prod)")
+    assert proc.stderr.strip() == (
+        "error: --env/PROMOTE_ENV: unknown environment 'qa' (configured in promotion.yml: dev, staging, prod)"
+    )
     other = run_promote("plan", "--event", "push", "--branch", "main", "--env", "prod")
     assert other.returncode == 2 and "resolves to 'staging'" in other.stderr

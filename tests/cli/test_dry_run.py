@@ -11,8 +11,11 @@ from tests.conftest import git, run_promote
 
 
 def _snapshot(repo: Path) -> dict[str, str]:
-    state = {"head": git(repo, "rev-parse", "HEAD"), "refs": git(repo, "show-ref"), "status": git(repo, "status",
-                                                                                                   "--porcelain")}
+    state = {
+        "head": git(repo, "rev-parse", "HEAD"),
+        "refs": git(repo, "show-ref"),
+        "status": git(repo, "status", "--porcelain"),
+    }
     for p in sorted(repo.rglob("*")):
         if ".git" in p.parts or not p.is_file():
             continue
@@ -20,12 +23,15 @@ def _snapshot(repo: Path) -> dict[str, str]:
     return state
 
 
-@pytest.mark.parametrize("args", [
-    ["push", "release/1.0"],
-    ["pull-request", "--from", "feature/x", "--into", "main"],
-    ["push", "main"],
-    ["schedule"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["push", "release/1.0"],
+        ["pull-request", "--from", "feature/x", "--into", "main"],
+        ["push", "main"],
+        ["schedule"],
+    ],
+)
 def test_replay_dry_run_changes_nothing(git_repo: Path, args):
     git(git_repo, "branch", "feature/x")
     git(git_repo, "branch", "release/1.0")
@@ -33,8 +39,15 @@ def test_replay_dry_run_changes_nothing(git_repo: Path, args):
     (git_repo / ".promote" / "lake" / "bronze").mkdir(parents=True)
     (git_repo / ".promote" / "lake" / "bronze" / "marker").write_text("x")
     before = _snapshot(git_repo)
-    proc = run_promote("--config-dir", "configs", "replay", *args, "--dry-run", cwd=git_repo,
-                       env={"MLFLOW_TRACKING_URI": f"sqlite:///{git_repo / '.promote' / 'mlflow.db'}"})
+    proc = run_promote(
+        "--config-dir",
+        "configs",
+        "replay",
+        *args,
+        "--dry-run",
+        cwd=git_repo,
+        env={"MLFLOW_TRACKING_URI": f"sqlite:///{git_repo / '.promote' / 'mlflow.db'}"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "dry run: stopping after the plan" in proc.stdout
     assert "steps:" in proc.stdout
@@ -46,9 +59,11 @@ def test_replay_dry_run_never_imports_spark_or_mlflow(git_repo: Path):
     import subprocess
     import sys
 
-    code = ("import sys, os\nos.chdir(sys.argv[1])\nfrom promoter.cli import main\n"
-            "rc = main(['replay', 'push', 'main', '--dry-run'])\n"
-            "print('HEAVY=' + ','.join(m for m in ('pyspark', 'mlflow') if m in sys.modules))\nsys.exit(rc)\n")
+    code = (
+        "import sys, os\nos.chdir(sys.argv[1])\nfrom promoter.cli import main\n"
+        "rc = main(['replay', 'push', 'main', '--dry-run'])\n"
+        "print('HEAVY=' + ','.join(m for m in ('pyspark', 'mlflow') if m in sys.modules))\nsys.exit(rc)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code, str(git_repo)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY=\n" in proc.stdout

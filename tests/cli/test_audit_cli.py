@@ -15,8 +15,15 @@ def test_verify_names_an_edited_record_and_history_lists_the_chain(git_repo: Pat
     registry = Registry(uri)
     store = registry.audit_store()
     for i in range(3):
-        audit.append(store, kind="gate", environment="prod", created_at=f"2026-11-23T09:0{i}:00+00:00",
-                     candidate_version=i + 1, verdict="PASS", actor="ci")
+        audit.append(
+            store,
+            kind="gate",
+            environment="prod",
+            created_at=f"2026-11-23T09:0{i}:00+00:00",
+            candidate_version=i + 1,
+            verdict="PASS",
+            actor="ci",
+        )
     env = {"MLFLOW_TRACKING_URI": uri}
     cfg = str(git_repo / "configs")
     ok = run_promote("--config-dir", cfg, "audit", "verify", "--env", "prod", env=env, cwd=git_repo)

@@ -40,13 +40,23 @@ class Catalog:
     schema_hash: str = "toy"
 
     def to_dict(self) -> dict:
-        return {"feature_columns": self.feature_columns, "snapshot_id": self.snapshot_id, "version": self.version,
-                "groups": self.groups, "schema_hash": self.schema_hash}
+        return {
+            "feature_columns": self.feature_columns,
+            "snapshot_id": self.snapshot_id,
+            "version": self.version,
+            "groups": self.groups,
+            "schema_hash": self.schema_hash,
+        }
 
 
 def _git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "Test Author", "GIT_AUTHOR_EMAIL": "author@example.org",
-           "GIT_COMMITTER_NAME": "Test Author", "GIT_COMMITTER_EMAIL": "author@example.org"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "Test Author",
+        "GIT_AUTHOR_EMAIL": "author@example.org",
+        "GIT_COMMITTER_NAME": "Test Author",
+        "GIT_COMMITTER_EMAIL": "author@example.org",
+    }
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
 
 
@@ -64,8 +74,8 @@ SECRET = "s3cr3t-token-value"
 @pytest.fixture(scope="module")
 def world(spark, tmp_path_factory):
     """Three train_and_register calls: config A, config A again, config B (another hash)."""
-    from pipelines.train import train_and_register
-    from promoter.core import events
+    from promoter.app import sources as events
+    from promoter.app.training import train_and_register
     from promoter.registry import Lineage, Registry
     from tests.pipelines.test_train import toy_gold
 
@@ -94,8 +104,19 @@ def world(spark, tmp_path_factory):
     # a run that died after logging its model but before registering: the version is not there
     registry.client.delete_model_version(other.model_name, str(other.version))
     resumed = train_and_register(spark, settings_b, lineage_b, gold, catalog, registry)
-    yield dict(tmp=tmp, registry=registry, gold=gold, settings=settings_a, lineage=lineage_a, event=event,
-               first=first, again=again, other=other, resumed=resumed, catalog=catalog)
+    yield dict(
+        tmp=tmp,
+        registry=registry,
+        gold=gold,
+        settings=settings_a,
+        lineage=lineage_a,
+        event=event,
+        first=first,
+        again=again,
+        other=other,
+        resumed=resumed,
+        catalog=catalog,
+    )
     gold.unpersist()
 
 
@@ -118,7 +139,7 @@ def test_same_content_key_gives_one_version(world):
 
 
 def test_different_config_hash_gives_second_version(world):
-    first, other, registry = world["first"], world["other"], world["registry"]
+    first, other, _registry = world["first"], world["other"], world["registry"]
     assert not other.reused and other.content_key != first.content_key
     assert other.version == first.version + 1 and other.run_id != first.run_id
     assert first.model_name == "hrob-risk-dev"
@@ -130,8 +151,9 @@ def test_rerun_registers_the_model_of_a_run_that_died_before_registration(world)
     assert resumed.run_id == other.run_id and resumed.version == other.version + 1
     assert resumed.metrics == other.metrics
     assert _versions(registry, other.model_name) == [world["first"].version, resumed.version]
-    runs = registry.client.search_runs([registry.client.get_run(other.run_id).info.experiment_id],
-                                       filter_string="tags.`promote.kind` = 'train'")
+    runs = registry.client.search_runs(
+        [registry.client.get_run(other.run_id).info.experiment_id], filter_string="tags.`promote.kind` = 'train'"
+    )
     assert len(runs) == 2  # config A once, config B once: nothing trained again
     assert registry.version_info(other.model_name, resumed.version).tags[tags.CONTENT_KEY] == other.content_key
 
@@ -160,16 +182,24 @@ def test_run_has_metrics_nested_trials_and_artifacts_without_phi(world):
     assert run.data.metrics["roc_auc"] == pytest.approx(first.metrics["roc_auc"])
     assert "roc_auc.race_ethnicity.A" in run.data.metrics and "n.payer_type.chip" in run.data.metrics
     assert run.data.params["algorithm"] == "logistic_regression" and "best.reg_param" in run.data.params
-    children = client.search_runs([run.info.experiment_id],
-                                  filter_string=f"tags.mlflow.parentRunId = '{first.run_id}'")
+    children = client.search_runs([run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{first.run_id}'")
     assert len(children) == 1 and all("val_roc_auc" in c.data.metrics for c in children)
     assert all("reg_param" in c.data.params for c in children)
 
     dst = world["tmp"] / "download"
     local = Path(client.download_artifacts(first.run_id, "", str(dst)))
-    for rel in ("feature_importance.csv", "feature_importance.png", "plots/roc.png", "plots/pr.png",
-                "plots/calibration.png", "config/settings.yml", "data/catalog.json", "data/contract_report.json",
-                "evaluation/summary.json", "model/MLmodel"):
+    for rel in (
+        "feature_importance.csv",
+        "feature_importance.png",
+        "plots/roc.png",
+        "plots/pr.png",
+        "plots/calibration.png",
+        "config/settings.yml",
+        "data/catalog.json",
+        "data/contract_report.json",
+        "evaluation/summary.json",
+        "model/MLmodel",
+    ):
         assert (local / rel).is_file(), rel
     assert json.loads((local / "data/catalog.json").read_text())["snapshot_id"] == "snap-2024-06-30"
     assert json.loads((local / "data/contract_report.json").read_text())["ok"] is True
@@ -183,8 +213,14 @@ def test_run_has_metrics_nested_trials_and_artifacts_without_phi(world):
     model = mlflow.models.Model.load(str(local / "model" / "MLmodel"))
     inputs = [c.name for c in model.signature.inputs.inputs]
     assert inputs == FEATURES
-    forbidden = {"member_key", "member_id", "hrob_label", "snapshot_date", *settings.project.data.subgroup_columns,
-                 *settings.project.data.phi_columns}
+    forbidden = {
+        "member_key",
+        "member_id",
+        "hrob_label",
+        "snapshot_date",
+        *settings.project.data.subgroup_columns,
+        *settings.project.data.phi_columns,
+    }
     assert not forbidden & set(inputs)
     example = json.loads((local / "model" / "input_example.json").read_text())
     assert example["columns"] == FEATURES and len(example["data"]) == 5
@@ -210,6 +246,7 @@ def test_artifacts_stay_inside_the_store_folder(world):
 
 # --------------------------------------------------------------------------- registry operations
 
+
 @pytest.fixture(scope="module")
 def store_uri(tmp_path_factory):
     """One SQLite store for the registry-operation tests (each uses its own model names):
@@ -230,8 +267,9 @@ def _dummy_version(registry, tmp_path: Path, name: str, key: str | None = None) 
     (tmp_path / "model").mkdir(exist_ok=True)
     (tmp_path / "model" / "MLmodel").write_text("flavors: {}\n")
     registry.client.log_artifacts(run.info.run_id, str(tmp_path / "model"), "model")
-    return registry.register(run.info.run_id, f"runs:/{run.info.run_id}/model", name,
-                             {tags.CONTENT_KEY: key} if key else {})
+    return registry.register(
+        run.info.run_id, f"runs:/{run.info.run_id}/model", name, {tags.CONTENT_KEY: key} if key else {}
+    )
 
 
 def test_aliases_tags_and_lookups(registry, tmp_path):
@@ -321,11 +359,15 @@ def test_lock_times_out_naming_the_holder_and_breaks_stale_locks(registry):
 def test_processes_opening_a_fresh_sqlite_store_at_once_all_succeed(tmp_path):
     """MLflow migrates a new SQLite schema on first open; concurrent first opens must not race."""
     uri = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"
-    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
-            "from promoter.registry import Registry\n"
-            "r = Registry(sys.argv[1]); r.ensure_model('m'); print('opened')\n")
-    procs = [subprocess.Popen([sys.executable, "-c", code, uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(3)]
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+        "from promoter.registry import Registry\n"
+        "r = Registry(sys.argv[1]); r.ensure_model('m'); print('opened')\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], "\n".join(err[-2000:] for _, err in outs)
     assert all(out.strip() == "opened" for out, _ in outs)

@@ -1,0 +1,73 @@
+"""Steps ``score`` (the batch run with the champion) and ``surveillance`` (drift of the champion)."""
+
+from __future__ import annotations
+
+from promoter import errors
+from promoter.app.recording import decision_id
+from promoter.app.state import RunState, StepOutcome
+from promoter.app.steps.data import load_gold
+from promoter.core import tags
+
+
+def score(state: RunState) -> StepOutcome:
+    """Score the population with whichever version is champion now into the Delta predictions table."""
+    from pipelines import score as scoring
+
+    champion = state.registry.get_alias(state.model_name, tags.CHAMPION)
+    if champion is None:
+        raise errors.NotFound(
+            f"{state.model_name} has no champion yet: nothing to score with (a release must promote one first)"
+        )
+    gold = load_gold(state)
+    day = state.day()
+    info = state.registry.version_info(state.model_name, champion)
+    model = state.registry.load_model(state.model_name, champion)
+    res = scoring.score_population(
+        state.spark,
+        model,
+        gold.df,
+        score_date=day,
+        model_name=state.model_name,
+        model_version=champion,
+        run_id=info.run_id,
+        settings=state.settings,
+        scored_at=state.clock(),
+    )
+    state.result.scored_rows = res.rows
+    rid = decision_id("scoring", state.model_name, champion, day.isoformat(), res.rows, gold.catalog.snapshot_id)
+    state.recorder.record(
+        "scoring",
+        record_id=rid,
+        champion_version=champion,
+        candidate_version=None,
+        verdict="SCORED",
+        details={
+            "score_date": day.isoformat(),
+            "rows": res.rows,
+            "tiers": res.tier_counts,
+            "predictions": str(res.predictions_path),
+            "snapshot": gold.catalog.snapshot_id,
+        },
+    )
+    return StepOutcome(f"scored {res.rows} members with version {champion} for {day.isoformat()}")
+
+
+def surveillance(state: RunState) -> StepOutcome:
+    """Compare the champion's latest scores with the previous day's: drift and subgroup shares."""
+    from pipelines import surveillance as watch
+
+    gold = load_gold(state)
+    champion = state.registry.get_alias(state.model_name, tags.CHAMPION)
+    report = watch.surveil(state.spark, state.settings, gold.df, state.day())
+    rid = decision_id("surveillance", state.model_name, champion, report.score_date, report.rows)
+    state.recorder.record(
+        "surveillance",
+        record_id=rid,
+        champion_version=champion,
+        metrics=report.metrics(),
+        verdict="ALERT" if report.alerts else "OK",
+        details=report.to_dict(),
+    )
+    if report.alerts:
+        state.result.notes.extend(f"surveillance alert: {a}" for a in report.alerts)
+    return StepOutcome(report.summary())

@@ -1,0 +1,50 @@
+"""Step ``train``: tune, fit, evaluate on the held-out rows, register (or reuse by content key)."""
+
+from __future__ import annotations
+
+from promoter.app.state import RunState, StepOutcome
+from promoter.app.steps.data import load_gold
+
+
+def train(state: RunState) -> StepOutcome:
+    """Train from this branch's code and register the candidate in the environment's model."""
+    from promoter.app.training import train_and_register
+    from promoter.registry import Lineage
+
+    gold = load_gold(state)
+    lineage = Lineage.from_event(
+        state.event, state.settings, data_snapshot=gold.catalog.snapshot_id, environment=state.env
+    )
+    tr = train_and_register(
+        state.spark,
+        state.settings,
+        lineage,
+        gold.df,
+        gold.catalog,
+        state.registry,
+        contract_report=state.contract_report,
+        feature_columns=gold.feature_columns,
+    )
+    state.candidate = tr
+    url = state.registry.run_url(tr.run_id)
+    state.result.candidate = {
+        "version": tr.version,
+        "run_id": tr.run_id,
+        "run_url": url,
+        "reused": tr.reused,
+        "metrics": dict(tr.metrics),
+    }
+    if url:
+        state.result.links["mlflow"] = url
+    primary = state.settings.promotion.policy(state.env).primary_metric
+    what = (
+        "reused"
+        if tr.reused
+        else "registered the model an earlier run logged as"
+        if tr.resumed
+        else "trained and registered"
+    )
+    return StepOutcome(
+        f"{what} {state.model_name} version {tr.version} (run {tr.run_id[:8]}); held-out "
+        f"{primary} {tr.metrics.get(primary, float('nan')):.4f}"
+    )

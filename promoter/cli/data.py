@@ -1,0 +1,192 @@
+"""Commands of the data layer: data generate, data check, features, train."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+import click
+
+from promoter import errors
+from promoter.cli.base import CONTEXT, _Command, _Group, cli, config_dir, examples
+
+ENV_OVERLAY = click.option("--env", "env_flag", help="Environment overlay to load (default: PROMOTE_ENV, else base).")
+
+
+@cli.group(
+    "data",
+    cls=_Group,
+    context_settings=CONTEXT,
+    epilog=examples(
+        "promote data generate --members 20000 --seed 7",
+        "promote data check",
+        "promote data check --format markdown --output contract-report.md",
+    ),
+)
+def data_group() -> None:
+    """Fill bronze with the synthetic population, and check the data contracts."""
+
+
+@data_group.command(
+    "generate",
+    cls=_Command,
+    context_settings=CONTEXT,
+    epilog=examples(
+        "promote data generate                                   # 20,000 members, seed 20240601, today",
+        "promote data generate --members 1000000 --seed 7",
+        "promote data generate --snapshot-date 2024-06-30 --shift 0.5   # a drifted population",
+    ),
+)
+@click.option(
+    "--members", type=click.IntRange(1, 999_999_999), default=20_000, show_default=True, help="Number of members."
+)
+@click.option("--seed", type=int, default=20240601, show_default=True, help="Random seed: same seed, same data.")
+@click.option("--snapshot-date", type=click.DateTime(["%Y-%m-%d"]), help="As-of date (default: today, UTC).")
+@click.option(
+    "--shift",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Population drift: 0 is the reference; 0.5-1 is a markedly sicker, poorer population.",
+)
+@ENV_OVERLAY
+@click.pass_context
+def data_generate(
+    ctx: click.Context, members: int, seed: int, snapshot_date: Any, shift: float, env_flag: str | None
+) -> None:
+    """Write the synthetic HROB population (members with PHI, and claims) to the lake's bronze layer.
+
+    Generated in Spark and deterministic for a seed; nothing is collected to the driver.
+    """
+    from datetime import datetime
+
+    from promoter import config
+    from promoter.app import data
+
+    day = snapshot_date.date() if snapshot_date else datetime.now(UTC).date()
+    root, counts = data.generate(
+        config_dir(ctx), config.resolve_env(env_flag), members=members, seed=seed, snapshot_date=day, shift=shift
+    )
+    click.echo(f"bronze written to {root}/bronze (snapshot {day}, seed {seed}, shift {shift:g}):")
+    for table, rows in counts.items():
+        click.echo(f"  {table}: {rows:,} rows")
+
+
+@data_group.command(
+    "check",
+    cls=_Command,
+    context_settings=CONTEXT,
+    epilog=examples(
+        "promote data check",
+        "promote data check --format json --output contracts.json",
+        "promote data check --env prod --format markdown",
+        "",
+        "Exit code 2 when any contract is broken (the report lists every violation).",
+    ),
+)
+@ENV_OVERLAY
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False), help="Also write the report to this file.")
+@click.pass_context
+def data_check(ctx: click.Context, env_flag: str | None, fmt: str, output: str | None) -> None:
+    """Check every table in contracts.yml: schema, keys, values, ranges, nulls, volume, references, freshness."""
+    from promoter import config
+    from promoter.app import data
+
+    report = data.check(config_dir(ctx), config.resolve_env(env_flag))
+    text = {"text": report.to_text, "markdown": report.to_markdown, "json": report.to_json}[fmt]()
+    click.echo(text, nl=False)
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    if not report.ok:
+        raise errors.DataContractError(
+            f"{len(report.violations)} data contract violation(s) (contracts v{report.version}); see the report above"
+        )
+
+
+@cli.command(
+    "features",
+    cls=_Command,
+    context_settings=CONTEXT,
+    epilog=examples(
+        "promote features                       # bronze -> silver -> gold with the current selection",
+        "promote features --check               # check the data contracts first",
+        "PROMOTE_PSEUDONYM_KEY=... promote features --env prod",
+    ),
+)
+@ENV_OVERLAY
+@click.option("--check", "check_first", is_flag=True, help="Check the data contracts first; stop on a violation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the gold catalog entry as JSON.")
+@click.pass_context
+def features_cmd(ctx: click.Context, env_flag: str | None, check_first: bool, as_json: bool) -> None:
+    """Build silver and gold: pseudonymise, drop PHI, engineer, select, impute, and catalog.
+
+    feature_mappings.yml decides which columns form which group; feature_selection_config.yml
+    which groups and features the model sees and how each group is imputed. The PHI guard
+    runs on silver and gold; nothing is published when it finds PHI.
+    """
+    import json
+
+    from promoter import config
+    from promoter.app import data
+
+    built = data.build_features(config_dir(ctx), config.resolve_env(env_flag), check_first=check_first)
+    for message in built.warnings:
+        click.echo(f"warning: {message}", err=True)
+    catalog = built.catalog
+    if as_json:
+        click.echo(json.dumps(catalog.to_dict(), indent=2))
+        return
+    click.echo(f"gold: {catalog.path}")
+    click.echo(f"  snapshot {catalog.snapshot_date}  id {catalog.snapshot_id}  version {catalog.version}")
+    click.echo(
+        f"  {catalog.row_count:,} rows, {len(catalog.feature_columns)} features "
+        f"(contracts v{catalog.source_contract_version})"
+    )
+    for group, cols in catalog.groups.items():
+        click.echo(f"    {group:<22} {len(cols):>4}")
+    click.echo(f"  selected for training here: {built.selected} feature(s) (feature_selection_config.yml)")
+
+
+@cli.command(
+    "train",
+    cls=_Command,
+    context_settings=CONTEXT,
+    epilog=examples(
+        "promote train --env dev                       # train, tune, register into hrob-risk-dev",
+        "promote train --env staging --json            # the result as JSON",
+        "PROMOTE_ENV=dev promote train --seed 7        # another search seed; same held-out rows",
+    ),
+)
+@click.option("--env", "env_flag", help="Environment whose registered model gets the version (default: PROMOTE_ENV).")
+@click.option("--seed", type=int, help="Hyperopt search seed (default: training.seed); never changes the split.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(
+    "--repo",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="The git checkout the lineage (commit, tree, branch) comes from.",
+)
+@click.pass_context
+def train_cmd(ctx: click.Context, env_flag: str | None, seed: int | None, as_json: bool, repo: str) -> None:
+    """Train, tune and register a candidate model for one environment.
+
+    Checks the data contracts, loads the gold features, splits by a hash of the key (the
+    held-out rows are the same in every run), runs the Hyperopt search on a validation part of
+    the training rows, refits, measures the held-out rows, logs everything to MLflow and
+    registers the model in the environment's registered model. Re-running with the same
+    commit, config and data reuses the version instead of training again.
+    """
+    from promoter import config
+    from promoter.app import data
+    from promoter.report import render
+
+    result, warning = data.train_only(config_dir(ctx), config.resolve_env(env_flag), seed=seed, repo=repo)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+    if as_json:
+        click.echo(render.to_json(result.to_dict()), nl=False)
+    else:
+        click.echo(result.text(), nl=False)

@@ -1,0 +1,80 @@
+"""Decisions people make: approve, rollback, release-hold."""
+
+from __future__ import annotations
+
+import click
+
+from promoter import errors
+from promoter.cli.base import CONTEXT, _Command, cli, config_dir, examples
+
+
+@cli.command(
+    cls=_Command,
+    context_settings=CONTEXT,
+    epilog=examples(
+        "promote approve --env prod --version 7 --by dr.lee --ticket CHG-123",
+        "promote approve --env prod --version 7 --by ops.kim --reason 'reviewed subgroup table'",
+    ),
+)
+@click.option("--env", "env_name", required=True, help="Environment of the decision.")
+@click.option("--version", "version", type=int, required=True, help="Model version to approve.")
+@click.option("--by", "by", required=True, help="Who approves (recorded).")
+@click.option("--ticket", help="Change ticket, e.g. CHG-123 (recorded).")
+@click.option("--reason", help="Why (recorded).")
+@click.pass_context
+def approve(ctx: click.Context, env_name: str, version: int, by: str, ticket: str | None, reason: str | None) -> None:
+    """Approve a gate decision; when the policy's count is met, the champion moves.
+
+    The approval is bound to the newest gate decision for that version. A FAIL cannot be
+    approved. Before moving, the champion is re-checked: if it changed since the decision,
+    re-run the release. Exit 4 while more approvals are needed.
+    """
+    from promoter.app import decisions
+
+    action = decisions.approve(config_dir(ctx), env_name, version, by, ticket=ticket, reason=reason)
+    click.echo(action.message)
+    if action.waiting:
+        raise errors.AwaitingApproval(action.message)
+
+
+@cli.command(
+    cls=_Command,
+    context_settings=CONTEXT,
+    epilog=examples(
+        "promote rollback --env prod --by ops.kim --reason 'calibration drift in region 3'",
+        "promote rollback --env prod --to-version 4 --by ops.kim --reason INC-991",
+    ),
+)
+@click.option("--env", "env_name", required=True, help="Environment to roll back.")
+@click.option("--to-version", type=int, help="Version to restore (default: the 'previous' alias).")
+@click.option("--by", "by", required=True, help="Who rolls back (recorded).")
+@click.option("--reason", required=True, help="Why (recorded).")
+@click.pass_context
+def rollback(ctx: click.Context, env_name: str, to_version: int | None, by: str, reason: str) -> None:
+    """Move `champion` back and hold automatic promotion until released.
+
+    Records the rollback and a hold; later releases then wait for an approval (exit 4) until
+    `promote release-hold`. A rollback is never undone automatically.
+    """
+    from promoter.app import decisions
+
+    click.echo(decisions.rollback(config_dir(ctx), env_name, by, reason, to_version=to_version).message)
+
+
+@cli.command(
+    "release-hold",
+    cls=_Command,
+    context_settings=CONTEXT,
+    epilog=examples(
+        "promote release-hold --env prod --by ops.kim --reason 'root cause fixed in 1.3'",
+    ),
+)
+@click.option("--env", "env_name", required=True, help="Environment whose hold to lift.")
+@click.option("--by", "by", required=True, help="Who lifts it (recorded).")
+@click.option("--reason", help="Why (recorded).")
+@click.pass_context
+def release_hold(ctx: click.Context, env_name: str, by: str, reason: str | None) -> None:
+    """Lift the hold a rollback put on automatic promotion."""
+    from promoter.app import decisions
+
+    click.echo(decisions.release_hold(config_dir(ctx), env_name, by, reason).message)

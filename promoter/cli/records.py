@@ -1,0 +1,105 @@
+"""Reading and publishing the record: history, audit verify, report."""
+
+from __future__ import annotations
+
+import click
+
+from promoter import errors
+from promoter.cli.base import CONTEXT, _Command, _Group, cli, config_dir, examples
+
+
+@cli.command(
+    cls=_Command,
+    context_settings=CONTEXT,
+    epilog=examples(
+        "promote report result.json                        # publish a saved run result from this CI step",
+        "promote report result.json --no-console",
+    ),
+)
+@click.argument("result_file", type=click.Path(dir_okay=False))
+@click.option("--console/--no-console", default=True, help="Also print the plain-text report.")
+def report(result_file: str, console: bool) -> None:
+    """Publish a saved run result (JSON) where this CI provider shows it.
+
+    GitHub Actions: job summary, step outputs, annotations, the sticky PR comment for
+    the environment and a commit status. Azure DevOps: logging commands, build summary,
+    the PR thread and a PR status. Elsewhere: the text report. A report that cannot be
+    posted is a warning; this command then still exits 0.
+    """
+    import json
+    from pathlib import Path
+
+    from promoter.report.sinks import publish
+
+    path = Path(result_file)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise errors.InvalidInput(f"{path}: run result not found") from None
+    except json.JSONDecodeError as exc:
+        raise errors.InvalidInput(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    if not isinstance(data, dict) or "environment" not in data or "exit_code" not in data:
+        raise errors.InvalidInput(f"{path}: not a run result (a JSON object with 'environment' and 'exit_code')")
+    publish(data, console=console)  # a report of a saved result: nothing else to run
+
+
+@cli.command(
+    cls=_Command,
+    context_settings=CONTEXT,
+    epilog=examples(
+        "promote history --env prod",
+        "promote history --json > decisions.json",
+    ),
+)
+@click.option("--env", "env_name", help="Only this environment's chain (default: every chain).")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
+@click.pass_context
+def history(ctx: click.Context, env_name: str | None, as_json: bool) -> None:
+    """List decision records: gate verdicts, approvals, alias moves, rollbacks, scoring runs."""
+    from promoter.app import queries
+    from promoter.report import render
+
+    records = queries.history(config_dir(ctx), env_name)
+    if as_json:
+        click.echo(render.to_json([r.to_dict() for r in records]), nl=False)
+    else:
+        click.echo(render.history_text(records), nl=False)
+
+
+@cli.group(
+    cls=_Group, context_settings=CONTEXT, epilog=examples("promote audit verify", "promote audit verify --env prod")
+)
+def audit() -> None:
+    """Check the tamper-evident audit trail."""
+
+
+@audit.command(
+    "verify",
+    cls=_Command,
+    context_settings=CONTEXT,
+    epilog=examples(
+        "promote audit verify",
+        "promote audit verify --env prod --json",
+    ),
+)
+@click.option("--env", "env_name", help="Only this environment's chain (default: every chain).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def audit_verify(ctx: click.Context, env_name: str | None, as_json: bool) -> None:
+    """Recompute every record's hash and link; name the first edited, broken or missing record.
+
+    Exit 0 when every chain verifies, 2 when one does not.
+    """
+    from promoter.app import queries
+    from promoter.report import render
+
+    results = queries.verify(config_dir(ctx), env_name)
+    if as_json:
+        click.echo(render.to_json({env: r.to_dict() for env, r in results.items()}), nl=False)
+    bad = {env: r for env, r in results.items() if not r.ok}
+    if not as_json:
+        for env, r in results.items():
+            click.echo(f"{env}: " + ("ok, " + f"{r.checked} record(s)" if r.ok else f"BROKEN: {r.first_problem}"))
+    if bad:
+        env, r = next(iter(bad.items()))
+        raise errors.InvalidInput(f"audit chain {env!r} does not verify: {r.first_problem}")

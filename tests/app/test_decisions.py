@@ -1,0 +1,197 @@
+"""People's decisions: approve (bound to a gate decision), rollback (with a hold), release-hold."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from promoter import errors
+from promoter.app import decisions
+from promoter.core import audit, tags
+from promoter.core.promotion import hold_state
+from promoter.registry import Registry
+
+MODEL = "hrob-risk-prod"
+
+
+@pytest.fixture
+def prod(git_repo: Path, tmp_path: Path, monkeypatch):
+    """A prod registry with versions 1..3, v1 champion, and the repo's configs."""
+    uri = f"sqlite:///{tmp_path / 'reg.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    registry = Registry(uri)
+    registry.client.create_registered_model(MODEL)
+    exp = registry.client.create_experiment("train", artifact_location=str(tmp_path / "art"))
+    for _ in range(3):
+        run = registry.client.create_run(exp)
+        registry.client.create_model_version(MODEL, source=str(tmp_path / "art" / "model"), run_id=run.info.run_id)
+    registry.set_alias(MODEL, tags.CHAMPION, 1)
+    return registry, git_repo / "configs"
+
+
+def _gate(registry, verdict: str, candidate: int, champion: int | None, required: int = 0) -> audit.Record:
+    """A gate record as the gate step writes it: the policy's mode and approval count recorded with it."""
+    return audit.append(
+        registry.audit_store(),
+        kind="gate",
+        environment="prod",
+        created_at=datetime.now(UTC).isoformat(),
+        registered_model=MODEL,
+        candidate_version=candidate,
+        champion_version=champion,
+        verdict=verdict,
+        details={"mode": "enforce", "approvals_required": required},
+    )
+
+
+def test_approving_a_needs_approval_decision_moves_the_champion(prod):
+    registry, cfg = prod
+    gate = _gate(registry, "NEEDS_APPROVAL", 2, 1)
+    action = decisions.approve(cfg, "prod", 2, "dr.lee", ticket="CHG-1", reason="reviewed")
+    assert action.champion_moved
+    assert registry.get_alias(MODEL, tags.CHAMPION) == 2
+    assert registry.get_alias(MODEL, tags.PREVIOUS) == 1
+    records = registry.audit_store().read_all("prod")
+    assert [r.kind for r in records] == ["gate", "approval", "alias_move"]
+    assert records[1].decision_id == gate.record_id and records[1].details["ticket"] == "CHG-1"
+    assert records[2].decision_id == gate.record_id and records[2].details["approved"] is True
+    # approving again changes nothing
+    again = decisions.approve(cfg, "prod", 2, "dr.lee")
+    assert not again.champion_moved
+    assert len(registry.audit_store().read_all("prod")) == 3
+
+
+def test_a_fail_cannot_be_approved(prod):
+    registry, cfg = prod
+    _gate(registry, "FAIL", 2, 1)
+    with pytest.raises(errors.InvalidInput, match="cannot be approved"):
+        decisions.approve(cfg, "prod", 2, "dr.lee")
+    assert registry.get_alias(MODEL, tags.CHAMPION) == 1
+
+
+def test_approval_refused_when_the_champion_moved_since_the_decision(prod):
+    registry, cfg = prod
+    _gate(registry, "NEEDS_APPROVAL", 3, 1)
+    registry.set_alias(MODEL, tags.CHAMPION, 2)  # another release got there first
+    with pytest.raises(errors.PromoteError, match="re-run the release"):
+        decisions.approve(cfg, "prod", 3, "dr.lee")
+    assert registry.get_alias(MODEL, tags.CHAMPION) == 2
+
+
+def test_approval_without_a_decision_is_not_found(prod):
+    _, cfg = prod
+    with pytest.raises(errors.NotFound):
+        decisions.approve(cfg, "prod", 3, "dr.lee")
+
+
+def test_rollback_moves_back_holds_and_release_hold_lifts(prod):
+    registry, cfg = prod
+    _gate(registry, "NEEDS_APPROVAL", 2, 1)
+    decisions.approve(cfg, "prod", 2, "dr.lee")
+    action = decisions.rollback(cfg, "prod", "ops.kim", "calibration drift")
+    assert registry.get_alias(MODEL, tags.CHAMPION) == 1
+    assert registry.get_alias(MODEL, tags.PREVIOUS) == 2
+    records = registry.audit_store().read_all("prod")
+    assert [r.kind for r in records][-2:] == ["rollback", "hold"]
+    assert hold_state(records) is not None
+    assert "hold" in action.message
+    # while held, even a PASS needs a person: an approval of it counts and moves the champion
+    _gate(registry, "PASS", 3, 1)
+    decisions.approve(cfg, "prod", 3, "dr.lee")
+    assert registry.get_alias(MODEL, tags.CHAMPION) == 3
+    assert hold_state(registry.audit_store().read_all("prod")) is None  # an approved move lifts it
+    decisions.rollback(cfg, "prod", "ops.kim", "again")
+    released = decisions.release_hold(cfg, "prod", "ops.kim", "fixed")
+    assert "released" in released.message
+    assert hold_state(registry.audit_store().read_all("prod")) is None
+    store = registry.audit_store()
+    assert audit.verify(store.read_all("prod"), head=store.head("prod")).ok
+
+
+def test_rollback_to_an_explicit_version_and_refusals(prod):
+    registry, cfg = prod
+    with pytest.raises(errors.NotFound, match="previous"):
+        decisions.rollback(cfg, "prod", "ops.kim", "no previous yet")
+    with pytest.raises(errors.InvalidInput, match="already the champion"):
+        decisions.rollback(cfg, "prod", "ops.kim", "same", to_version=1)
+    decisions.rollback(cfg, "prod", "ops.kim", "pin v3", to_version=3)
+    assert registry.get_alias(MODEL, tags.CHAMPION) == 3
+
+
+def test_hold_makes_the_next_pass_wait_for_approval():
+    def rec(kind, **kw):
+        return audit.build(
+            seq=kw.pop("seq"),
+            prev_hash=audit.GENESIS,
+            kind=kind,
+            environment="prod",
+            created_at="2026-11-23T00:00:00+00:00",
+            **kw,
+        )
+
+    held = [rec("rollback", seq=0), rec("hold", seq=1, details={"reason": "x"})]
+    assert hold_state(held) is not None
+    assert hold_state(held + [rec("release_hold", seq=2)]) is None
+    assert hold_state(held + [rec("alias_move", seq=2, details={"approved": True})]) is None
+    assert hold_state(held + [rec("alias_move", seq=2, details={"approved": False})]) is not None
+
+
+def test_two_approvals_from_two_named_people(prod):
+    """approvals.prod.required: 2 with a named list: one person counts once, strangers are refused."""
+    registry, cfg = prod
+    (cfg / "prod" / "promotion.yml").write_text(
+        "approvals:\n  prod:\n    required: 2\n    approvers: [dr.lee, ops.kim]\n"
+    )
+    _gate(registry, "PASS", 2, 1, required=2)
+    first = decisions.approve(cfg, "prod", 2, "dr.lee", ticket="CHG-7")
+    assert first.waiting and not first.champion_moved and "1 of 2" in first.message
+    again = decisions.approve(cfg, "prod", 2, "dr.lee")  # the same person again is still one approval
+    assert again.waiting and "1 of 2" in again.message
+    with pytest.raises(errors.InvalidInput, match="'mallory' may not approve in prod"):
+        decisions.approve(cfg, "prod", 2, "mallory")
+    assert registry.get_alias(MODEL, tags.CHAMPION) == 1
+    second = decisions.approve(cfg, "prod", 2, "ops.kim")
+    assert second.champion_moved and registry.get_alias(MODEL, tags.CHAMPION) == 2
+    kinds = [r.kind for r in registry.audit_store().read_all("prod")]
+    assert kinds == ["gate", "approval", "approval", "alias_move"]
+
+
+def test_approval_counts_under_the_policy_recorded_with_the_decision(prod):
+    """Editing approvals in the working tree after the gate changes nothing: the recorded count rules."""
+    registry, cfg = prod
+    _gate(registry, "PASS", 2, 1, required=2)
+    (cfg / "prod" / "promotion.yml").write_text("approvals:\n  prod:\n    required: 0\n")
+    first = decisions.approve(cfg, "prod", 2, "dr.lee")
+    assert first.waiting and "1 of 2" in first.message
+    assert registry.get_alias(MODEL, tags.CHAMPION) == 1
+
+
+def test_a_dry_run_decision_has_nothing_to_approve(prod):
+    """mode dry_run + NEEDS_APPROVAL: the run left the champion alone, and so does an approval."""
+    registry, cfg = prod
+    audit.append(
+        registry.audit_store(),
+        kind="gate",
+        environment="prod",
+        created_at=datetime.now(UTC).isoformat(),
+        registered_model=MODEL,
+        candidate_version=2,
+        champion_version=1,
+        verdict="NEEDS_APPROVAL",
+        details={"mode": "dry_run", "approvals_required": 0},
+    )
+    with pytest.raises(errors.InvalidInput, match="nothing to approve: NEEDS_APPROVAL under mode dry_run"):
+        decisions.approve(cfg, "prod", 2, "dr.lee")
+    assert registry.get_alias(MODEL, tags.CHAMPION) == 1
+    assert [r.kind for r in registry.audit_store().read_all("prod")] == ["gate"]
+
+
+def test_release_hold_says_what_the_pending_decision_now_allows(prod):
+    registry, cfg = prod
+    registry.set_alias(MODEL, tags.PREVIOUS, 3)
+    decisions.rollback(cfg, "prod", "ops.kim", "drift")  # champion 1 -> 3, hold
+    _gate(registry, "PASS", 2, 3)  # a later release passed, waits on the hold
+    released = decisions.release_hold(cfg, "prod", "ops.kim", "fixed")
+    assert "version 2's decision is now MOVE" in released.message

@@ -1,0 +1,146 @@
+"""Manual actions and waiting, through the real CLI on a small model repository.
+
+One prod story: release 1.0 makes the first champion; a CI dispatch asks for a rollback (who
+and why come from its inputs); a re-run of the release waits under the rollback's hold (exit 4);
+with the hold lifted, a release whose policy asks for two approvals waits for both (exit 4), and
+the second approval moves the champion. Every run executes exactly the steps its plan printed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from promoter.app import demo
+from promoter.core import audit, tags
+from promoter.registry import Registry
+from tests.conftest import FIXTURES, git, run_promote
+from tests.e2e.helpers import make_model_repo, write_yaml
+
+pytestmark = [pytest.mark.e2e, pytest.mark.spark]
+MODEL = "hrob-risk-prod"
+
+
+def _run(repo: Path, env: dict[str, str], *args: str) -> tuple[int, dict, str]:
+    proc = run_promote(*args, "--json", cwd=repo, env=env)
+    try:
+        data = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"no JSON result (exit {proc.returncode}): {proc.stderr[-3000:]}") from None
+    return proc.returncode, data, proc.stderr
+
+
+def _plan(repo: Path, env: dict[str, str], *args: str) -> list[str]:
+    proc = run_promote("plan", *args, "--json", cwd=repo, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return [s["name"] for s in json.loads(proc.stdout)["steps"]]
+
+
+def _executed(result: dict) -> list[str]:
+    return [s["name"] for s in result["steps"] if s["status"] != "not run"]
+
+
+def _release(repo: Path, branch: str, message: str, edit) -> None:
+    git(repo, "checkout", "-q", "main")
+    edit()
+    git(repo, "commit", "-qam", message)
+    git(repo, "branch", branch)
+
+
+def test_dispatch_rollback_hold_and_two_approvals(tmp_path: Path):
+    repo = make_model_repo(tmp_path, members=1500, exclude_groups=demo.SDOH_GROUPS)
+    uri = f"sqlite:///{repo / '.promote' / 'mlflow.db'}"
+    env = {"MLFLOW_TRACKING_URI": uri}
+    git(repo, "branch", "release/1.0")
+    code, first, err = _run(repo, env, "run", "--event", "push", "--branch", "release/1.0")
+    assert code == 0, err[-3000:]
+    assert _executed(first) == _plan(repo, env, "--event", "push", "--branch", "release/1.0")
+    registry = Registry(uri)
+    assert registry.get_alias(MODEL, tags.CHAMPION) == 1
+
+    # a CI dispatch asks for scoring: score, report
+    scoring = FIXTURES / "github" / "workflow_dispatch.score.json"
+    code, scored, err = _run(
+        repo, env, "run", "--provider", "github", "--event-file", str(scoring), "--score-date", "2026-11-30"
+    )
+    assert code == 0, err[-3000:]
+    assert (
+        _executed(scored)
+        == ["score", "report"]
+        == _plan(repo, env, "--provider", "github", "--event-file", str(scoring))
+    )
+    assert scored["scored_rows"] == 1500
+    # a manual run on the release branch re-runs its push steps: v1 is reused and already champion
+    code, rerun, err = _run(repo, env, "run", "--event", "manual", "--action", "run", "--branch", "release/1.0")
+    assert code == 0, err[-3000:]
+    assert _executed(rerun) == _plan(repo, env, "--event", "manual", "--action", "run", "--branch", "release/1.0")
+    assert rerun["candidate"]["reused"] is True and rerun["champion_moved"] is False
+
+    # two later versions (as other releases would have registered), v3 champion, v2 previous
+    v1 = registry.client.get_model_version(MODEL, "1")
+    v2, v3 = (
+        int(registry.client.create_model_version(MODEL, source=v1.source, run_id=v1.run_id).version) for _ in range(2)
+    )
+    registry.set_alias(MODEL, tags.PREVIOUS, v2)
+    registry.set_alias(MODEL, tags.CHAMPION, v3)
+
+    # a CI dispatch asks for a rollback: who (the payload's sender) and why (its 'reason' input)
+    payload = FIXTURES / "github" / "workflow_dispatch.rollback.json"
+    code, rolled, err = _run(repo, env, "run", "--provider", "github", "--event-file", str(payload))
+    assert code == 0, err[-3000:]
+    assert (
+        _executed(rolled)
+        == ["rollback", "report"]
+        == _plan(repo, env, "--provider", "github", "--event-file", str(payload))
+    )
+    assert registry.get_alias(MODEL, tags.CHAMPION) == v2 and registry.get_alias(MODEL, tags.PREVIOUS) == v3
+    records = registry.audit_store().read_all("prod")
+    rollback = next(r for r in records if r.kind == "rollback")
+    assert rollback.actor == "Codertocat" and rollback.details["reason"] == "INC-991 calibration drift"
+    assert records[-1].kind == "hold"
+
+    # re-running release 1.0 reuses v1 (same code, config, data) and gates it against v2: the
+    # gate passes (the same model), and the hold makes the promotion wait for a person: exit 4
+    code, held, err = _run(repo, env, "run", "--event", "push", "--branch", "release/1.0")
+    assert code == 4, err[-3000:]
+    assert "on hold after a rollback" in err
+    assert held["candidate"]["version"] == 1 and held["candidate"]["reused"] is True
+    steps = {s["name"]: s for s in held["steps"]}
+    assert steps["approval"]["status"] == "waiting" and steps["promote"]["status"] == "not run"
+    assert held["promotion"]["action"] == "WAIT" and held["promotion"]["needed"] == 1
+    assert registry.get_alias(MODEL, tags.CHAMPION) == v2
+
+    # lift the hold; release 1.1 adds the social-determinant groups and asks for two approvals
+    selection = repo / "configs" / "base" / "feature_selection_config.yml"
+    lifted = run_promote("release-hold", "--env", "prod", "--by", "ops.kim", "--reason", "fixed", cwd=repo, env=env)
+    assert lifted.returncode == 0, lifted.stderr
+
+    def sdoh_and_two_approvals() -> None:
+        data = yaml.safe_load(selection.read_text())
+        data["include_groups"] = demo.CLINICAL_GROUPS + demo.SDOH_GROUPS
+        data["exclude_groups"] = []
+        selection.write_text(yaml.safe_dump(data, sort_keys=False))
+        policy = repo / "configs" / "prod" / "promotion.yml"
+        data = yaml.safe_load(policy.read_text())
+        data["approvals"] = {"prod": {"required": 2, "approvers": ["dr.lee", "ops.kim"]}}
+        write_yaml(policy, data)
+
+    _release(repo, "release/1.1", "Add the social-determinant groups; two approvals for prod", sdoh_and_two_approvals)
+    code, waiting, err = _run(repo, env, "run", "--event", "push", "--branch", "release/1.1")
+    assert code == 4, err[-3000:]
+    assert waiting["promotion"]["needed"] == 2 and waiting["promotion"]["have"] == 0
+    candidate = waiting["candidate"]["version"]
+    one = run_promote("approve", "--env", "prod", "--version", str(candidate), "--by", "dr.lee", cwd=repo, env=env)
+    assert one.returncode == 4 and "1 of 2" in one.stdout, one.stdout + one.stderr
+    two = run_promote("approve", "--env", "prod", "--version", str(candidate), "--by", "ops.kim", cwd=repo, env=env)
+    assert two.returncode == 0, two.stderr
+    assert registry.get_alias(MODEL, tags.CHAMPION) == candidate
+    # a re-run of the release now finds the candidate already champion: nothing moves twice
+    code, again, err = _run(repo, env, "run", "--event", "push", "--branch", "release/1.1")
+    assert code == 0, err[-3000:]
+    assert again["champion_moved"] is False
+    store = registry.audit_store()
+    assert audit.verify(store.read_all("prod"), head=store.head("prod")).ok
