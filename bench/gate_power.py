@@ -60,20 +60,39 @@ def probabilities(latent: np.ndarray, mu: float, prevalence: float) -> np.ndarra
     return 1.0 / (1.0 + np.exp(-logit))
 
 
-def evaluation(version: int, labels: np.ndarray, scores: np.ndarray, ids: tuple[str, ...],
-               groups: dict[str, np.ndarray], names: dict[str, list[str]]) -> ModelEvaluation:
+def evaluation(
+    version: int,
+    labels: np.ndarray,
+    scores: np.ndarray,
+    ids: tuple[str, ...],
+    groups: dict[str, np.ndarray],
+    names: dict[str, list[str]],
+) -> ModelEvaluation:
     sub: dict[str, dict[str, dict[str, float]]] = {}
     for column, codes in groups.items():
         sub[column] = {}
         for code, name in enumerate(names[column]):
             mask = codes == code
             sub[column][name] = {"roc_auc": stats.roc_auc(labels[mask], scores[mask]), "n": int(mask.sum())}
-    return ModelEvaluation(version=version, metrics=stats.compute_metrics(labels, scores),
-                           subgroup_metrics=sub, scores=scores, labels=labels, ids=ids)
+    return ModelEvaluation(
+        version=version,
+        metrics=stats.compute_metrics(labels, scores),
+        subgroup_metrics=sub,
+        scores=scores,
+        labels=labels,
+        ids=ids,
+    )
 
 
-def simulate_pair(rng: np.random.Generator, rows: int, prevalence: float, champ_auc: float,
-                  delta: float, rho: float, ids: tuple[str, ...]):
+def simulate_pair(
+    rng: np.random.Generator,
+    rows: int,
+    prevalence: float,
+    champ_auc: float,
+    delta: float,
+    rho: float,
+    ids: tuple[str, ...],
+):
     y = (rng.random(rows) < prevalence).astype(np.int8)
     mu0, mu1 = mu_for_auc(champ_auc), mu_for_auc(champ_auc + delta)
     shared = rng.standard_normal(rows)
@@ -121,32 +140,42 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=200, help="simulated pairs per scenario (default 200)")
-    parser.add_argument("--resamples", type=int, default=None,
-                        help="bootstrap resamples (default: the prod policy's)")
+    parser.add_argument("--resamples", type=int, default=None, help="bootstrap resamples (default: the prod policy's)")
     parser.add_argument("--rows", type=int, default=20_000, help="evaluation rows (default 20000)")
     parser.add_argument("--prevalence", type=float, default=0.10)
     parser.add_argument("--champion-auc", type=float, default=0.78)
     parser.add_argument("--rho", type=float, default=0.8, help="within-class score correlation")
     parser.add_argument("--seed", type=int, default=2024)
-    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                        help="worker processes (default: up to 2)")
-    parser.add_argument("--deltas", type=float, nargs="+", default=[-0.01, 0.0, 0.01, 0.02],
-                        help="true AUC of challenger minus champion, one scenario each")
+    parser.add_argument(
+        "--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes (default: up to 2)"
+    )
+    parser.add_argument(
+        "--deltas",
+        type=float,
+        nargs="+",
+        default=[-0.01, 0.0, 0.01, 0.02],
+        help="true AUC of challenger minus champion, one scenario each",
+    )
     args = parser.parse_args(argv)
 
     settings = load(ROOT / "configs", "prod", environ={})
     policy = settings.policy
     if args.resamples is not None:
-        policy = policy.model_copy(update={
-            "significance": policy.significance.model_copy(update={"resamples": args.resamples})})
+        policy = policy.model_copy(
+            update={"significance": policy.significance.model_copy(update={"resamples": args.resamples})}
+        )
     sig = policy.significance
-    print(f"prod policy: primary {policy.primary_metric} ({policy.direction}), "
-          f"min_absolute_improvement {policy.min_absolute_improvement}, "
-          f"min_relative_improvement {policy.min_relative_improvement}, significance "
-          f"{'on' if sig.enabled else 'off'} ({sig.confidence:.0%} two-sided, {sig.resamples} resamples), "
-          f"marginal: {policy.marginal}, mode: {policy.mode}")
-    print(f"simulation: {args.rows} rows, prevalence {args.prevalence:.0%}, champion AUC {args.champion_auc}, "
-          f"rho {args.rho}, {args.pairs} pairs per scenario, seed {args.seed}")
+    print(
+        f"prod policy: primary {policy.primary_metric} ({policy.direction}), "
+        f"min_absolute_improvement {policy.min_absolute_improvement}, "
+        f"min_relative_improvement {policy.min_relative_improvement}, significance "
+        f"{'on' if sig.enabled else 'off'} ({sig.confidence:.0%} two-sided, {sig.resamples} resamples), "
+        f"marginal: {policy.marginal}, mode: {policy.mode}"
+    )
+    print(
+        f"simulation: {args.rows} rows, prevalence {args.prevalence:.0%}, champion AUC {args.champion_auc}, "
+        f"rho {args.rho}, {args.pairs} pairs per scenario, seed {args.seed}"
+    )
 
     started = time.perf_counter()
     cpu_started = time.process_time()
@@ -158,8 +187,18 @@ def main(argv: list[str] | None = None) -> int:
         for j in range(args.jobs):
             pairs = args.pairs // args.jobs + (1 if j < args.pairs % args.jobs else 0)
             if pairs:
-                tasks.append((policy, delta, pairs, args.rows, args.prevalence, args.champion_auc, args.rho,
-                              children[i * args.jobs + j]))
+                tasks.append(
+                    (
+                        policy,
+                        delta,
+                        pairs,
+                        args.rows,
+                        args.prevalence,
+                        args.champion_auc,
+                        args.rho,
+                        children[i * args.jobs + j],
+                    )
+                )
     if args.jobs > 1:
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             results = list(pool.map(run_pairs, tasks))
@@ -184,28 +223,40 @@ def main(argv: list[str] | None = None) -> int:
 
     wall = time.perf_counter() - started
     print()
-    print("| true dAUC | kind | pairs | mean obs dAUC | PASS (auto-promote) | 95% CI | NEEDS_APPROVAL | FAIL | "
-          "most frequent failed rules |")
+    print(
+        "| true dAUC | kind | pairs | mean obs dAUC | PASS (auto-promote) | 95% CI | NEEDS_APPROVAL | FAIL | "
+        "most frequent failed rules |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for delta, counts, failed_rules, mean_obs in table:
         n = sum(counts.values())
         kind = "false promotion" if delta <= 0 else "power"
         lo, hi = wilson(counts["PASS"], n)
         top = ", ".join(f"{rule} {k}" for rule, k in failed_rules.most_common(3)) or "-"
-        print(f"| {delta:+.3f} | {kind} | {n} | {mean_obs:+.4f} | {counts['PASS'] / n:.1%} | "
-              f"{lo:.1%}-{hi:.1%} | {counts['NEEDS_APPROVAL'] / n:.1%} | {counts['FAIL'] / n:.1%} | {top} |")
+        print(
+            f"| {delta:+.3f} | {kind} | {n} | {mean_obs:+.4f} | {counts['PASS'] / n:.1%} | "
+            f"{lo:.1%}-{hi:.1%} | {counts['NEEDS_APPROVAL'] / n:.1%} | {counts['FAIL'] / n:.1%} | {top} |"
+        )
     print()
     cpu = worker_cpu if args.jobs > 1 else time.process_time() - cpu_started
-    print(f"wall time {wall:.1f} s ({args.jobs} process(es), {cpu:.0f} s CPU) for {decides} decisions; "
-          f"gate.decide {decide_seconds / decides * 1000:.0f} ms each "
-          f"({args.rows} rows x {sig.resamples} resamples, incl. bootstrap)")
+    print(
+        f"wall time {wall:.1f} s ({args.jobs} process(es), {cpu:.0f} s CPU) for {decides} decisions; "
+        f"gate.decide {decide_seconds / decides * 1000:.0f} ms each "
+        f"({args.rows} rows x {sig.resamples} resamples, incl. bootstrap)"
+    )
 
     # the figure the issue asks about: one 20,000-row x 1,000-resample paired AUC bootstrap
-    challenger, champion = simulate_pair(np.random.default_rng(0), 20_000, args.prevalence,
-                                         args.champion_auc, 0.0, args.rho, tuple(f"r{i:06d}" for i in range(20_000)))
+    challenger, champion = simulate_pair(
+        np.random.default_rng(0),
+        20_000,
+        args.prevalence,
+        args.champion_auc,
+        0.0,
+        args.rho,
+        tuple(f"r{i:06d}" for i in range(20_000)),
+    )
     t0 = time.perf_counter()
-    stats.paired_bootstrap("roc_auc", challenger.labels, challenger.scores, champion.scores,
-                           resamples=1000, seed=1)
+    stats.paired_bootstrap("roc_auc", challenger.labels, challenger.scores, champion.scores, resamples=1000, seed=1)
     print(f"paired AUC bootstrap, 20000 rows x 1000 resamples: {time.perf_counter() - t0:.2f} s")
     return 0
 

@@ -22,7 +22,7 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -73,8 +73,12 @@ def fit_model(spark, gold_path: str, names: list[str], sample_rows: int):
     from pyspark.ml.feature import VectorAssembler
 
     sample = spark.read.parquet(gold_path).limit(sample_rows)
-    pipe = Pipeline(stages=[VectorAssembler(inputCols=names, outputCol="features"),
-                            LogisticRegression(labelCol="hrob_label", maxIter=10, regParam=0.01)])
+    pipe = Pipeline(
+        stages=[
+            VectorAssembler(inputCols=names, outputCol="features"),
+            LogisticRegression(labelCol="hrob_label", maxIter=10, regParam=0.01),
+        ]
+    )
     return pipe.fit(sample)
 
 
@@ -90,22 +94,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample-rows", type=int, default=20_000, help="rows the model is fitted on")
     ap.add_argument("--master", default="local[*]")
     ap.add_argument("--driver-memory", default="8g")
-    ap.add_argument("--workdir", default=None,
-                    help="keep tables here (a complete gold table of the same size is reused); "
-                         "default: a temporary folder, removed at the end")
-    ap.add_argument("--repeat", type=int, default=1, help="time floor and scoring this many times each; "
-                    "the best is reported")
+    ap.add_argument(
+        "--workdir",
+        default=None,
+        help="keep tables here (a complete gold table of the same size is reused); "
+        "default: a temporary folder, removed at the end",
+    )
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="time floor and scoring this many times each; the best is reported"
+    )
     args = ap.parse_args(argv)
 
-    from promoter.config import ProjectSettings
     from pipelines.score import score_population
+    from promoter.config import ProjectSettings
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="promote-bench-score-"))
     work.mkdir(parents=True, exist_ok=True)
-    spark = build_session(args.master, "promote-bench-score", {
-        "spark.driver.memory": args.driver_memory, "spark.sql.shuffle.partitions": 8,
-        "spark.ui.enabled": False,
-    })
+    spark = build_session(
+        args.master,
+        "promote-bench-score",
+        {
+            "spark.driver.memory": args.driver_memory,
+            "spark.sql.shuffle.partitions": 8,
+            "spark.ui.enabled": False,
+        },
+    )
     cores = spark.sparkContext.defaultParallelism
     rows_out = []
     try:
@@ -120,26 +133,36 @@ def main(argv: list[str] | None = None) -> int:
             gen_s = time.perf_counter() - t
             model = fit_model(spark, gold, names, min(args.sample_rows, n))
             size = folder_mb(gold)
-            print(f"[{n:,} rows] gold {how} in {gen_s:.1f}s ({size:,.0f} MiB); model fitted",
-                  flush=True)
+            print(f"[{n:,} rows] gold {how} in {gen_s:.1f}s ({size:,.0f} MiB); model fitted", flush=True)
 
             copy = str(work / f"copy_{n}")
             settings = ProjectSettings(name="bench", model_name="hrob-risk", lake_root=str(work / f"lake_{n}"))
             floors, scorings = [], []
-            for attempt in range(1, args.repeat + 1):   # alternate, so both see the same machine
+            for attempt in range(1, args.repeat + 1):  # alternate, so both see the same machine
                 t = time.perf_counter()
                 spark.read.parquet(gold).write.mode("overwrite").parquet(copy)
                 floors.append(time.perf_counter() - t)
                 print(f"[{n:,} rows] floor (read + write back unchanged) #{attempt}: {floors[-1]:.1f}s", flush=True)
                 t = time.perf_counter()
-                result = score_population(spark, model, spark.read.parquet(gold), score_date=date(2026, 11, 23),
-                                          model_name="hrob-risk-prod", model_version=attempt, run_id=f"bench-{attempt}",
-                                          settings=settings, scored_at=datetime.now(timezone.utc))
+                result = score_population(
+                    spark,
+                    model,
+                    spark.read.parquet(gold),
+                    score_date=date(2026, 11, 23),
+                    model_name="hrob-risk-prod",
+                    model_version=attempt,
+                    run_id=f"bench-{attempt}",
+                    settings=settings,
+                    scored_at=datetime.now(UTC),
+                )
                 scorings.append(time.perf_counter() - t)
                 if result.rows != n:
                     raise SystemExit(f"scored {result.rows} rows, expected {n}")
-                print(f"[{n:,} rows] scoring #{attempt}: {scorings[-1]:.1f}s; tiers {result.tier_counts} "
-                      f"(exact: {result.tiers_exact}); outreach {result.outreach_rows}", flush=True)
+                print(
+                    f"[{n:,} rows] scoring #{attempt}: {scorings[-1]:.1f}s; tiers {result.tier_counts} "
+                    f"(exact: {result.tiers_exact}); outreach {result.outreach_rows}",
+                    flush=True,
+                )
             rows_out.append((n, args.features, size, min(floors), min(scorings)))
             shutil.rmtree(copy, ignore_errors=True)
     finally:
@@ -148,14 +171,18 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     print()
-    print(f"batch scoring vs. read+write floor  (Spark {args.master}, {cores} cores, {args.features} features, "
-          f"best of {args.repeat})")
+    print(
+        f"batch scoring vs. read+write floor  (Spark {args.master}, {cores} cores, {args.features} features, "
+        f"best of {args.repeat})"
+    )
     head = ("rows", "gold MiB", "floor s", "floor rows/s", "scoring s", "scoring rows/s", "scoring/floor")
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---:" for _ in head) + "|")
     for n, _, size, floor_s, score_s in rows_out:
-        print(f"| {n:,} | {size:,.0f} | {floor_s:.1f} | {n / floor_s:,.0f} | {score_s:.1f} | "
-              f"{n / score_s:,.0f} | {score_s / floor_s:.2f}x |")
+        print(
+            f"| {n:,} | {size:,.0f} | {floor_s:.1f} | {n / floor_s:,.0f} | {score_s:.1f} | "
+            f"{n / score_s:,.0f} | {score_s / floor_s:.2f}x |"
+        )
     return 0
 
 

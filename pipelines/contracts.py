@@ -19,7 +19,7 @@ import logging
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +34,26 @@ log = logging.getLogger("promote.contracts")
 
 # Every rule name a violation can carry.
 RULES = (
-    "table_exists", "row_count_min", "row_count_max", "column_missing", "column_type", "unexpected_column",
-    "pattern_columns", "not_null", "max_null_fraction", "unique", "primary_key", "allowed_values", "min", "max",
-    "mean_min", "mean_max", "regex", "foreign_key", "freshness", "freshness_future",
+    "table_exists",
+    "row_count_min",
+    "row_count_max",
+    "column_missing",
+    "column_type",
+    "unexpected_column",
+    "pattern_columns",
+    "not_null",
+    "max_null_fraction",
+    "unique",
+    "primary_key",
+    "allowed_values",
+    "min",
+    "max",
+    "mean_min",
+    "mean_max",
+    "regex",
+    "foreign_key",
+    "freshness",
+    "freshness_future",
 )
 
 
@@ -91,22 +108,30 @@ class ContractReport:
         return not self.violations
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "checked_at": self.checked_at, "ok": self.ok,
-                "tables": {name: asdict(t) for name, t in self.tables.items()},
-                "violations": [v.to_dict() for v in self.violations]}
+        return {
+            "version": self.version,
+            "checked_at": self.checked_at,
+            "ok": self.ok,
+            "tables": {name: asdict(t) for name, t in self.tables.items()},
+            "violations": [v.to_dict() for v in self.violations],
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=str) + "\n"
 
     def to_text(self) -> str:
-        head = (f"data contracts v{self.version}: {len(self.tables)} table(s), "
-                f"{'all rules hold' if self.ok else f'{len(self.violations)} violation(s)'}")
+        head = (
+            f"data contracts v{self.version}: {len(self.tables)} table(s), "
+            f"{'all rules hold' if self.ok else f'{len(self.violations)} violation(s)'}"
+        )
         lines = [head]
         for name, t in self.tables.items():
             n = sum(1 for v in self.violations if v.table == name)
             rows = "missing" if t.rows is None else f"{t.rows:,} rows"
-            lines.append(f"  {name} (owner {t.owner}, {rows}, {t.checked_rules} rules): "
-                         + ("ok" if n == 0 else f"{n} violation(s)"))
+            lines.append(
+                f"  {name} (owner {t.owner}, {rows}, {t.checked_rules} rules): "
+                + ("ok" if n == 0 else f"{n} violation(s)")
+            )
             for v in self.violations:
                 if v.table == name:
                     lines.append(f"    {v.where}: {v.rule}: observed {_show(v.observed)}; limit {_show(v.limit)}")
@@ -114,17 +139,25 @@ class ContractReport:
 
     def to_markdown(self) -> str:
         verdict = "all rules hold" if self.ok else f"**{len(self.violations)} violation(s)**"
-        out = [f"### Data contracts v{self.version}: {verdict}", "",
-               "| table | owner | rows | rules | violations |", "|---|---|---:|---:|---:|"]
+        out = [
+            f"### Data contracts v{self.version}: {verdict}",
+            "",
+            "| table | owner | rows | rules | violations |",
+            "|---|---|---:|---:|---:|",
+        ]
         for name, t in self.tables.items():
             n = sum(1 for v in self.violations if v.table == name)
-            out.append(f"| {name} | {_md(t.owner)} | {'missing' if t.rows is None else f'{t.rows:,}'} | "
-                       f"{t.checked_rules} | {n} |")
+            out.append(
+                f"| {name} | {_md(t.owner)} | {'missing' if t.rows is None else f'{t.rows:,}'} | "
+                f"{t.checked_rules} | {n} |"
+            )
         if self.violations:
             out += ["", "| table | column | rule | observed | limit |", "|---|---|---|---|---|"]
             for v in self.violations:
-                out.append(f"| {v.table} | {_md(v.column or '')} | {v.rule} | {_md(_show(v.observed))} | "
-                           f"{_md(_show(v.limit))} |")
+                out.append(
+                    f"| {v.table} | {_md(v.column or '')} | {v.rule} | {_md(_show(v.observed))} | "
+                    f"{_md(_show(v.limit))} |"
+                )
         return "\n".join(out) + "\n"
 
 
@@ -141,11 +174,14 @@ def enforce(report: ContractReport) -> None:
     if report.ok:
         return
     lines = "\n  ".join(str(v) for v in report.violations)
-    raise DataContractError(f"{len(report.violations)} data contract violation(s) (contracts v{report.version}); "
-                            f"nothing was trained:\n  {lines}")
+    raise DataContractError(
+        f"{len(report.violations)} data contract violation(s) (contracts v{report.version}); "
+        f"nothing was trained:\n  {lines}"
+    )
 
 
 # --------------------------------------------------------------------------- checking
+
 
 def check(spark: "SparkSession", settings: "Settings", today: date | None = None) -> ContractReport:
     """Check every table in ``contracts.yml`` against its source table.
@@ -164,7 +200,7 @@ def check(spark: "SparkSession", settings: "Settings", today: date | None = None
     from pipelines import lake
 
     sources = lake.source_tables(settings)
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     key = _pass_key(settings, sources, today)
     passed = _load_pass(settings, key) if key is not None else None
     if passed is not None:
@@ -173,8 +209,11 @@ def check(spark: "SparkSession", settings: "Settings", today: date | None = None
     locations: dict[str, str] = {}
     for name in settings.contracts.tables:
         if name not in sources:
-            raise ConfigError(f"no source table {name!r} (source tables: {', '.join(sources) or 'none'})",
-                              file=_contracts_file(settings), key=f"tables.{name}")
+            raise ConfigError(
+                f"no source table {name!r} (source tables: {', '.join(sources) or 'none'})",
+                file=_contracts_file(settings),
+                key=f"tables.{name}",
+            )
         locations[name] = sources[name].path
         try:
             frames[name] = lake.read_table(spark, name, sources[name])
@@ -198,8 +237,12 @@ def _pass_key(settings: "Settings", sources: dict[str, Any], today: date) -> str
     from pipelines import lake
 
     tables = {n: sources[n] for n in settings.contracts.tables if n in sources}
-    parts = [settings.contracts.model_dump(), settings.project.data.phi_columns, settings.project.data.id_column,
-             today.isoformat()]
+    parts = [
+        settings.contracts.model_dump(),
+        settings.project.data.phi_columns,
+        settings.project.data.id_column,
+        today.isoformat(),
+    ]
     return lake.inputs_key(tables, parts, [sys.modules[__name__]])
 
 
@@ -220,8 +263,9 @@ def _load_pass(settings: "Settings", key: str) -> "ContractReport | None":
     r = saved.get("report")
     if saved.get("key") != key or not isinstance(r, dict):
         return None
-    return ContractReport(version=r["version"], checked_at=r["checked_at"],
-                          tables={n: TableResult(**t) for n, t in r["tables"].items()})
+    return ContractReport(
+        version=r["version"], checked_at=r["checked_at"], tables={n: TableResult(**t) for n, t in r["tables"].items()}
+    )
 
 
 def _remember_pass(settings: "Settings", key: str, report: ContractReport) -> None:
@@ -239,8 +283,13 @@ def _contracts_file(settings: "Settings") -> str:
     return names[-1] if names else "configs/base/contracts.yml"
 
 
-def check_frames(frames: dict[str, "DataFrame | None"], contracts: "ContractsSettings", today: date | None = None,
-                 phi_columns: list[str] | None = None, locations: dict[str, str] | None = None) -> ContractReport:
+def check_frames(
+    frames: dict[str, "DataFrame | None"],
+    contracts: "ContractsSettings",
+    today: date | None = None,
+    phi_columns: list[str] | None = None,
+    locations: dict[str, str] | None = None,
+) -> ContractReport:
     """Check DataFrames against contracts (``None`` = the table is missing).
 
     Args:
@@ -253,10 +302,9 @@ def check_frames(frames: dict[str, "DataFrame | None"], contracts: "ContractsSet
     Returns:
         The report with every violation.
     """
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     phi = {c.lower() for c in (phi_columns or [])}
-    report = ContractReport(version=contracts.version,
-                            checked_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    report = ContractReport(version=contracts.version, checked_at=datetime.now(UTC).isoformat(timespec="seconds"))
     for name, contract in contracts.tables.items():
         df = frames.get(name)
         result = TableResult(owner=contract.owner, rows=None, location=(locations or {}).get(name, ""))
@@ -276,16 +324,25 @@ def check_frames(frames: dict[str, "DataFrame | None"], contracts: "ContractsSet
             if df is None or ref is None or fk.column not in df.columns or ref_col not in ref.columns:
                 if df is not None and ref is not None:
                     missing = fk.column if fk.column not in df.columns else fk.references
-                    report.violations.append(Violation(name, fk.column, "foreign_key",
-                                                       f"column {missing} missing", f"references {fk.references}"))
+                    report.violations.append(
+                        Violation(
+                            name, fk.column, "foreign_key", f"column {missing} missing", f"references {fk.references}"
+                        )
+                    )
                 continue
             t0 = time.perf_counter()
             orphans = _orphans(df, fk.column, ref, ref_col)
             log.info("%s: foreign key %s -> %s: %.1fs", name, fk.column, fk.references, time.perf_counter() - t0)
             if orphans:
-                report.violations.append(Violation(name, fk.column, "foreign_key",
-                                                   f"{orphans} row(s) with no match",
-                                                   f"every value in {fk.references}"))
+                report.violations.append(
+                    Violation(
+                        name,
+                        fk.column,
+                        "foreign_key",
+                        f"{orphans} row(s) with no match",
+                        f"every value in {fk.references}",
+                    )
+                )
     return report
 
 
@@ -294,8 +351,12 @@ def _orphans(child: "DataFrame", col: str, parent: "DataFrame", ref_col: str) ->
     from pyspark.sql import functions as F
 
     keys = parent.select(F.col(f"`{ref_col}`").alias("__ref")).distinct()
-    return child.select(F.col(f"`{col}`").alias("__fk")).where(F.col("__fk").isNotNull()) \
-        .join(keys, F.col("__fk") == F.col("__ref"), "left_anti").count()
+    return (
+        child.select(F.col(f"`{col}`").alias("__fk"))
+        .where(F.col("__fk").isNotNull())
+        .join(keys, F.col("__fk") == F.col("__ref"), "left_anti")
+        .count()
+    )
 
 
 def _duplicates(df: "DataFrame", keys: list[str]) -> int:
@@ -319,8 +380,9 @@ def _rules_for(df: "DataFrame", contract: "TableContract") -> dict[str, "ColumnC
     return rules
 
 
-def _check_table(name: str, df: "DataFrame", contract: "TableContract", today: date,
-                 phi: set[str]) -> tuple[list[Violation], int, int]:
+def _check_table(
+    name: str, df: "DataFrame", contract: "TableContract", today: date, phi: set[str]
+) -> tuple[list[Violation], int, int]:
     from pyspark.sql import functions as F
 
     out: list[Violation] = []
@@ -336,8 +398,11 @@ def _check_table(name: str, df: "DataFrame", contract: "TableContract", today: d
         n_rules += 1
         matched = [c for c in types if fnmatch.fnmatchcase(c, pattern)]
         if len(matched) < rule.min_columns:
-            out.append(Violation(name, pattern, "pattern_columns", f"{len(matched)} column(s) match",
-                                 f"at least {rule.min_columns}"))
+            out.append(
+                Violation(
+                    name, pattern, "pattern_columns", f"{len(matched)} column(s) match", f"at least {rule.min_columns}"
+                )
+            )
     if not contract.allow_extra_columns:
         n_rules += 1
         for col in types:
@@ -358,7 +423,7 @@ def _check_table(name: str, df: "DataFrame", contract: "TableContract", today: d
 
     # values: one aggregation for the whole table
     exprs = [F.count(F.lit(1)).alias("__rows")]
-    checks: list[tuple[str, str, Any, str]] = []   # (alias, column, limit, rule)
+    checks: list[tuple[str, str, Any, str]] = []  # (alias, column, limit, rule)
 
     def add(expr: Any, col: str, rule: str, limit: Any) -> None:
         alias = f"c{len(checks)}"
@@ -408,8 +473,9 @@ def _check_table(name: str, df: "DataFrame", contract: "TableContract", today: d
             out.append(Violation(name, None, "row_count_max", rows, rc.max))
 
     # an example of a value outside the allowed set, only for the (rare) columns that have one
-    bad_allowed = [col for alias, col, _, kind in checks if kind == "allowed_values" and row[alias]
-                   and col.lower() not in phi]
+    bad_allowed = [
+        col for alias, col, _, kind in checks if kind == "allowed_values" and row[alias] and col.lower() not in phi
+    ]
     examples = _examples(df, {col: checkable[col].allowed for col in bad_allowed}) if bad_allowed else {}
     for alias, col, limit, kind in checks:
         value = row[alias]
@@ -451,11 +517,15 @@ def _check_table(name: str, df: "DataFrame", contract: "TableContract", today: d
             newest = date.fromisoformat(str(value)[:10])
             age = (today - newest).days
             if age > limit:
-                out.append(Violation(name, col, "freshness", f"newest {newest} is {age} day(s) old",
-                                     f"at most {limit} day(s) old"))
+                out.append(
+                    Violation(
+                        name, col, "freshness", f"newest {newest} is {age} day(s) old", f"at most {limit} day(s) old"
+                    )
+                )
             elif age < 0:
-                out.append(Violation(name, col, "freshness_future", f"newest {newest} is after {today}",
-                                     "not in the future"))
+                out.append(
+                    Violation(name, col, "freshness_future", f"newest {newest} is after {today}", "not in the future")
+                )
 
     # keys: one narrow pass per unique key set
     key_sets: list[tuple[list[str], str]] = []
@@ -478,9 +548,13 @@ def _examples(df: "DataFrame", allowed: dict[str, list[Any]]) -> dict[str, Any]:
     """One value outside ``allowed`` per column (a second, narrow query, run only when some are)."""
     from pyspark.sql import functions as F
 
-    exprs = [F.first(F.when(F.col(f"`{c}`").isNotNull() & ~F.col(f"`{c}`").isin(*vals),
-                            F.col(f"`{c}`").cast("string")), ignorenulls=True).alias(f"e{i}")
-             for i, (c, vals) in enumerate(allowed.items())]
+    exprs = [
+        F.first(
+            F.when(F.col(f"`{c}`").isNotNull() & ~F.col(f"`{c}`").isin(*vals), F.col(f"`{c}`").cast("string")),
+            ignorenulls=True,
+        ).alias(f"e{i}")
+        for i, (c, vals) in enumerate(allowed.items())
+    ]
     row = df.agg(*exprs).first()
     return {c: row[f"e{i}"] for i, c in enumerate(allowed)}
 

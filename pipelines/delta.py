@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +72,7 @@ def absolute(location: str) -> str:
     if "://" in location:
         return location.rstrip("/")
     if location.startswith("file:"):
-        location = location[len("file:"):]
+        location = location[len("file:") :]
     return str(Path(location).expanduser().resolve())
 
 
@@ -86,9 +86,17 @@ def partition_value(value: date | str) -> str:
     return value.isoformat() if isinstance(value, date) else str(value)
 
 
-def replace_partition(df: "DataFrame", table_uri: str, *, schema: "pa.Schema", partition_column: str,
-                      value: date | str, commit_metadata: Mapping[str, Any] | None = None,
-                      max_rows_per_file: int | None = None, num_files: int | None = None) -> DeltaWrite:
+def replace_partition(
+    df: "DataFrame",
+    table_uri: str,
+    *,
+    schema: "pa.Schema",
+    partition_column: str,
+    value: date | str,
+    commit_metadata: Mapping[str, Any] | None = None,
+    max_rows_per_file: int | None = None,
+    num_files: int | None = None,
+) -> DeltaWrite:
     """Replace one partition of a Delta table with the rows of ``df``, in one atomic commit.
 
     Args:
@@ -119,8 +127,9 @@ def replace_partition(df: "DataFrame", table_uri: str, *, schema: "pa.Schema", p
         raise PromoteError(f"partition column {partition_column!r} is not in the table schema")
     file_schema = pa.schema([f for f in schema if f.name != partition_column])
     if list(df.columns) != file_schema.names:
-        raise DataContractError(f"{table_uri}: rows have columns {list(df.columns)}, "
-                                f"the table needs {file_schema.names}")
+        raise DataContractError(
+            f"{table_uri}: rows have columns {list(df.columns)}, the table needs {file_schema.names}"
+        )
     existing = _existing_table(table_uri)
     if existing is not None:
         _check_compatible(existing, table_uri, schema, partition_column)
@@ -138,22 +147,37 @@ def replace_partition(df: "DataFrame", table_uri: str, *, schema: "pa.Schema", p
         with session_conf(df.sparkSession, _WRITE_CONF):
             writer.parquet(write_dir)
         actions, rows = _add_actions(fs, fs_dir, rel_dir, file_schema, {partition_column: part})
-        metadata = {f"{_META_PREFIX}write_id": write_id, f"{_META_PREFIX}rows": rows,
-                    **{f"{_META_PREFIX}{k}": _jsonable(v) for k, v in (commit_metadata or {}).items()}}
+        metadata = {
+            f"{_META_PREFIX}write_id": write_id,
+            f"{_META_PREFIX}rows": rows,
+            **{f"{_META_PREFIX}{k}": _jsonable(v) for k, v in (commit_metadata or {}).items()},
+        }
         props = CommitProperties(custom_metadata=metadata)
         if existing is None:
-            create_table_with_add_actions(table_uri, Schema.from_arrow(schema), actions, mode="error",
-                                          partition_by=[partition_column], commit_properties=props)
+            create_table_with_add_actions(
+                table_uri,
+                Schema.from_arrow(schema),
+                actions,
+                mode="error",
+                partition_by=[partition_column],
+                commit_properties=props,
+            )
         else:
             DeltaTable(table_uri).create_write_transaction(
-                actions, mode="overwrite", schema=schema, partition_by=[partition_column],
-                partition_filters=[(partition_column, "=", part)], commit_properties=props)
+                actions,
+                mode="overwrite",
+                schema=schema,
+                partition_by=[partition_column],
+                partition_filters=[(partition_column, "=", part)],
+                commit_properties=props,
+            )
     except BaseException:
         _delete_dir(fs, fs_dir)
         raise
     _tidy(fs, fs_dir)
-    return DeltaWrite(table_uri=table_uri, version=_version_of(table_uri, write_id), rows=rows,
-                      files=len(actions), write_id=write_id)
+    return DeltaWrite(
+        table_uri=table_uri, version=_version_of(table_uri, write_id), rows=rows, files=len(actions), write_id=write_id
+    )
 
 
 @contextmanager
@@ -197,12 +221,15 @@ def partition_stats(table_uri: str, partition_column: str, columns: tuple[str, .
         for c in columns:
             lo, hi = entry[c]
             a_lo, a_hi = add.get(f"min.{c}"), add.get(f"max.{c}")
-            entry[c] = (a_lo if lo is None else (lo if a_lo is None else min(lo, a_lo)),
-                        a_hi if hi is None else (hi if a_hi is None else max(hi, a_hi)))
+            entry[c] = (
+                a_lo if lo is None else (lo if a_lo is None else min(lo, a_lo)),
+                a_hi if hi is None else (hi if a_hi is None else max(hi, a_hi)),
+            )
     return dict(sorted(out.items()))
 
 
 # --------------------------------------------------------------------------- internals
+
 
 def _existing_table(table_uri: str) -> Any:
     from deltalake import DeltaTable
@@ -217,14 +244,18 @@ def _check_compatible(table: Any, table_uri: str, schema: "pa.Schema", partition
 
     parts = list(table.metadata().partition_columns)
     if parts != [partition_column]:
-        raise DataContractError(f"{table_uri}: the existing Delta table is partitioned by {parts}, "
-                                f"not [{partition_column!r}]; move it away or choose another table path")
+        raise DataContractError(
+            f"{table_uri}: the existing Delta table is partitioned by {parts}, "
+            f"not [{partition_column!r}]; move it away or choose another table path"
+        )
     have = pa.schema(table.schema().to_arrow())
     got = {f.name: _canonical(f.type) for f in have}
     want = {f.name: _canonical(f.type) for f in schema}
     if got != want:
-        raise DataContractError(f"{table_uri}: the existing Delta table has columns {got}, this write has "
-                                f"{want}; move it away or choose another table path")
+        raise DataContractError(
+            f"{table_uri}: the existing Delta table has columns {got}, this write has "
+            f"{want}; move it away or choose another table path"
+        )
 
 
 def _canonical(t: "pa.DataType") -> str:
@@ -243,15 +274,18 @@ def _filesystem(location: str) -> tuple[Any, str]:
     return pafs.FileSystem.from_uri(location)
 
 
-def _add_actions(fs: Any, fs_dir: str, rel_dir: str, file_schema: "pa.Schema",
-                 partition_values: dict[str, str]) -> tuple[list[Any], int]:
+def _add_actions(
+    fs: Any, fs_dir: str, rel_dir: str, file_schema: "pa.Schema", partition_values: dict[str, str]
+) -> tuple[list[Any], int]:
     import pyarrow.fs as pafs
     import pyarrow.parquet as pq
     from deltalake.transaction import AddAction
 
-    infos = [i for i in fs.get_file_info(pafs.FileSelector(fs_dir, recursive=False))
-             if i.type == pafs.FileType.File and i.base_name.endswith(".parquet")
-             and not i.base_name.startswith((".", "_"))]
+    infos = [
+        i
+        for i in fs.get_file_info(pafs.FileSelector(fs_dir, recursive=False))
+        if i.type == pafs.FileType.File and i.base_name.endswith(".parquet") and not i.base_name.startswith((".", "_"))
+    ]
     actions: list[Any] = []
     total = 0
     for info in sorted(infos, key=lambda i: i.base_name):
@@ -265,11 +299,17 @@ def _add_actions(fs: Any, fs_dir: str, rel_dir: str, file_schema: "pa.Schema",
         if meta.num_rows == 0:
             continue  # Spark writes an empty file for an empty frame; the partition is just cleared
         total += meta.num_rows
-        mtime = info.mtime or datetime.now(timezone.utc)
-        actions.append(AddAction(path=f"{rel_dir}/{info.base_name}", size=info.size,
-                                 partition_values=dict(partition_values),
-                                 modification_time=int(mtime.timestamp() * 1000), data_change=True,
-                                 stats=json.dumps(_stats(meta, file_schema))))
+        mtime = info.mtime or datetime.now(UTC)
+        actions.append(
+            AddAction(
+                path=f"{rel_dir}/{info.base_name}",
+                size=info.size,
+                partition_values=dict(partition_values),
+                modification_time=int(mtime.timestamp() * 1000),
+                data_change=True,
+                stats=json.dumps(_stats(meta, file_schema)),
+            )
+        )
     return actions, total
 
 
@@ -285,8 +325,9 @@ def _stats(meta: Any, file_schema: "pa.Schema") -> dict[str, Any]:
         n_null = 0
         lo: Any = None
         hi: Any = None
-        bounds_known = pa.types.is_integer(field.type) or pa.types.is_floating(field.type) \
-            or pa.types.is_timestamp(field.type)
+        bounds_known = (
+            pa.types.is_integer(field.type) or pa.types.is_floating(field.type) or pa.types.is_timestamp(field.type)
+        )
         for rg in range(meta.num_row_groups):
             st = meta.row_group(rg).column(ci).statistics
             if st is None or not st.has_null_count:
@@ -317,8 +358,8 @@ def _stat_value(x: Any, *, up: bool) -> Any:
     """A stats value; times in Delta's millisecond form, rounded outwards so the bound still holds."""
     if isinstance(x, datetime):
         if x.tzinfo is None:
-            x = x.replace(tzinfo=timezone.utc)
-        x = x.astimezone(timezone.utc)
+            x = x.replace(tzinfo=UTC)
+        x = x.astimezone(UTC)
         if up and x.microsecond % 1000:
             x = x + timedelta(microseconds=1000 - x.microsecond % 1000)
         return x.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

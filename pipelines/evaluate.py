@@ -30,8 +30,9 @@ that is undefined for a group (AUC with one class, precision with nobody selecte
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,8 +45,19 @@ if TYPE_CHECKING:  # pragma: no cover
 EPS = 1e-15
 ALL = "__all__"
 MISSING_GROUP = "(missing)"
-METRIC_NAMES = ("n", "positives", "prevalence", "roc_auc", "pr_auc", "brier", "log_loss", "ece",
-                "precision_at_k", "recall_at_k", "selected")
+METRIC_NAMES = (
+    "n",
+    "positives",
+    "prevalence",
+    "roc_auc",
+    "pr_auc",
+    "brier",
+    "log_loss",
+    "ece",
+    "precision_at_k",
+    "recall_at_k",
+    "selected",
+)
 
 
 @dataclass(frozen=True)
@@ -66,24 +78,34 @@ class EvalResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly (NaN becomes ``None``)."""
+
         def clean(d: Mapping[str, float]) -> dict[str, float | None]:
             return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
 
-        return {"metrics": clean(self.metrics),
-                "subgroup_metrics": {c: {g: clean(m) for g, m in groups.items()}
-                                     for c, groups in self.subgroup_metrics.items()},
-                "top_k_percent": self.top_k_percent, "ece_bins": self.ece_bins}
+        return {
+            "metrics": clean(self.metrics),
+            "subgroup_metrics": {
+                c: {g: clean(m) for g, m in groups.items()} for c, groups in self.subgroup_metrics.items()
+            },
+            "top_k_percent": self.top_k_percent,
+            "ece_bins": self.ece_bins,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "EvalResult":
         """Inverse of :meth:`to_dict`."""
+
         def fill(d: Mapping[str, Any]) -> dict[str, float]:
             return {k: (float("nan") if v is None else float(v)) for k, v in d.items()}
 
-        return cls(metrics=fill(data["metrics"]),
-                   subgroup_metrics={c: {g: fill(m) for g, m in groups.items()}
-                                     for c, groups in data.get("subgroup_metrics", {}).items()},
-                   top_k_percent=float(data.get("top_k_percent", 5.0)), ece_bins=int(data.get("ece_bins", 10)))
+        return cls(
+            metrics=fill(data["metrics"]),
+            subgroup_metrics={
+                c: {g: fill(m) for g, m in groups.items()} for c, groups in data.get("subgroup_metrics", {}).items()
+            },
+            top_k_percent=float(data.get("top_k_percent", 5.0)),
+            ece_bins=int(data.get("ece_bins", 10)),
+        )
 
     def flat(self) -> dict[str, float]:
         """``{metric: v, "<metric>.<column>.<group>": v}`` for logging (NaN left out)."""
@@ -111,6 +133,7 @@ class Curves:
 
 # --------------------------------------------------------------------------- scoring
 
+
 def score(model: "PipelineModel", df: "DataFrame", score_col: str = "score") -> "DataFrame":
     """``df`` with a ``score`` column: the model's probability of class 1.
 
@@ -135,19 +158,26 @@ def score(model: "PipelineModel", df: "DataFrame", score_col: str = "score") -> 
 
 # --------------------------------------------------------------------------- metrics
 
+
 def _check_columns(df: "DataFrame", cols: Iterable[str]) -> None:
     missing = [c for c in cols if c not in df.columns]
     if missing:
-        raise DataContractError(f"evaluation rows lack column(s) {', '.join(missing)} "
-                                f"(have: {', '.join(df.columns)})")
+        raise DataContractError(f"evaluation rows lack column(s) {', '.join(missing)} (have: {', '.join(df.columns)})")
 
 
 def _nan_div(a: float, b: float) -> float:
     return float(a) / float(b) if b else float("nan")
 
 
-def metrics(pred_df: "DataFrame", label_col: str, score_col: str = "score", top_k_percent: float = 5.0,
-            subgroup_cols: Sequence[str] = (), ece_bins: int = 10, id_col: str | None = "member_key") -> EvalResult:
+def metrics(
+    pred_df: "DataFrame",
+    label_col: str,
+    score_col: str = "score",
+    top_k_percent: float = 5.0,
+    subgroup_cols: Sequence[str] = (),
+    ece_bins: int = 10,
+    id_col: str | None = "member_key",
+) -> EvalResult:
     """Every metric of the module docstring, overall and per subgroup, in one Spark job.
 
     Args:
@@ -178,7 +208,8 @@ def metrics(pred_df: "DataFrame", label_col: str, score_col: str = "score", top_
 
     gcols = [f"_g{i}" for i in range(len(subgroup_cols))]
     base = pred_df.select(
-        F.col(label_col).cast("double").alias("y"), F.col(score_col).cast("double").alias("p"),
+        F.col(label_col).cast("double").alias("y"),
+        F.col(score_col).cast("double").alias("p"),
         *([F.col(id_col).cast("string").alias("_id")] if id_col else []),
         *[F.coalesce(F.col(c).cast("string"), F.lit(MISSING_GROUP)).alias(g) for c, g in zip(subgroup_cols, gcols)],
     )
@@ -186,38 +217,63 @@ def metrics(pred_df: "DataFrame", label_col: str, score_col: str = "score", top_
     # subgroups, aggregate per distinct score, accumulate along the score order (ROC/AP), and
     # aggregate again per probability bin (ECE). Only the per-bin sums reach the driver.
     order = [F.desc_nulls_last("p")] + ([F.asc("_id")] if id_col else [])
-    ranked = (base.withColumn("_n", F.count(F.lit(1)).over(Window.partitionBy()))
-              .withColumn("_rank", F.row_number().over(Window.orderBy(*order)))
-              .withColumn("_sel", (F.col("_rank") <= F.ceil(F.col("_n") * F.lit(top_k_percent / 100.0)))
-                          .cast("double")))
+    ranked = (
+        base.withColumn("_n", F.count(F.lit(1)).over(Window.partitionBy()))
+        .withColumn("_rank", F.row_number().over(Window.orderBy(*order)))
+        .withColumn("_sel", (F.col("_rank") <= F.ceil(F.col("_n") * F.lit(top_k_percent / 100.0))).cast("double"))
+    )
     dims = [F.struct(F.lit(ALL).alias("dim"), F.lit(ALL).alias("grp"))] + [
-        F.struct(F.lit(c).alias("dim"), F.col(g).alias("grp")) for c, g in zip(subgroup_cols, gcols)]
+        F.struct(F.lit(c).alias("dim"), F.col(g).alias("grp")) for c, g in zip(subgroup_cols, gcols)
+    ]
     clipped = F.least(F.greatest(F.col("p"), F.lit(EPS)), F.lit(1 - EPS))
     bad_y = F.col("y").isNull() | ~F.col("y").isin(0.0, 1.0)
     bad_p = F.col("p").isNull() | F.isnan("p") | (F.col("p") < 0) | (F.col("p") > 1)
-    by_score = (ranked.withColumn("_d", F.explode(F.array(*dims)))
-                .groupBy(F.col("_d.dim").alias("dim"), F.col("_d.grp").alias("grp"), "p")
-                .agg(F.count(F.lit(1)).alias("n"), F.sum("y").alias("tp"), F.sum(1 - F.col("y")).alias("fp"),
-                     F.sum((F.col("p") - F.col("y")) ** 2).alias("sq"),
-                     F.sum(-(F.col("y") * F.log(clipped) + (1 - F.col("y")) * F.log(1 - clipped))).alias("ll"),
-                     F.sum("_sel").alias("sel"), F.sum(F.col("_sel") * F.col("y")).alias("tp_sel"),
-                     F.sum(bad_y.cast("int")).alias("bad_y"), F.sum(bad_p.cast("int")).alias("bad_p")))
-    w = (Window.partitionBy("dim", "grp").orderBy(F.desc_nulls_last("p"))
-         .rowsBetween(Window.unboundedPreceding, Window.currentRow))
+    by_score = (
+        ranked.withColumn("_d", F.explode(F.array(*dims)))
+        .groupBy(F.col("_d.dim").alias("dim"), F.col("_d.grp").alias("grp"), "p")
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.sum("y").alias("tp"),
+            F.sum(1 - F.col("y")).alias("fp"),
+            F.sum((F.col("p") - F.col("y")) ** 2).alias("sq"),
+            F.sum(-(F.col("y") * F.log(clipped) + (1 - F.col("y")) * F.log(1 - clipped))).alias("ll"),
+            F.sum("_sel").alias("sel"),
+            F.sum(F.col("_sel") * F.col("y")).alias("tp_sel"),
+            F.sum(bad_y.cast("int")).alias("bad_y"),
+            F.sum(bad_p.cast("int")).alias("bad_p"),
+        )
+    )
+    w = (
+        Window.partitionBy("dim", "grp")
+        .orderBy(F.desc_nulls_last("p"))
+        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    )
     by_score = by_score.withColumn("ctp", F.sum("tp").over(w)).withColumn("cfp", F.sum("fp").over(w))
     bin_ = F.least(F.floor(F.col("p") * ece_bins), F.lit(ece_bins - 1)).cast("int")
-    rows = by_score.groupBy("dim", "grp", bin_.alias("bin")).agg(
-        F.sum("n").alias("n"), F.sum("tp").alias("pos"), F.sum(F.col("p") * F.col("n")).alias("sum_p"),
-        F.sum("sq").alias("sq"), F.sum("ll").alias("ll"), F.sum("sel").alias("sel"),
-        F.sum("tp_sel").alias("tp_sel"), F.sum("bad_y").alias("bad_y"), F.sum("bad_p").alias("bad_p"),
-        F.sum(F.col("fp") * (2 * F.col("ctp") - F.col("tp")) / 2).alias("roc"),
-        F.sum(F.col("tp") * F.col("ctp") / (F.col("ctp") + F.col("cfp"))).alias("ap"),
-    ).collect()
+    rows = (
+        by_score.groupBy("dim", "grp", bin_.alias("bin"))
+        .agg(
+            F.sum("n").alias("n"),
+            F.sum("tp").alias("pos"),
+            F.sum(F.col("p") * F.col("n")).alias("sum_p"),
+            F.sum("sq").alias("sq"),
+            F.sum("ll").alias("ll"),
+            F.sum("sel").alias("sel"),
+            F.sum("tp_sel").alias("tp_sel"),
+            F.sum("bad_y").alias("bad_y"),
+            F.sum("bad_p").alias("bad_p"),
+            F.sum(F.col("fp") * (2 * F.col("ctp") - F.col("tp")) / 2).alias("roc"),
+            F.sum(F.col("tp") * F.col("ctp") / (F.col("ctp") + F.col("cfp"))).alias("ap"),
+        )
+        .collect()
+    )
 
     sums: dict[tuple[str, str], dict[str, float]] = {}
     for r in rows:
-        s = sums.setdefault((r["dim"], r["grp"]), dict.fromkeys(
-            ("n", "pos", "sq", "ll", "sel", "tp_sel", "ece", "roc", "ap", "bad_y", "bad_p"), 0.0))
+        s = sums.setdefault(
+            (r["dim"], r["grp"]),
+            dict.fromkeys(("n", "pos", "sq", "ll", "sel", "tp_sel", "ece", "roc", "ap", "bad_y", "bad_p"), 0.0),
+        )
         for key in ("n", "pos", "sq", "ll", "sel", "tp_sel", "roc", "ap", "bad_y", "bad_p"):
             s[key] += float(r[key] or 0.0)
         s["ece"] += abs(float(r["pos"] or 0.0) - float(r["sum_p"] or 0.0))
@@ -227,8 +283,7 @@ def metrics(pred_df: "DataFrame", label_col: str, score_col: str = "score", top_
     if total["bad_y"]:
         raise DataContractError(f"label column {label_col!r}: {int(total['bad_y'])} row(s) are not 0 or 1")
     if total["bad_p"]:
-        raise DataContractError(f"score column {score_col!r}: {int(total['bad_p'])} row(s) are null or "
-                                f"outside [0, 1]")
+        raise DataContractError(f"score column {score_col!r}: {int(total['bad_p'])} row(s) are null or outside [0, 1]")
 
     def finish(key: tuple[str, str]) -> dict[str, float]:
         s = sums[key]
@@ -236,11 +291,16 @@ def metrics(pred_df: "DataFrame", label_col: str, score_col: str = "score", top_
         neg = cnt - pos
         roc, ap = s["roc"], s["ap"]
         return {
-            "n": cnt, "positives": pos, "prevalence": _nan_div(pos, cnt),
+            "n": cnt,
+            "positives": pos,
+            "prevalence": _nan_div(pos, cnt),
             "roc_auc": _nan_div(roc, pos * neg) if pos and neg else float("nan"),
             "pr_auc": _nan_div(ap, pos) if pos else float("nan"),
-            "brier": _nan_div(s["sq"], cnt), "log_loss": _nan_div(s["ll"], cnt), "ece": _nan_div(s["ece"], cnt),
-            "precision_at_k": _nan_div(s["tp_sel"], s["sel"]), "recall_at_k": _nan_div(s["tp_sel"], pos),
+            "brier": _nan_div(s["sq"], cnt),
+            "log_loss": _nan_div(s["ll"], cnt),
+            "ece": _nan_div(s["ece"], cnt),
+            "precision_at_k": _nan_div(s["tp_sel"], s["sel"]),
+            "recall_at_k": _nan_div(s["tp_sel"], pos),
             "selected": s["sel"],
         }
 
@@ -248,20 +308,26 @@ def metrics(pred_df: "DataFrame", label_col: str, score_col: str = "score", top_
     subgroups: dict[str, dict[str, dict[str, float]]] = {c: {} for c in subgroup_cols}
     for dim, grp in sorted(k for k in sums if k[0] != ALL):
         subgroups[dim][grp] = finish((dim, grp))
-    return EvalResult(metrics=overall, subgroup_metrics=subgroups, top_k_percent=float(top_k_percent),
-                      ece_bins=int(ece_bins))
+    return EvalResult(
+        metrics=overall, subgroup_metrics=subgroups, top_k_percent=float(top_k_percent), ece_bins=int(ece_bins)
+    )
 
 
-def curves(pred_df: "DataFrame", label_col: str, score_col: str = "score", ece_bins: int = 10,
-           resolution: int = 1000) -> Curves:
+def curves(
+    pred_df: "DataFrame", label_col: str, score_col: str = "score", ece_bins: int = 10, resolution: int = 1000
+) -> Curves:
     """Plot points from scores bucketed to ``1/resolution`` (one small Spark aggregation)."""
     from pyspark.sql import functions as F
 
     bucket = F.least(F.floor(F.col(score_col) * resolution), F.lit(resolution - 1)).cast("int")
-    rows = (pred_df.select(bucket.alias("b"), F.col(label_col).cast("double").alias("y"),
-                           F.col(score_col).cast("double").alias("p"))
-            .groupBy("b").agg(F.count(F.lit(1)).alias("n"), F.sum("y").alias("pos"), F.sum("p").alias("sp"))
-            .collect())
+    rows = (
+        pred_df.select(
+            bucket.alias("b"), F.col(label_col).cast("double").alias("y"), F.col(score_col).cast("double").alias("p")
+        )
+        .groupBy("b")
+        .agg(F.count(F.lit(1)).alias("n"), F.sum("y").alias("pos"), F.sum("p").alias("sp"))
+        .collect()
+    )
     if not rows:
         empty = np.array([], dtype=float)
         return Curves(empty, empty, empty, empty, empty, empty, empty)
@@ -278,16 +344,23 @@ def curves(pred_df: "DataFrame", label_col: str, score_col: str = "score", ece_b
     bp = np.bincount(bins, weights=pos, minlength=ece_bins)
     bs = np.bincount(bins, weights=sp, minlength=ece_bins)
     keep = bc > 0
-    return Curves(fpr=fpr, tpr=tpr, recall=np.concatenate([[0.0], recall]),
-                  precision=np.concatenate([[precision[0]], precision]),
-                  bin_mean_score=bs[keep] / bc[keep], bin_fraction_positive=bp[keep] / bc[keep],
-                  bin_count=bc[keep])
+    return Curves(
+        fpr=fpr,
+        tpr=tpr,
+        recall=np.concatenate([[0.0], recall]),
+        precision=np.concatenate([[precision[0]], precision]),
+        bin_mean_score=bs[keep] / bc[keep],
+        bin_fraction_positive=bp[keep] / bc[keep],
+        bin_count=bc[keep],
+    )
 
 
 # --------------------------------------------------------------------------- per-row, for the gate
 
-def paired_rows(pred_df: "DataFrame", label_col: str, score_col: str = "score",
-                id_col: str = "member_key") -> tuple[list[str], np.ndarray, np.ndarray]:
+
+def paired_rows(
+    pred_df: "DataFrame", label_col: str, score_col: str = "score", id_col: str = "member_key"
+) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(ids, labels, scores) of every row, ordered by id, for paired comparisons.
 
     Collects only three columns of the evaluation rows to the driver (small: the held-out
@@ -300,8 +373,11 @@ def paired_rows(pred_df: "DataFrame", label_col: str, score_col: str = "score",
     from pyspark.sql import functions as F
 
     _check_columns(pred_df, [id_col, label_col, score_col])
-    small = pred_df.select(F.col(id_col).cast("string").alias("id"), F.col(label_col).cast("double").alias("y"),
-                           F.col(score_col).cast("double").alias("p")).orderBy("id")
+    small = pred_df.select(
+        F.col(id_col).cast("string").alias("id"),
+        F.col(label_col).cast("double").alias("y"),
+        F.col(score_col).cast("double").alias("p"),
+    ).orderBy("id")
     try:
         table = small.toArrow()
         ids = [str(x) for x in table.column("id").to_pylist()]
@@ -313,6 +389,8 @@ def paired_rows(pred_df: "DataFrame", label_col: str, score_col: str = "score",
         labels = np.array([r["y"] for r in rows], dtype=float)
         scores = np.array([r["p"] for r in rows], dtype=float)
     if len(set(ids)) != len(ids):
-        raise DataContractError(f"{id_col!r} is not unique in the evaluation rows: paired comparison needs "
-                                f"one row per member (filter to one snapshot)")
+        raise DataContractError(
+            f"{id_col!r} is not unique in the evaluation rows: paired comparison needs "
+            f"one row per member (filter to one snapshot)"
+        )
     return ids, labels, scores

@@ -30,10 +30,11 @@ import logging
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from promoter.errors import ConfigError, DataContractError, InvalidInput, NotFound
 
@@ -46,7 +47,7 @@ CATALOG_FORMAT = 1
 DEV_PSEUDONYM_KEY = "promote-DEVELOPMENT-pseudonym-key-not-for-real-PHI"
 UNGROUPED = "ungrouped"
 INDICATOR_SUFFIX = "__missing"
-MEDIAN_ACCURACY = 1_000   # percentile_approx: rank error 1/1000, ~3x faster than 10,000
+MEDIAN_ACCURACY = 1_000  # percentile_approx: rank error 1/1000, ~3x faster than 10,000
 _NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double", "boolean")
 
 
@@ -66,6 +67,7 @@ class DevelopmentKeyWarning(UserWarning):
 
 
 # --------------------------------------------------------------------------- catalog
+
 
 @dataclass(frozen=True)
 class Catalog:
@@ -152,12 +154,14 @@ def load_gold(spark: "SparkSession", settings: "Settings") -> tuple["DataFrame",
     df = spark.read.parquet(lake.gold_path(settings))
     missing = [c for c in catalog.feature_columns if c not in df.columns]
     if missing:
-        raise InvalidInput(f"gold table and catalog disagree (missing {', '.join(missing[:5])}); "
-                           "rebuild with `promote features`")
+        raise InvalidInput(
+            f"gold table and catalog disagree (missing {', '.join(missing[:5])}); rebuild with `promote features`"
+        )
     return df, catalog
 
 
 # --------------------------------------------------------------------------- config errors
+
 
 def _config_error(settings: "Settings", filename: str, key: tuple[Any, ...], message: str) -> ConfigError:
     """A ConfigError naming the file (the environment overlay when it set the key) and line."""
@@ -180,14 +184,15 @@ def _config_error(settings: "Settings", filename: str, key: tuple[Any, ...], mes
 
 # --------------------------------------------------------------------------- feature plan (pure)
 
+
 @dataclass(frozen=True)
 class FeatureSpec:
     """One selected source column and how it becomes gold feature(s)."""
 
     column: str
     group: str
-    kind: str                  # numeric | date | text
-    method: str                # median | mean | constant | most_frequent
+    kind: str  # numeric | date | text
+    method: str  # median | mean | constant | most_frequent
     value: float | None
     indicator: bool
 
@@ -195,7 +200,7 @@ class FeatureSpec:
 @dataclass(frozen=True)
 class FeaturePlan:
     specs: list[FeatureSpec]
-    mapped: dict[str, list[str]]      # group -> every candidate column it claims (selected or not)
+    mapped: dict[str, list[str]]  # group -> every candidate column it claims (selected or not)
 
 
 def _kind(dtype: str) -> str | None:
@@ -225,45 +230,64 @@ def resolve_features(columns: list[tuple[str, str]], settings: "Settings") -> Fe
     """
     data = settings.project.data
     mappings, sel = settings.feature_mappings.groups, settings.feature_selection
-    reserved = {data.key_column: "the pseudonymous key", data.label_column: "the label",
-                data.snapshot_date_column: "the snapshot date", data.id_column: "the id",
-                **{c: "a subgroup column" for c in data.subgroup_columns},
-                **{c: "a PHI column" for c in data.phi_columns}}
+    reserved = {
+        data.key_column: "the pseudonymous key",
+        data.label_column: "the label",
+        data.snapshot_date_column: "the snapshot date",
+        data.id_column: "the id",
+        **{c: "a subgroup column" for c in data.subgroup_columns},
+        **{c: "a PHI column" for c in data.phi_columns},
+    }
     names = [c for c, _ in columns]
     types = dict(columns)
     if not mappings:
-        raise _config_error(settings, "feature_mappings.yml", ("groups",),
-                            "no feature groups: map columns (names or patterns) to groups")
-    owner: dict[str, tuple[str, bool]] = {}      # column -> (group, by exact name)
+        raise _config_error(
+            settings,
+            "feature_mappings.yml",
+            ("groups",),
+            "no feature groups: map columns (names or patterns) to groups",
+        )
+    owner: dict[str, tuple[str, bool]] = {}  # column -> (group, by exact name)
     for group, entries in mappings.items():
         for i, entry in enumerate(entries):
             key = ("groups", group, i)
             is_glob = any(ch in entry for ch in "*?[")
             if not is_glob:
                 if entry in reserved:
-                    raise _config_error(settings, "feature_mappings.yml", key,
-                                        f"{entry!r} is {reserved[entry]} and cannot be a feature")
+                    raise _config_error(
+                        settings, "feature_mappings.yml", key, f"{entry!r} is {reserved[entry]} and cannot be a feature"
+                    )
                 if entry not in types:
-                    raise _config_error(settings, "feature_mappings.yml", key,
-                                        f"column {entry!r} not found in the data{_near(entry, names)}")
+                    raise _config_error(
+                        settings,
+                        "feature_mappings.yml",
+                        key,
+                        f"column {entry!r} not found in the data{_near(entry, names)}",
+                    )
                 prev = owner.get(entry)
                 if prev and prev[1] and prev[0] != group:
-                    raise _config_error(settings, "feature_mappings.yml", key,
-                                        f"column {entry!r} is already in group {prev[0]!r}")
+                    raise _config_error(
+                        settings, "feature_mappings.yml", key, f"column {entry!r} is already in group {prev[0]!r}"
+                    )
                 owner[entry] = (group, True)
                 continue
             matched = [c for c in names if fnmatch.fnmatchcase(c, entry) and c not in reserved]
             if not matched:
-                raise _config_error(settings, "feature_mappings.yml", key,
-                                    f"pattern {entry!r} matches no column in the data")
+                raise _config_error(
+                    settings, "feature_mappings.yml", key, f"pattern {entry!r} matches no column in the data"
+                )
             for col in matched:
                 prev = owner.get(col)
                 if prev is None:
                     owner[col] = (group, False)
                 elif not prev[1] and prev[0] != group:
-                    raise _config_error(settings, "feature_mappings.yml", key,
-                                        f"pattern {entry!r} also matches {col!r}, already in group {prev[0]!r} "
-                                        f"(narrow a pattern or name the column)")
+                    raise _config_error(
+                        settings,
+                        "feature_mappings.yml",
+                        key,
+                        f"pattern {entry!r} also matches {col!r}, already in group {prev[0]!r} "
+                        f"(narrow a pattern or name the column)",
+                    )
     mapped: dict[str, list[str]] = {g: [] for g in mappings}
     for col in names:
         if col in owner:
@@ -273,20 +297,36 @@ def resolve_features(columns: list[tuple[str, str]], settings: "Settings") -> Fe
     for listname in ("include_groups", "exclude_groups"):
         for i, g in enumerate(getattr(sel, listname)):
             if g not in mappings:
-                raise _config_error(settings, "feature_selection_config.yml", (listname, i),
-                                    f"unknown group {g!r} (groups in feature_mappings.yml: {', '.join(known_groups)})")
+                raise _config_error(
+                    settings,
+                    "feature_selection_config.yml",
+                    (listname, i),
+                    f"unknown group {g!r} (groups in feature_mappings.yml: {', '.join(known_groups)})",
+                )
     for g in sel.imputation:
         if g != "default" and g not in mappings and g != UNGROUPED:
-            raise _config_error(settings, "feature_selection_config.yml", ("imputation", g),
-                                f"unknown group {g!r} (groups: {', '.join(known_groups)}, or 'default')")
+            raise _config_error(
+                settings,
+                "feature_selection_config.yml",
+                ("imputation", g),
+                f"unknown group {g!r} (groups: {', '.join(known_groups)}, or 'default')",
+            )
     for listname in ("include_features", "exclude_features"):
         for i, col in enumerate(getattr(sel, listname)):
             if col in reserved:
-                raise _config_error(settings, "feature_selection_config.yml", (listname, i),
-                                    f"{col!r} is {reserved[col]} and cannot be a feature")
+                raise _config_error(
+                    settings,
+                    "feature_selection_config.yml",
+                    (listname, i),
+                    f"{col!r} is {reserved[col]} and cannot be a feature",
+                )
             if col not in types:
-                raise _config_error(settings, "feature_selection_config.yml", (listname, i),
-                                    f"column {col!r} not found in the data{_near(col, names)}")
+                raise _config_error(
+                    settings,
+                    "feature_selection_config.yml",
+                    (listname, i),
+                    f"column {col!r} not found in the data{_near(col, names)}",
+                )
 
     groups = [g for g in (sel.include_groups or known_groups) if g not in sel.exclude_groups]
     chosen: dict[str, str] = {}
@@ -308,21 +348,34 @@ def resolve_features(columns: list[tuple[str, str]], settings: "Settings") -> Fe
         g = chosen[col]
         kind = _kind(types[col])
         if kind is None:
-            where = ("include_features", sel.include_features.index(col)) if col in sel.include_features \
-                else ("groups", g)
-            raise _config_error(settings, "feature_selection_config.yml" if where[0] == "include_features"
-                                else "feature_mappings.yml", where,
-                                f"column {col!r} has type {types[col]}, which cannot be a feature "
-                                "(numbers, true/false, dates and text can)")
+            where = (
+                ("include_features", sel.include_features.index(col)) if col in sel.include_features else ("groups", g)
+            )
+            raise _config_error(
+                settings,
+                "feature_selection_config.yml" if where[0] == "include_features" else "feature_mappings.yml",
+                where,
+                f"column {col!r} has type {types[col]}, which cannot be a feature "
+                "(numbers, true/false, dates and text can)",
+            )
         imp = sel.imputation.get(g) or sel.imputation.get("default") or Imputation()
         method = imp.method
         if kind == "text":
-            method = "constant"     # one-hot levels: a missing value is 0 in every level
-        specs.append(FeatureSpec(col, g, kind, method, imp.value if imp.method == "constant" else
-                                 (0.0 if kind == "text" else None), imp.add_indicator))
+            method = "constant"  # one-hot levels: a missing value is 0 in every level
+        specs.append(
+            FeatureSpec(
+                col,
+                g,
+                kind,
+                method,
+                imp.value if imp.method == "constant" else (0.0 if kind == "text" else None),
+                imp.add_indicator,
+            )
+        )
     if not specs:
-        raise _config_error(settings, "feature_selection_config.yml", ("include_groups",),
-                            "the selection leaves no features")
+        raise _config_error(
+            settings, "feature_selection_config.yml", ("include_groups",), "the selection leaves no features"
+        )
     return FeaturePlan(specs, mapped)
 
 
@@ -335,15 +388,21 @@ def _near(name: str, names: list[str]) -> str:
 
 def feature_config_hash(settings: "Settings") -> str:
     """sha256 over the mappings, the selection and the event feature config."""
-    blob = json.dumps({"mappings": settings.feature_mappings.model_dump(),
-                       "selection": settings.feature_selection.model_dump(),
-                       "events": settings.project.data.events.model_dump() if settings.project.data.events else None,
-                       "derive": settings.project.data.derive.model_dump()},
-                      sort_keys=True, default=str)
+    blob = json.dumps(
+        {
+            "mappings": settings.feature_mappings.model_dump(),
+            "selection": settings.feature_selection.model_dump(),
+            "events": settings.project.data.events.model_dump() if settings.project.data.events else None,
+            "derive": settings.project.data.derive.model_dump(),
+        },
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
 # --------------------------------------------------------------------------- pseudonymisation
+
 
 def pseudonym_key(settings: "Settings", environ: dict[str, str] | None = None) -> tuple[bytes, str]:
     """The HMAC key and where it came from (``environment`` or ``development``).
@@ -355,8 +414,12 @@ def pseudonym_key(settings: "Settings", environ: dict[str, str] | None = None) -
     value = env.get(name, "")
     if value:
         return value.encode("utf-8"), "environment"
-    warnings.warn(f"{name} is not set: member ids are pseudonymised with the DEVELOPMENT key. "
-                  f"Never use it with real PHI; set {name} to a secret key.", DevelopmentKeyWarning, stacklevel=2)
+    warnings.warn(
+        f"{name} is not set: member ids are pseudonymised with the DEVELOPMENT key. "
+        f"Never use it with real PHI; set {name} to a secret key.",
+        DevelopmentKeyWarning,
+        stacklevel=2,
+    )
     return DEV_PSEUDONYM_KEY.encode("utf-8"), "development"
 
 
@@ -385,6 +448,7 @@ def pseudonymize_value(value: str, key: bytes) -> str:
 
 # --------------------------------------------------------------------------- silver
 
+
 def _contract_types(settings: "Settings", table: str, columns: list[str]) -> dict[str, str]:
     """Column -> Spark type the contract of ``table`` asks for."""
     contract = settings.contracts.tables.get(table)
@@ -409,8 +473,12 @@ def _typed(df: "DataFrame", settings: "Settings", table: str) -> "DataFrame":
     have = {f.name: f.dataType.simpleString() for f in df.schema.fields}
     if not any(have[c] != t for c, t in want.items()):
         return df
-    return df.select(*[F.col(f"`{c}`").cast(want[c]).alias(c) if c in want and have[c] != want[c]
-                       else F.col(f"`{c}`") for c in df.columns])
+    return df.select(
+        *[
+            F.col(f"`{c}`").cast(want[c]).alias(c) if c in want and have[c] != want[c] else F.col(f"`{c}`")
+            for c in df.columns
+        ]
+    )
 
 
 def _dedupe(df: "DataFrame", keys: list[str]) -> "DataFrame":
@@ -475,8 +543,9 @@ def silver_entity(df: "DataFrame", settings: "Settings", key: bytes) -> "DataFra
         derived.append((expr.otherwise(region) if expr is not None else region).alias(derive.region_column))
     # the PHI columns, the id, and whatever a coarse column was derived from never leave bronze
     drop = {c.lower() for c in [*data.phi_columns, data.id_column, derive.age_from, derive.region_from] if c}
-    made = ({derive.age_column, derive.age_band_column} if derive.age_from else set()) | \
-        ({derive.region_column} if derive.region_from else set())
+    made = ({derive.age_column, derive.age_band_column} if derive.age_from else set()) | (
+        {derive.region_column} if derive.region_from else set()
+    )
     keep = [c for c in df.columns if c.lower() not in drop and c != data.snapshot_date_column and c not in made]
     out = df.select(
         pseudonymize(F.col(data.id_column), key).alias(data.key_column),
@@ -504,13 +573,16 @@ def silver_events(df: "DataFrame", settings: "Settings", key: bytes) -> "DataFra
     pk = [c for c in (contract.primary_key if contract else []) if c in df.columns]
     drop = {c.lower() for c in [*data.phi_columns, ev.id_column]}
     keep = [c for c in df.columns if c.lower() not in drop and c != ev.date_column]
-    out = df.select(pseudonymize(F.col(ev.id_column), key).alias(data.key_column),
-                    F.to_date(F.col(ev.date_column)).alias(ev.date_column),
-                    *[F.col(f"`{c}`") for c in keep])
+    out = df.select(
+        pseudonymize(F.col(ev.id_column), key).alias(data.key_column),
+        F.to_date(F.col(ev.date_column)).alias(ev.date_column),
+        *[F.col(f"`{c}`") for c in keep],
+    )
     return _dedupe(out, pk or out.columns)
 
 
 # --------------------------------------------------------------------------- gold
+
 
 def event_feature_names(settings: "Settings") -> list[str]:
     """The engineered event columns gold will have, in order (no Spark needed)."""
@@ -553,8 +625,11 @@ def event_features(events: "DataFrame", entities: "DataFrame", settings: "Settin
         aggs.append(F.sum((d < w).cast("int")).cast("double").alias(f"{ev.prefix}events_{w}d"))
     if ev.amount_column:
         for w in ev.windows_days:
-            aggs.append(F.round(F.sum(F.when(d < w, F.col(ev.amount_column)).otherwise(0.0)), 2)
-                        .cast("double").alias(f"{ev.prefix}{ev.amount_column}_{w}d"))
+            aggs.append(
+                F.round(F.sum(F.when(d < w, F.col(ev.amount_column)).otherwise(0.0)), 2)
+                .cast("double")
+                .alias(f"{ev.prefix}{ev.amount_column}_{w}d")
+            )
     return joined.groupBy(k, s).agg(*aggs)
 
 
@@ -573,15 +648,18 @@ def _source_expr(spec: FeatureSpec, settings: "Settings") -> "Column":
     return col.cast("double")
 
 
-def _statistics(df: "DataFrame", specs: list[FeatureSpec], settings: "Settings") -> tuple[dict[str, float], dict[str, Any]]:
+def _statistics(
+    df: "DataFrame", specs: list[FeatureSpec], settings: "Settings"
+) -> tuple[dict[str, float], dict[str, Any]]:
     """One aggregation: the fill value of every numeric feature, the row count and a content fingerprint."""
     from pyspark.sql import functions as F
 
     data = settings.project.data
-    exprs = [F.count(F.lit(1)).alias("__rows"),
-             F.max(F.col(data.snapshot_date_column)).cast("string").alias("__snapshot"),
-             F.sum(F.pmod(F.xxhash64(*[F.col(f"`{c}`") for c in df.columns]), F.lit(1 << 40)))
-             .alias("__fingerprint")]
+    exprs = [
+        F.count(F.lit(1)).alias("__rows"),
+        F.max(F.col(data.snapshot_date_column)).cast("string").alias("__snapshot"),
+        F.sum(F.pmod(F.xxhash64(*[F.col(f"`{c}`") for c in df.columns]), F.lit(1 << 40))).alias("__fingerprint"),
+    ]
     wanted: list[FeatureSpec] = []
     for i, spec in enumerate(specs):
         if spec.kind == "text" or spec.method == "constant":
@@ -605,8 +683,11 @@ def _statistics(df: "DataFrame", specs: list[FeatureSpec], settings: "Settings")
         else:
             v = row[f"s{i}"]
             fills[spec.column] = float(v) if v is not None else 0.0
-    meta = {"rows": int(row["__rows"]), "snapshot": row["__snapshot"] or "",
-            "fingerprint": int(row["__fingerprint"] or 0)}
+    meta = {
+        "rows": int(row["__rows"]),
+        "snapshot": row["__snapshot"] or "",
+        "fingerprint": int(row["__fingerprint"] or 0),
+    }
     return fills, meta
 
 
@@ -614,8 +695,14 @@ def _levels(df: "DataFrame", spec: FeatureSpec, limit: int) -> list[str]:
     """The ``limit`` most frequent values of a text feature (ties by value)."""
     from pyspark.sql import functions as F
 
-    rows = (df.where(F.col(f"`{spec.column}`").isNotNull()).groupBy(spec.column).count()
-            .orderBy(F.col("count").desc(), F.col(spec.column)).limit(limit).collect())
+    rows = (
+        df.where(F.col(f"`{spec.column}`").isNotNull())
+        .groupBy(spec.column)
+        .count()
+        .orderBy(F.col("count").desc(), F.col(spec.column))
+        .limit(limit)
+        .collect()
+    )
     return [r[spec.column] for r in rows]
 
 
@@ -658,8 +745,12 @@ def build(spark: "SparkSession", settings: "Settings", environ: dict[str, str] |
     data = settings.project.data
     sources = lake.source_tables(settings)
     if data.entity_table not in sources:
-        raise _config_error(settings, "project.yml", ("data", "entity_table"),
-                            f"{data.entity_table!r} is not a source table ({', '.join(sources)})")
+        raise _config_error(
+            settings,
+            "project.yml",
+            ("data", "entity_table"),
+            f"{data.entity_table!r} is not a source table ({', '.join(sources)})",
+        )
     key, key_source = pseudonym_key(settings, environ)
     build_key = _build_key(settings, sources, key)
     if build_key is not None:
@@ -673,25 +764,35 @@ def build(spark: "SparkSession", settings: "Settings", environ: dict[str, str] |
     events = None
     if data.events is not None:
         if data.events.table not in sources:
-            raise _config_error(settings, "project.yml", ("data", "events", "table"),
-                                f"{data.events.table!r} is not a source table ({', '.join(sources)})")
+            raise _config_error(
+                settings,
+                "project.yml",
+                ("data", "events", "table"),
+                f"{data.events.table!r} is not a source table ({', '.join(sources)})",
+            )
         with _step("silver events plan (duplicate check)"):
-            events = silver_events(lake.read_table(spark, data.events.table, sources[data.events.table]),
-                                   settings, key)
+            events = silver_events(lake.read_table(spark, data.events.table, sources[data.events.table]), settings, key)
 
     # Decide the features from the schema before anything is written.
     reserved = {data.key_column, data.snapshot_date_column, data.label_column, *data.subgroup_columns}
     missing_sub = [c for c in data.subgroup_columns if c not in silver.columns]
     if missing_sub:
-        raise _config_error(settings, "project.yml", ("data", "subgroup_columns"),
-                            f"subgroup column(s) {', '.join(missing_sub)} not in the entity table "
-                            f"{data.entity_table!r} (nor derived)")
+        raise _config_error(
+            settings,
+            "project.yml",
+            ("data", "subgroup_columns"),
+            f"subgroup column(s) {', '.join(missing_sub)} not in the entity table {data.entity_table!r} (nor derived)",
+        )
     candidates = [(f.name, f.dataType.simpleString()) for f in silver.schema.fields if f.name not in reserved]
     event_names = event_feature_names(settings)
     clash = [n for n in event_names if n in dict(candidates)]
     if clash:
-        raise _config_error(settings, "project.yml", ("data", "events", "prefix"),
-                            f"engineered column(s) {', '.join(clash[:3])} clash with source columns; change the prefix")
+        raise _config_error(
+            settings,
+            "project.yml",
+            ("data", "events", "prefix"),
+            f"engineered column(s) {', '.join(clash[:3])} clash with source columns; change the prefix",
+        )
     candidates += [(n, "double") for n in event_names]
     plan = resolve_features(candidates, settings)
 
@@ -718,10 +819,14 @@ def build(spark: "SparkSession", settings: "Settings", environ: dict[str, str] |
             fills, meta = _statistics(s_entity, source_specs, settings)
         if s_events is not None:
             meta["events_fingerprint"] = s_events.agg(
-                F.count(F.lit(1)), F.sum(F.pmod(F.xxhash64(*[F.col(f"`{c}`") for c in s_events.columns]),
-                                                F.lit(1 << 40)))).first()[:]
-        levels = {s.column: _levels(s_entity, s, settings.feature_selection.max_categories)
-                  for s in source_specs if s.kind == "text"}
+                F.count(F.lit(1)),
+                F.sum(F.pmod(F.xxhash64(*[F.col(f"`{c}`") for c in s_events.columns]), F.lit(1 << 40))),
+            ).first()[:]
+        levels = {
+            s.column: _levels(s_entity, s, settings.feature_selection.max_categories)
+            for s in source_specs
+            if s.kind == "text"
+        }
 
         k, snap = data.key_column, data.snapshot_date_column
         head = [F.col(k), F.col(snap), F.col(data.label_column).cast("int").alias(data.label_column)]
@@ -739,8 +844,12 @@ def build(spark: "SparkSession", settings: "Settings", environ: dict[str, str] |
             outs: list[tuple[str, Column]] = []
             if spec.kind == "text":
                 for level in levels.get(spec.column, []):
-                    outs.append((f"{spec.column}__{_slug(level)}",
-                                 F.coalesce((F.col(f"`{spec.column}`") == F.lit(level)).cast("double"), F.lit(0.0))))
+                    outs.append(
+                        (
+                            f"{spec.column}__{_slug(level)}",
+                            F.coalesce((F.col(f"`{spec.column}`") == F.lit(level)).cast("double"), F.lit(0.0)),
+                        )
+                    )
                 imputation[spec.column] = {"method": "one_hot", "levels": levels.get(spec.column, [])}
             elif spec.column in event_names:
                 fill = _event_fill(spec.column, settings)
@@ -770,20 +879,45 @@ def build(spark: "SparkSession", settings: "Settings", environ: dict[str, str] |
             phi.check(written, settings, "gold/features")
         schema_hash = _schema_hash(written)
         fch = feature_config_hash(settings)
-        snapshot_id = hashlib.sha256(json.dumps(
-            [meta["snapshot"], meta["rows"], schema_hash, meta["fingerprint"], meta.get("events_fingerprint"),
-             fch, key_source,
-             sorted(fills.items()), data.source], default=str).encode()).hexdigest()[:32]
+        snapshot_id = hashlib.sha256(
+            json.dumps(
+                [
+                    meta["snapshot"],
+                    meta["rows"],
+                    schema_hash,
+                    meta["fingerprint"],
+                    meta.get("events_fingerprint"),
+                    fch,
+                    key_source,
+                    sorted(fills.items()),
+                    data.source,
+                ],
+                default=str,
+            ).encode()
+        ).hexdigest()[:32]
         previous = _previous_catalog(spark, settings)
         version = 1 if previous is None else previous.version + (previous.snapshot_id != snapshot_id)
         catalog = Catalog(
-            feature_columns=feature_names, snapshot_id=snapshot_id, version=version,
-            snapshot_date=meta["snapshot"], row_count=meta["rows"], groups=groups, schema_hash=schema_hash,
-            source_contract_version=settings.contracts.version, id_column=k, label_column=data.label_column,
-            subgroup_columns=list(data.subgroup_columns), snapshot_date_column=snap, imputation=imputation,
-            source=data.source, feature_config_hash=fch, pseudonym_key=key_source, build_key=build_key or "",
+            feature_columns=feature_names,
+            snapshot_id=snapshot_id,
+            version=version,
+            snapshot_date=meta["snapshot"],
+            row_count=meta["rows"],
+            groups=groups,
+            schema_hash=schema_hash,
+            source_contract_version=settings.contracts.version,
+            id_column=k,
+            label_column=data.label_column,
+            subgroup_columns=list(data.subgroup_columns),
+            snapshot_date_column=snap,
+            imputation=imputation,
+            source=data.source,
+            feature_config_hash=fch,
+            pseudonym_key=key_source,
+            build_key=build_key or "",
             path=gold_target,
-            built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
         lake.write_text(spark, gold_tmp + "/" + lake.CATALOG_FILE, catalog.to_json())
     return catalog
 
@@ -796,8 +930,13 @@ def _build_key(settings: "Settings", sources: dict[str, Any], key: bytes) -> str
 
     from pipelines import lake, phi
 
-    parts = [feature_config_hash(settings), settings.project.data.model_dump(), settings.contracts.version,
-             hashlib.sha256(key).hexdigest(), CATALOG_FORMAT]
+    parts = [
+        feature_config_hash(settings),
+        settings.project.data.model_dump(),
+        settings.contracts.version,
+        hashlib.sha256(key).hexdigest(),
+        CATALOG_FORMAT,
+    ]
     return lake.inputs_key(sources, parts, [sys.modules[__name__], lake, phi])
 
 
@@ -808,5 +947,17 @@ def _previous_catalog(spark: "SparkSession", settings: "Settings") -> Catalog | 
         return None
 
 
-__all__ = ["Catalog", "FeaturePlan", "FeatureSpec", "build", "load_gold", "load_catalog", "resolve_features",
-           "pseudonymize", "pseudonymize_value", "pseudonym_key", "event_feature_names", "DataContractError"]
+__all__ = [
+    "Catalog",
+    "FeaturePlan",
+    "FeatureSpec",
+    "build",
+    "load_gold",
+    "load_catalog",
+    "resolve_features",
+    "pseudonymize",
+    "pseudonymize_value",
+    "pseudonym_key",
+    "event_feature_names",
+    "DataContractError",
+]

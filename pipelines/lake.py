@@ -67,8 +67,10 @@ def read_table(spark: "SparkSession", name: str, source: "TableSource") -> "Data
     """
     location = _absolute(source.path)
     if not exists(spark, location):
-        raise DataContractError(f"table {name!r} not found at {location} "
-                                f"({'run `promote data generate` first' if '/bronze/' in location else 'check project.yml data.tables'})")
+        raise DataContractError(
+            f"table {name!r} not found at {location} "
+            f"({'run `promote data generate` first' if '/bronze/' in location else 'check project.yml data.tables'})"
+        )
     options = {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in source.options.items()}
     try:
         if source.format == "parquet":
@@ -83,8 +85,9 @@ def read_table(spark: "SparkSession", name: str, source: "TableSource") -> "Data
     except DataContractError:
         raise
     except Exception as exc:  # noqa: BLE001 - a reader error is bad input, named with the table
-        raise DataContractError(f"table {name!r} ({source.format} at {location}) cannot be read: "
-                                f"{str(exc).splitlines()[0][:300]}") from None
+        raise DataContractError(
+            f"table {name!r} ({source.format} at {location}) cannot be read: {str(exc).splitlines()[0][:300]}"
+        ) from None
 
 
 def source_identity(sources: dict[str, "TableSource"]) -> list[Any] | None:
@@ -127,6 +130,7 @@ def inputs_key(sources: dict[str, "TableSource"], parts: list[Any], code: list[A
 
 # --------------------------------------------------------------------------- file system
 
+
 def _absolute(location: str) -> str:
     if "://" in location or location.startswith("file:"):
         return location
@@ -138,8 +142,13 @@ def _is_local(location: str) -> bool:
 
 
 def _local(location: str) -> str:
-    return location[len("file://"):] if location.startswith("file://") else \
-        location[len("file:"):] if location.startswith("file:") else location
+    return (
+        location[len("file://") :]
+        if location.startswith("file://")
+        else location[len("file:") :]
+        if location.startswith("file:")
+        else location
+    )
 
 
 def _hadoop_fs(spark: "SparkSession", location: str) -> tuple[Any, Any]:
@@ -266,5 +275,7 @@ def ensure_readable_columns(df: "DataFrame", columns: list[str], what: str) -> N
     """Raise InvalidInput naming ``what`` when any of ``columns`` is missing from ``df``."""
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise InvalidInput(f"{what}: column(s) not found: {', '.join(missing)} "
-                           f"(available: {', '.join(df.columns[:20])}{', ...' if len(df.columns) > 20 else ''})")
+        raise InvalidInput(
+            f"{what}: column(s) not found: {', '.join(missing)} "
+            f"(available: {', '.join(df.columns[:20])}{', ...' if len(df.columns) > 20 else ''})"
+        )

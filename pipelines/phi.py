@@ -28,8 +28,11 @@ VALUE_PATTERNS: dict[str, str] = {
     "a phone number": r"(?<![0-9])(\([0-9]{3}\)\s?|[0-9]{3}[-.\s])[0-9]{3}[-.\s][0-9]{4}(?![0-9])",
     "an e-mail address": r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}",
 }
-_NEEDS: dict[str, tuple[str, ...]] = {"an SSN": ("-",), "a phone number": ("-", ".", " ", "\t", "("),
-                                      "an e-mail address": ("@",)}
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "an SSN": ("-",),
+    "a phone number": ("-", ".", " ", "\t", "("),
+    "an e-mail address": ("@",),
+}
 
 
 def findings(df: "DataFrame", phi_columns: list[str]) -> list[str]:
@@ -82,5 +85,4 @@ def check(df: "DataFrame", settings: "Settings", where: str = "table") -> None:
     data = settings.project.data
     problems = findings(df, [*data.phi_columns, data.id_column])
     if problems:
-        raise DataContractError(f"PHI guard: {where} holds PHI; nothing was published:\n  "
-                                + "\n  ".join(problems))
+        raise DataContractError(f"PHI guard: {where} holds PHI; nothing was published:\n  " + "\n  ".join(problems))

@@ -6,8 +6,8 @@ Pure functions of arrays -> a file. They use matplotlib's object API with the Ag
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -35,14 +35,20 @@ def roc_png(fpr: Sequence[float], tpr: Sequence[float], auc: float, path: str | 
     ax = fig.add_subplot(1, 1, 1)
     ax.plot(fpr, tpr, lw=2, label=f"model (AUC {auc:.3f})")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", label="chance")
-    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate", ylabel="true positive rate",
-           title="ROC (held-out rows)")
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+        title="ROC (held-out rows)",
+    )
     ax.legend(loc="lower right")
     return _save(fig, path)
 
 
-def pr_png(recall: Sequence[float], precision: Sequence[float], average_precision: float, prevalence: float,
-           path: str | Path) -> Path:
+def pr_png(
+    recall: Sequence[float], precision: Sequence[float], average_precision: float, prevalence: float, path: str | Path
+) -> Path:
     """Precision-recall curve with the prevalence baseline."""
     fig = _figure()
     ax = fig.add_subplot(1, 1, 1)
@@ -53,8 +59,13 @@ def pr_png(recall: Sequence[float], precision: Sequence[float], average_precisio
     return _save(fig, path)
 
 
-def calibration_png(mean_score: Sequence[float], fraction_positive: Sequence[float], counts: Sequence[float],
-                    ece: float, path: str | Path) -> Path:
+def calibration_png(
+    mean_score: Sequence[float],
+    fraction_positive: Sequence[float],
+    counts: Sequence[float],
+    ece: float,
+    path: str | Path,
+) -> Path:
     """Reliability diagram (observed vs predicted per bin) over a histogram of bin sizes."""
     fig = _figure(5.0, 5.5)
     top = fig.add_axes((0.14, 0.36, 0.8, 0.56))

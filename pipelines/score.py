@@ -35,7 +35,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from pipelines import delta
@@ -49,11 +49,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from promoter.config import ProjectSettings, ScoringSettings, Settings
 
 PARTITION_COLUMN = "score_date"
-PREDICTION_COLUMNS = ("member_key", "score", "risk_tier", "model_name", "model_version", "run_id",
-                      "scored_at", "score_date")
+PREDICTION_COLUMNS = (
+    "member_key",
+    "score",
+    "risk_tier",
+    "model_name",
+    "model_version",
+    "run_id",
+    "scored_at",
+    "score_date",
+)
 OUTREACH_COLUMNS = ("member_key", "score", "risk_tier", "rank", "model_version", "score_date")
 DEFAULT_KEY_COLUMN = "member_key"
-MAX_REFINE_WINDOW = 2_000_000   # scores brought to the driver to make capacity cut points exact
+MAX_REFINE_WINDOW = 2_000_000  # scores brought to the driver to make capacity cut points exact
 
 # Values that must never appear in an output table (a guard for tests and audits).
 PHI_VALUE_PATTERNS = {
@@ -64,6 +72,7 @@ PHI_VALUE_PATTERNS = {
 
 
 # --------------------------------------------------------------------------- pure tiering
+
 
 @dataclass(frozen=True)
 class TierCut:
@@ -112,8 +121,9 @@ def tier_cuts(scoring: "ScoringSettings", quantile_scores: Sequence[float] | Non
     probs = capacity_quantiles(scoring)
     if quantile_scores is None or len(quantile_scores) != len(probs):
         raise ValueError(f"capacity tiers need {len(probs)} quantile scores, got {quantile_scores!r}")
-    return [TierCut(t.name, -math.inf if p <= 0.0 else float(q), False)
-            for t, p, q in zip(bounded, probs, quantile_scores)]
+    return [
+        TierCut(t.name, -math.inf if p <= 0.0 else float(q), False) for t, p, q in zip(bounded, probs, quantile_scores)
+    ]
 
 
 def assign_tier(score: float, cuts: Sequence[TierCut], rest: str) -> str:
@@ -172,6 +182,7 @@ def phi_findings(values: Sequence[Any]) -> list[tuple[str, str]]:
 
 # --------------------------------------------------------------------------- result
 
+
 @dataclass(frozen=True)
 class ScoreResult:
     """What one scoring run wrote.
@@ -224,32 +235,48 @@ class ScoreResult:
 
 # --------------------------------------------------------------------------- Spark
 
+
 def predictions_schema() -> "pa.Schema":
     """The predictions table's Arrow schema (partition column last)."""
     import pyarrow as pa
 
-    return pa.schema([
-        ("member_key", pa.string()), ("score", pa.float64()), ("risk_tier", pa.string()),
-        ("model_name", pa.string()), ("model_version", pa.int64()), ("run_id", pa.string()),
-        ("scored_at", pa.timestamp("us", tz="UTC")), ("score_date", pa.date32()),
-    ])
+    return pa.schema(
+        [
+            ("member_key", pa.string()),
+            ("score", pa.float64()),
+            ("risk_tier", pa.string()),
+            ("model_name", pa.string()),
+            ("model_version", pa.int64()),
+            ("run_id", pa.string()),
+            ("scored_at", pa.timestamp("us", tz="UTC")),
+            ("score_date", pa.date32()),
+        ]
+    )
 
 
 def outreach_schema() -> "pa.Schema":
     """The outreach table's Arrow schema (partition column last)."""
     import pyarrow as pa
 
-    return pa.schema([
-        ("member_key", pa.string()), ("score", pa.float64()), ("risk_tier", pa.string()),
-        ("rank", pa.int32()), ("model_version", pa.int64()), ("score_date", pa.date32()),
-    ])
+    return pa.schema(
+        [
+            ("member_key", pa.string()),
+            ("score", pa.float64()),
+            ("risk_tier", pa.string()),
+            ("rank", pa.int32()),
+            ("model_version", pa.int64()),
+            ("score_date", pa.date32()),
+        ]
+    )
 
 
 def table_paths(settings: "Settings | ProjectSettings") -> tuple[str, str]:
     """``(predictions table, outreach table)`` locations under the lake root."""
     project = _project(settings)
-    return (delta.join(project.lake_root, project.scoring.predictions_table),
-            delta.join(project.lake_root, project.scoring.outreach_table))
+    return (
+        delta.join(project.lake_root, project.scoring.predictions_table),
+        delta.join(project.lake_root, project.scoring.outreach_table),
+    )
 
 
 def tier_column(score: "Column", cuts: Sequence[TierCut], rest: str) -> "Column":
@@ -266,8 +293,9 @@ def tier_column(score: "Column", cuts: Sequence[TierCut], rest: str) -> "Column"
     return F.lit(rest) if expr is None else expr.otherwise(F.lit(rest))
 
 
-def capacity_scores(scored: "DataFrame", probs: Sequence[float], rows: int, relative_error: float,
-                    max_window: int = MAX_REFINE_WINDOW) -> tuple[list[float], bool]:
+def capacity_scores(
+    scored: "DataFrame", probs: Sequence[float], rows: int, relative_error: float, max_window: int = MAX_REFINE_WINDOW
+) -> tuple[list[float], bool]:
     """The exact score at each quantile ``probs`` (Spark's definition: rank ``ceil(p * rows)``).
 
     Spark's ``approxQuantile`` brackets each rank within ``relative_error * rows``; one more pass
@@ -291,10 +319,13 @@ def capacity_scores(scored: "DataFrame", probs: Sequence[float], rows: int, rela
         return out, True
     margin = 2 * relative_error
     want = [probs[i] for i in asked]
-    bounds = scored.approxQuantile("score", [max(0.0, p - margin) for p in want]
-                                   + [p for p in want] + [min(1.0, p + margin) for p in want], relative_error)
+    bounds = scored.approxQuantile(
+        "score",
+        [max(0.0, p - margin) for p in want] + [p for p in want] + [min(1.0, p + margin) for p in want],
+        relative_error,
+    )
     k = len(want)
-    lows, approx, highs = bounds[:k], bounds[k:2 * k], bounds[2 * k:]
+    lows, approx, highs = bounds[:k], bounds[k : 2 * k], bounds[2 * k :]
     score = F.col("score")
     below = scored.agg(*[F.sum((score < F.lit(lo)).cast("long")).alias(f"b{j}") for j, lo in enumerate(lows)]).first()
     inside = None
@@ -337,8 +368,13 @@ def model_input_columns(model: Any) -> list[str]:
         for col in inputs:
             if col not in made and col not in needed:
                 needed.append(col)
-        for getter, many in (("getOutputCols", True), ("getOutputCol", False), ("getPredictionCol", False),
-                             ("getProbabilityCol", False), ("getRawPredictionCol", False)):
+        for getter, many in (
+            ("getOutputCols", True),
+            ("getOutputCol", False),
+            ("getPredictionCol", False),
+            ("getProbabilityCol", False),
+            ("getRawPredictionCol", False),
+        ):
             fn = getattr(stage, getter, None)
             if fn is None:
                 continue
@@ -368,17 +404,29 @@ def score_frame(model: "PipelineModel", gold_df: "DataFrame", key_column: str = 
     try:
         out = model.transform(gold_df)
         if "probability" not in out.columns:
-            raise DataContractError("the model gives no 'probability' column; scoring needs a probabilistic "
-                                    "binary classifier")
-        return out.select(F.col(key_column).cast("string").alias("member_key"),
-                          vector_to_array(F.col("probability"))[1].cast("double").alias("score"))
+            raise DataContractError(
+                "the model gives no 'probability' column; scoring needs a probabilistic binary classifier"
+            )
+        return out.select(
+            F.col(key_column).cast("string").alias("member_key"),
+            vector_to_array(F.col("probability"))[1].cast("double").alias("score"),
+        )
     except AnalysisException as exc:
         raise DataContractError(f"gold features do not fit the model: {str(exc).splitlines()[0][:300]}") from None
 
 
-def score_population(spark: "SparkSession", model: "PipelineModel", gold_df: "DataFrame", *,
-                     score_date: date, model_name: str, model_version: int, run_id: str,
-                     settings: "Settings | ProjectSettings", scored_at: datetime) -> ScoreResult:
+def score_population(
+    spark: "SparkSession",
+    model: "PipelineModel",
+    gold_df: "DataFrame",
+    *,
+    score_date: date,
+    model_name: str,
+    model_version: int,
+    run_id: str,
+    settings: "Settings | ProjectSettings",
+    scored_at: datetime,
+) -> ScoreResult:
     """Score every member in Spark and replace ``score_date``'s partitions of both tables.
 
     Args:
@@ -409,8 +457,10 @@ def score_population(spark: "SparkSession", model: "PipelineModel", gold_df: "Da
     scoring = project.scoring
     key_column = getattr(project.data, "key_column", DEFAULT_KEY_COLUMN)
     if key_column in set(project.data.phi_columns):
-        raise DataContractError(f"the member key column {key_column!r} is listed in data.phi_columns; "
-                                "predictions carry only a pseudonymous key")
+        raise DataContractError(
+            f"the member key column {key_column!r} is listed in data.phi_columns; "
+            "predictions carry only a pseudonymous key"
+        )
     if not isinstance(model_version, int) or isinstance(model_version, bool) or model_version < 1:
         raise InvalidInput(f"model_version must be a positive whole number, got {model_version!r}")
     if not model_name or not run_id:
@@ -430,21 +480,26 @@ def score_population(spark: "SparkSession", model: "PipelineModel", gold_df: "Da
         ).first()
         rows = int(check["rows"])
         if rows == 0:
-            raise DataContractError(f"gold features have no rows to score for {score_date.isoformat()}; "
-                                    "nothing was written")
+            raise DataContractError(
+                f"gold features have no rows to score for {score_date.isoformat()}; nothing was written"
+            )
         if check["null_keys"]:
             raise DataContractError(f"{check['null_keys']} gold row(s) have no {key_column}; nothing was written")
         if int(check["keys"]) != rows:
-            raise DataContractError(f"gold has {rows} rows but {check['keys']} distinct {key_column} values: "
-                                    "score one snapshot (one row per member); nothing was written")
+            raise DataContractError(
+                f"gold has {rows} rows but {check['keys']} distinct {key_column} values: "
+                "score one snapshot (one row per member); nothing was written"
+            )
         if check["bad_scores"]:
-            raise DataContractError(f"{check['bad_scores']} member(s) got no score (null/NaN features?); "
-                                    "nothing was written")
+            raise DataContractError(
+                f"{check['bad_scores']} member(s) got no score (null/NaN features?); nothing was written"
+            )
 
         quantiles, exact = None, True
         if scoring.tiering == "capacity":
-            quantiles, exact = capacity_scores(scored, capacity_quantiles(scoring), rows,
-                                               scoring.quantile_relative_error)
+            quantiles, exact = capacity_scores(
+                scored, capacity_quantiles(scoring), rows, scoring.quantile_relative_error
+            )
         cuts = tier_cuts(scoring, quantiles)
         rest = scoring.tiers[-1].name
         tiered = scored.withColumn("risk_tier", tier_column(F.col("score"), cuts, rest))
@@ -452,41 +507,74 @@ def score_population(spark: "SparkSession", model: "PipelineModel", gold_df: "Da
         counts = {r["risk_tier"]: int(r["count"]) for r in tiered.groupBy("risk_tier").count().collect()}
         tier_counts = {t.name: counts.get(t.name, 0) for t in scoring.tiers}
 
-        metadata = {"model_name": model_name, "model_version": model_version, "run_id": run_id,
-                    "score_date": score_date, "scored_at": scored_at, "tiering": scoring.tiering}
+        metadata = {
+            "model_name": model_name,
+            "model_version": model_version,
+            "run_id": run_id,
+            "score_date": score_date,
+            "scored_at": scored_at,
+            "tiering": scoring.tiering,
+        }
         predictions = tiered.select(
-            "member_key", "score", "risk_tier",
+            "member_key",
+            "score",
+            "risk_tier",
             F.lit(model_name).alias("model_name"),
             F.lit(model_version).cast("long").alias("model_version"),
             F.lit(run_id).alias("run_id"),
             F.lit(scored_at).cast("timestamp").alias("scored_at"),
         )
         written = delta.replace_partition(
-            predictions, predictions_path, schema=predictions_schema(), partition_column=PARTITION_COLUMN,
-            value=score_date, commit_metadata=metadata, max_rows_per_file=scoring.max_rows_per_file,
-            num_files=max(1, math.ceil(rows / scoring.max_rows_per_file)))
+            predictions,
+            predictions_path,
+            schema=predictions_schema(),
+            partition_column=PARTITION_COLUMN,
+            value=score_date,
+            commit_metadata=metadata,
+            max_rows_per_file=scoring.max_rows_per_file,
+            num_files=max(1, math.ceil(rows / scoring.max_rows_per_file)),
+        )
         if written.rows != rows:
             raise DataContractError(f"wrote {written.rows} prediction rows for {rows} members")
 
         order = [F.col("score").desc(), F.col("member_key").asc()]
         top = tiered.orderBy(*order).limit(scoring.top_n)
         outreach = top.select(
-            "member_key", "score", "risk_tier",
+            "member_key",
+            "score",
+            "risk_tier",
             F.row_number().over(Window.orderBy(*order)).cast("int").alias("rank"),
             F.lit(model_version).cast("long").alias("model_version"),
         )
         listed = delta.replace_partition(
-            outreach, outreach_path, schema=outreach_schema(), partition_column=PARTITION_COLUMN,
-            value=score_date, commit_metadata=metadata, num_files=1)
+            outreach,
+            outreach_path,
+            schema=outreach_schema(),
+            partition_column=PARTITION_COLUMN,
+            value=score_date,
+            commit_metadata=metadata,
+            num_files=1,
+        )
     finally:
         scored.unpersist()
 
     return ScoreResult(
-        rows=rows, tier_counts=tier_counts, cut_points={c.name: c.threshold for c in cuts},
-        predictions_path=written.table_uri, outreach_path=listed.table_uri, outreach_rows=listed.rows,
-        score_date=score_date, predictions_version=written.version, outreach_version=listed.version,
-        model_name=model_name, model_version=model_version, run_id=run_id, scored_at=scored_at,
-        tiering=scoring.tiering, tiers_exact=exact)
+        rows=rows,
+        tier_counts=tier_counts,
+        cut_points={c.name: c.threshold for c in cuts},
+        predictions_path=written.table_uri,
+        outreach_path=listed.table_uri,
+        outreach_rows=listed.rows,
+        score_date=score_date,
+        predictions_version=written.version,
+        outreach_version=listed.version,
+        model_name=model_name,
+        model_version=model_version,
+        run_id=run_id,
+        scored_at=scored_at,
+        tiering=scoring.tiering,
+        tiers_exact=exact,
+    )
 
 
 def predictions_summary(settings: "Settings | ProjectSettings") -> dict[date, dict[str, Any]]:
@@ -514,5 +602,5 @@ def _project(settings: Any) -> "ProjectSettings":
 
 def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

@@ -60,9 +60,13 @@ class SurveillanceReport:
     alerts: list[str] = field(default_factory=list)
 
     def metrics(self) -> dict[str, Any]:
-        return {"score_psi": self.psi, "rows": self.rows,
-                "max_top_tier_share_change": max((abs(g.share_change) for g in self.groups
-                                                  if g.share_change is not None), default=None)}
+        return {
+            "score_psi": self.psi,
+            "rows": self.rows,
+            "max_top_tier_share_change": max(
+                (abs(g.share_change) for g in self.groups if g.share_change is not None), default=None
+            ),
+        }
 
     def summary(self) -> str:
         if self.reference_date is None:
@@ -71,9 +75,14 @@ class SurveillanceReport:
         return head + (f"; {len(self.alerts)} alert(s): " + "; ".join(self.alerts) if self.alerts else "; no alerts")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"score_date": self.score_date, "reference_date": self.reference_date, "rows": self.rows,
-                "psi": self.psi, "alerts": list(self.alerts),
-                "groups": [{**asdict(g), "share_change": g.share_change} for g in self.groups]}
+        return {
+            "score_date": self.score_date,
+            "reference_date": self.reference_date,
+            "rows": self.rows,
+            "psi": self.psi,
+            "alerts": list(self.alerts),
+            "groups": [{**asdict(g), "share_change": g.share_change} for g in self.groups],
+        }
 
 
 def psi(reference_counts: list[int], current_counts: list[int]) -> float:
@@ -129,10 +138,15 @@ def surveil(spark: "SparkSession", settings: "Settings", gold_df: "DataFrame", s
         joined = frame.select(key, "score", "risk_tier").join(gold_df.select(key, *subgroups), key, "left")
         out: dict[tuple[str, str], tuple[int, float, float]] = {}
         for col in subgroups:
-            rows = (joined.groupBy(F.coalesce(F.col(col).cast("string"), F.lit("(missing)")).alias("g"))
-                    .agg(F.count("*").alias("n"), F.avg("score").alias("mean"),
-                         F.avg((F.col("risk_tier") == top_tier).cast("double")).alias("share"))
-                    .collect())
+            rows = (
+                joined.groupBy(F.coalesce(F.col(col).cast("string"), F.lit("(missing)")).alias("g"))
+                .agg(
+                    F.count("*").alias("n"),
+                    F.avg("score").alias("mean"),
+                    F.avg((F.col("risk_tier") == top_tier).cast("double")).alias("share"),
+                )
+                .collect()
+            )
             for r in rows:
                 out[(col, r["g"])] = (int(r["n"]), float(r["mean"]), float(r["share"]))
         return out

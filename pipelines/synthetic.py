@@ -67,21 +67,39 @@ GROUP_PREFIXES: dict[str, str] = {
     "sdoh_education": "sdoh_edu_",
     "sdoh_neighborhood": "sdoh_nbhd_",
 }
-CLINICAL_GROUPS = ("demographics", "obstetric_history", "comorbidities", "vitals_labs", "medications",
-                   "utilization")
-SDOH_GROUPS = ("sdoh_economic", "sdoh_housing", "sdoh_transportation", "sdoh_food", "sdoh_education",
-               "sdoh_neighborhood")
+CLINICAL_GROUPS = ("demographics", "obstetric_history", "comorbidities", "vitals_labs", "medications", "utilization")
+SDOH_GROUPS = (
+    "sdoh_economic",
+    "sdoh_housing",
+    "sdoh_transportation",
+    "sdoh_food",
+    "sdoh_education",
+    "sdoh_neighborhood",
+)
 # total generated columns per group (named + filler); age_years is added in silver
 GROUP_SIZES: dict[str, int] = {
-    "demographics": 10, "obstetric_history": 50, "comorbidities": 110, "vitals_labs": 90,
-    "medications": 90, "sdoh_economic": 22, "sdoh_housing": 22, "sdoh_transportation": 22,
-    "sdoh_food": 22, "sdoh_education": 22, "sdoh_neighborhood": 22,
+    "demographics": 10,
+    "obstetric_history": 50,
+    "comorbidities": 110,
+    "vitals_labs": 90,
+    "medications": 90,
+    "sdoh_economic": 22,
+    "sdoh_housing": 22,
+    "sdoh_transportation": 22,
+    "sdoh_food": 22,
+    "sdoh_education": 22,
+    "sdoh_neighborhood": 22,
 }
 
-RACE_ETHNICITY = [("White", 0.45), ("Black", 0.28), ("Hispanic", 0.15), ("Asian", 0.03),
-                  ("Multiracial", 0.05), ("Other or unknown", 0.04)]
-PAYER_TYPES = [("medicaid_traditional", 0.45), ("medicaid_expansion", 0.35), ("chip", 0.08),
-               ("marketplace", 0.12)]
+RACE_ETHNICITY = [
+    ("White", 0.45),
+    ("Black", 0.28),
+    ("Hispanic", 0.15),
+    ("Asian", 0.03),
+    ("Multiracial", 0.05),
+    ("Other or unknown", 0.04),
+]
+PAYER_TYPES = [("medicaid_traditional", 0.45), ("medicaid_expansion", 0.35), ("chip", 0.08), ("marketplace", 0.12)]
 CLAIM_TYPES = ("ER", "INPATIENT", "PRENATAL", "OUTPATIENT", "PHARMACY", "LAB")
 DEFAULT_REGIONS: dict[str, list[str]] = {
     "Central": ["430", "431", "432", "433"],
@@ -91,18 +109,117 @@ DEFAULT_REGIONS: dict[str, list[str]] = {
     "Southwest": ["450", "451", "452", "453", "454", "455", "456"],
 }
 REGION_WEIGHTS = {"Central": 0.25, "Northeast": 0.30, "Northwest": 0.15, "Southeast": 0.10, "Southwest": 0.20}
-REGION_CITY = {"Central": ("Columbus", 614), "Northeast": ("Cleveland", 216), "Northwest": ("Toledo", 419),
-               "Southeast": ("Athens", 740), "Southwest": ("Cincinnati", 513)}
-FIRST_NAMES = ["Olivia", "Emma", "Ava", "Sophia", "Isabella", "Mia", "Amelia", "Harper", "Evelyn", "Abigail",
-               "Emily", "Ella", "Madison", "Scarlett", "Victoria", "Aria", "Grace", "Chloe", "Camila", "Penelope",
-               "Riley", "Layla", "Lillian", "Nora", "Zoey", "Mila", "Aubrey", "Hannah", "Lily", "Addison",
-               "Eleanor", "Natalie", "Luna", "Savannah", "Brooklyn", "Leah", "Zoe", "Stella", "Hazel", "Ellie"]
-LAST_NAMES = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
-              "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore",
-              "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark", "Ramirez",
-              "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright", "Scott", "Torres", "Nguyen"]
-STREETS = ["Maple", "Oak", "Cedar", "Elm", "Pine", "Walnut", "Chestnut", "Hickory", "Sycamore", "Willow",
-           "Lake", "Hill", "Park", "River", "Church", "Main", "High", "Mill", "Spring", "Ridge"]
+REGION_CITY = {
+    "Central": ("Columbus", 614),
+    "Northeast": ("Cleveland", 216),
+    "Northwest": ("Toledo", 419),
+    "Southeast": ("Athens", 740),
+    "Southwest": ("Cincinnati", 513),
+}
+FIRST_NAMES = [
+    "Olivia",
+    "Emma",
+    "Ava",
+    "Sophia",
+    "Isabella",
+    "Mia",
+    "Amelia",
+    "Harper",
+    "Evelyn",
+    "Abigail",
+    "Emily",
+    "Ella",
+    "Madison",
+    "Scarlett",
+    "Victoria",
+    "Aria",
+    "Grace",
+    "Chloe",
+    "Camila",
+    "Penelope",
+    "Riley",
+    "Layla",
+    "Lillian",
+    "Nora",
+    "Zoey",
+    "Mila",
+    "Aubrey",
+    "Hannah",
+    "Lily",
+    "Addison",
+    "Eleanor",
+    "Natalie",
+    "Luna",
+    "Savannah",
+    "Brooklyn",
+    "Leah",
+    "Zoe",
+    "Stella",
+    "Hazel",
+    "Ellie",
+]
+LAST_NAMES = [
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+]
+STREETS = [
+    "Maple",
+    "Oak",
+    "Cedar",
+    "Elm",
+    "Pine",
+    "Walnut",
+    "Chestnut",
+    "Hickory",
+    "Sycamore",
+    "Willow",
+    "Lake",
+    "Hill",
+    "Park",
+    "River",
+    "Church",
+    "Main",
+    "High",
+    "Mill",
+    "Spring",
+    "Ridge",
+]
 STREET_KINDS = ["St", "Ave", "Rd", "Dr", "Ln", "Ct", "Blvd", "Way"]
 DX_BY_TYPE = {
     "ER": ["R10.9", "O26.899", "J06.9", "N39.0", "O20.9", "R51.9"],
@@ -118,19 +235,34 @@ PLACE_OF_SERVICE = {"ER": 23, "INPATIENT": 21, "PRENATAL": 11, "OUTPATIENT": 22,
 LABEL_INTERCEPT = -4.6
 LABEL_MODEL: dict[str, dict[str, float]] = {
     "clinical": {
-        "ob_prior_preterm": 0.85, "ob_prior_preeclampsia": 0.75, "ob_multiple_gestation": 1.30,
-        "ob_prior_stillbirth": 0.50, "cm_chronic_hypertension": 0.70, "cm_diabetes_pregestational": 0.80,
-        "cm_substance_use": 0.50, "cm_tobacco_use": 0.35, "cm_depression": 0.25,
-        "(vl_bmi - 28) / 6": 0.30, "(vl_sbp - 115) / 12": 0.35, "vl_hemoglobin < 10.5": 0.40,
-        "age < 18": 0.40, "age >= 35": 0.50, "zc": 0.50,
+        "ob_prior_preterm": 0.85,
+        "ob_prior_preeclampsia": 0.75,
+        "ob_multiple_gestation": 1.30,
+        "ob_prior_stillbirth": 0.50,
+        "cm_chronic_hypertension": 0.70,
+        "cm_diabetes_pregestational": 0.80,
+        "cm_substance_use": 0.50,
+        "cm_tobacco_use": 0.35,
+        "cm_depression": 0.25,
+        "(vl_bmi - 28) / 6": 0.30,
+        "(vl_sbp - 115) / 12": 0.35,
+        "vl_hemoglobin < 10.5": 0.40,
+        "age < 18": 0.40,
+        "age >= 35": 0.50,
+        "zc": 0.50,
     },
     "social": {
-        "sdoh_housing_unstable": 0.70, "sdoh_housing_homeless": 0.70, "sdoh_food_insecure": 0.55,
-        "sdoh_transport_no_vehicle": 0.50, "sdoh_econ_income_fpl_pct < 50": 0.45,
-        "sdoh_edu_less_than_hs": 0.40, "(sdoh_nbhd_adi_rank - 50) / 29": 0.30,
-        "sdoh_transport_miles_to_ob > 20": 0.40, "zs": 0.38,
+        "sdoh_housing_unstable": 0.70,
+        "sdoh_housing_homeless": 0.70,
+        "sdoh_food_insecure": 0.55,
+        "sdoh_transport_no_vehicle": 0.50,
+        "sdoh_econ_income_fpl_pct < 50": 0.45,
+        "sdoh_edu_less_than_hs": 0.40,
+        "(sdoh_nbhd_adi_rank - 50) / 29": 0.30,
+        "sdoh_transport_miles_to_ob > 20": 0.40,
+        "zs": 0.38,
     },
-    "utilisation": {"zu": 0.30},   # seen through the claims (ER visits, admissions)
+    "utilisation": {"zu": 0.30},  # seen through the claims (ER visits, admissions)
 }
 
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -177,15 +309,15 @@ class _Rng:
         """Uniform in (0, 1)."""
         import numpy as np
 
-        return ((self.bits(salt) >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0 ** -53
+        return ((self.bits(salt) >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
 
     def n(self, salt: str) -> "np.ndarray":
         """Standard normal (Box-Muller on the two 32-bit halves of one hash)."""
         import numpy as np
 
         b = self.bits(salt)
-        u1 = ((b >> np.uint64(32)).astype(np.float64) + 0.5) * 2.0 ** -32
-        u2 = ((b & np.uint64(0xFFFFFFFF)).astype(np.float64) + 0.5) * 2.0 ** -32
+        u1 = ((b >> np.uint64(32)).astype(np.float64) + 0.5) * 2.0**-32
+        u2 = ((b & np.uint64(0xFFFFFFFF)).astype(np.float64) + 0.5) * 2.0**-32
         return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * math.pi * u2)
 
     def bern(self, salt: str, p: "np.ndarray | float") -> "np.ndarray":
@@ -222,10 +354,11 @@ def _clip(x: "np.ndarray", lo: float, hi: float) -> "np.ndarray":
 
 # --------------------------------------------------------------------------- members
 
+
 @dataclass(frozen=True)
 class _Params:
     seed: int
-    snapshot: int                     # days since 1970-01-01
+    snapshot: int  # days since 1970-01-01
     shift: float
     regions: tuple[tuple[str, tuple[str, ...]], ...]
     lookback_days: int = 730
@@ -237,8 +370,9 @@ def _latents(r: _Rng, p: _Params) -> dict[str, "np.ndarray"]:
 
     shift = p.shift
     race = r.pick("race", RACE_ETHNICITY)
-    payer_mix = [(name, w * max(0.05, 1 + (0.5 * shift if name == "medicaid_expansion" else 0.0)))
-                 for name, w in PAYER_TYPES]
+    payer_mix = [
+        (name, w * max(0.05, 1 + (0.5 * shift if name == "medicaid_expansion" else 0.0))) for name, w in PAYER_TYPES
+    ]
     payer = r.pick("payer", payer_mix)
     names = [name for name, _ in p.regions]
     region = r.pick("region", [(name, REGION_WEIGHTS.get(name, 1.0 / len(names))) for name in names])
@@ -251,8 +385,17 @@ def _latents(r: _Rng, p: _Params) -> dict[str, "np.ndarray"]:
     za = r.n("za") - 0.3 * shift
     zu = 0.5 * zc + 0.45 * zs - 0.35 * za + 0.65 * r.n("zu")
     age = _clip(np.round(27.0 + 5.8 * r.n("age")), 15, 49).astype(np.int32)
-    return {"race": race_names, "payer": payer_names, "market": market, "region": region, "age": age,
-            "zc": zc, "zs": zs, "za": za, "zu": zu}
+    return {
+        "race": race_names,
+        "payer": payer_names,
+        "market": market,
+        "region": region,
+        "age": age,
+        "zc": zc,
+        "zs": zs,
+        "za": za,
+        "zu": zu,
+    }
 
 
 def _named_features(r: _Rng, z: dict[str, "np.ndarray"], region_names: list[str]) -> dict[str, "np.ndarray"]:
@@ -279,8 +422,9 @@ def _named_features(r: _Rng, z: dict[str, "np.ndarray"], region_names: list[str]
     # demographics
     count("demo_household_size", 2.2, 10, 1, 1)
     b("demo_married", -0.6 - 0.4 * zs)
-    f["demo_english_primary"] = r.bern("demo_english_primary",
-                                       np.where(race == "Hispanic", 0.55, np.where(race == "Asian", 0.7, 0.97)))
+    f["demo_english_primary"] = r.bern(
+        "demo_english_primary", np.where(race == "Hispanic", 0.55, np.where(race == "Asian", 0.7, 0.97))
+    )
     f["demo_months_enrolled"] = (1 + r.index("demo_months_enrolled", 60)).astype(np.int32)
     f["demo_rural"] = r.bern("demo_rural", where(southeast == 1, 0.55, 0.15))
     b("demo_has_pcp", 0.8 + 0.8 * za)
@@ -293,8 +437,9 @@ def _named_features(r: _Rng, z: dict[str, "np.ndarray"], region_names: list[str]
     b("ob_multiple_gestation", -3.4)
     b("ob_prior_gdm", -3.0 + 0.7 * zc)
     b("ob_ivf_conception", -4.6)
-    f["ob_gestational_weeks_at_first_visit"] = np.round(_clip(
-        6 + 20 * _sig(-1.2 * za + 0.4 * zs - 1.0 + 0.5 * r.n("ob_gest")), 4, 40)).astype(np.int32)
+    f["ob_gestational_weeks_at_first_visit"] = np.round(
+        _clip(6 + 20 * _sig(-1.2 * za + 0.4 * zs - 1.0 + 0.5 * r.n("ob_gest")), 4, 40)
+    ).astype(np.int32)
     # comorbidities
     b("cm_chronic_hypertension", -2.8 + 0.9 * zc + 0.04 * (age - 27))
     b("cm_diabetes_pregestational", -3.5 + 0.8 * zc)
@@ -326,8 +471,9 @@ def _named_features(r: _Rng, z: dict[str, "np.ndarray"], region_names: list[str]
     cont("vl_wbc", 8.5, 2.0, 0.15 * zc, 2, 30)
     b("vl_urine_protein_positive", -3.0 + 0.6 * zc)
     # social determinants
-    f["sdoh_econ_income_fpl_pct"] = np.round(_clip(100.0 * np.exp(-0.45 * zs + 0.35 * r.n("sdoh_econ_income_fpl_pct")),
-                                                   0, 400))
+    f["sdoh_econ_income_fpl_pct"] = np.round(
+        _clip(100.0 * np.exp(-0.45 * zs + 0.35 * r.n("sdoh_econ_income_fpl_pct")), 0, 400)
+    )
     b("sdoh_econ_unemployed", -1.2 + 0.8 * zs)
     b("sdoh_econ_snap", -0.5 + 0.9 * zs - 1.0 * market)
     b("sdoh_econ_wic", 0.2 + 0.5 * zs - 1.0 * market)
@@ -341,8 +487,9 @@ def _named_features(r: _Rng, z: dict[str, "np.ndarray"], region_names: list[str]
     count("sdoh_housing_moves_12m", 0.4 + 0.3 * _sig(zs), 8)
     b("sdoh_housing_lead_risk", -2.0 + 0.5 * zs)
     b("sdoh_transport_no_vehicle", -1.1 + 0.9 * zs)
-    f["sdoh_transport_miles_to_ob"] = np.round(_clip(np.exp(
-        1.6 + 0.8 * r.n("sdoh_transport_miles_to_ob") + 0.9 * southeast + 0.2 * zs), 0.2, 120), 1)
+    f["sdoh_transport_miles_to_ob"] = np.round(
+        _clip(np.exp(1.6 + 0.8 * r.n("sdoh_transport_miles_to_ob") + 0.9 * southeast + 0.2 * zs), 0.2, 120), 1
+    )
     b("sdoh_transport_missed_appt", -2.0 + 0.7 * zs - 0.5 * za)
     cont("sdoh_transport_transit_minutes", 30.0, 12.0, 0.4 * zs, 0, 180, 0)
     b("sdoh_food_insecure", -1.2 + 1.0 * zs)
@@ -351,8 +498,9 @@ def _named_features(r: _Rng, z: dict[str, "np.ndarray"], region_names: list[str]
     b("sdoh_edu_less_than_hs", -1.5 + 0.8 * zs)
     b("sdoh_edu_low_health_literacy", -1.6 + 0.6 * zs)
     f["sdoh_edu_years"] = _clip(np.round(12.5 - 1.6 * zs + 1.5 * r.n("sdoh_edu_years")), 6, 20).astype(np.int32)
-    f["sdoh_nbhd_adi_rank"] = np.round(_clip(50.0 + 29.0 * (0.6 * zs + 0.8 * r.n("sdoh_nbhd_adi_rank")),
-                                             1, 100)).astype(np.int32)
+    f["sdoh_nbhd_adi_rank"] = np.round(
+        _clip(50.0 + 29.0 * (0.6 * zs + 0.8 * r.n("sdoh_nbhd_adi_rank")), 1, 100)
+    ).astype(np.int32)
     f["sdoh_nbhd_svi"] = np.round(_sig(0.9 * zs + 0.7 * r.n("sdoh_nbhd_svi")), 3)
     cont("sdoh_nbhd_violent_crime_rate", 4.0, 1.5, 0.5 * zs, 0, 30)
     cont("sdoh_nbhd_pct_poverty", 18.0, 7.0, 0.6 * zs, 0, 80)
@@ -400,14 +548,21 @@ def label_terms(f: dict[str, "np.ndarray"], z: dict[str, "np.ndarray"]) -> dict[
     age = z["age"]
     one = lambda cond: cond.astype("float64")  # noqa: E731
     terms = {name: f[name] for part in LABEL_MODEL.values() for name in part if name in f}
-    terms.update({
-        "(vl_bmi - 28) / 6": (f["vl_bmi"] - 28) / 6, "(vl_sbp - 115) / 12": (f["vl_sbp"] - 115) / 12,
-        "vl_hemoglobin < 10.5": one(f["vl_hemoglobin"] < 10.5), "age < 18": one(age < 18),
-        "age >= 35": one(age >= 35), "zc": z["zc"], "zs": z["zs"], "zu": z["zu"],
-        "sdoh_econ_income_fpl_pct < 50": one(f["sdoh_econ_income_fpl_pct"] < 50),
-        "(sdoh_nbhd_adi_rank - 50) / 29": (f["sdoh_nbhd_adi_rank"] - 50) / 29,
-        "sdoh_transport_miles_to_ob > 20": one(f["sdoh_transport_miles_to_ob"] > 20),
-    })
+    terms.update(
+        {
+            "(vl_bmi - 28) / 6": (f["vl_bmi"] - 28) / 6,
+            "(vl_sbp - 115) / 12": (f["vl_sbp"] - 115) / 12,
+            "vl_hemoglobin < 10.5": one(f["vl_hemoglobin"] < 10.5),
+            "age < 18": one(age < 18),
+            "age >= 35": one(age >= 35),
+            "zc": z["zc"],
+            "zs": z["zs"],
+            "zu": z["zu"],
+            "sdoh_econ_income_fpl_pct < 50": one(f["sdoh_econ_income_fpl_pct"] < 50),
+            "(sdoh_nbhd_adi_rank - 50) / 29": (f["sdoh_nbhd_adi_rank"] - 50) / 29,
+            "sdoh_transport_miles_to_ob > 20": one(f["sdoh_transport_miles_to_ob"] > 20),
+        }
+    )
     return terms
 
 
@@ -424,11 +579,11 @@ def _label_logit(f: dict[str, "np.ndarray"], z: dict[str, "np.ndarray"]) -> "np.
 class _Filler:
     name: str
     group: str
-    kind: str          # "flag" | "value"
+    kind: str  # "flag" | "value"
     latent: str | None
     loading: float
-    base: float        # flag: logit intercept; value: mean
-    scale: float       # value: sd
+    base: float  # flag: logit intercept; value: mean
+    scale: float  # value: sd
 
 
 def _fillers(named: list[str]) -> list[_Filler]:
@@ -438,13 +593,19 @@ def _fillers(named: list[str]) -> list[_Filler]:
         group = _group_of(name)
         if group:
             taken[group] = taken.get(group, 0) + 1
-    stems = {"demographics": "attr", "obstetric_history": "hx", "comorbidities": "dx", "vitals_labs": "lab",
-             "medications": "class"}
+    stems = {
+        "demographics": "attr",
+        "obstetric_history": "hx",
+        "comorbidities": "dx",
+        "vitals_labs": "lab",
+        "medications": "class",
+    }
     out: list[_Filler] = []
     for group, size in GROUP_SIZES.items():
         latent = "zs" if group.startswith("sdoh_") else None if group == "demographics" else "zc"
-        flag_share = {"comorbidities": 1.0, "medications": 1.0, "vitals_labs": 0.15,
-                      "obstetric_history": 0.6}.get(group, 0.5)
+        flag_share = {"comorbidities": 1.0, "medications": 1.0, "vitals_labs": 0.15, "obstetric_history": 0.6}.get(
+            group, 0.5
+        )
         for i in range(1, size - taken.get(group, 0) + 1):
             name = f"{GROUP_PREFIXES[group]}{stems.get(group, 'item')}_{i:03d}"
             rng = random.Random(name)
@@ -454,8 +615,17 @@ def _fillers(named: list[str]) -> list[_Filler]:
             if kind == "flag":
                 out.append(_Filler(name, group, kind, latent, loading, rng.uniform(-5.0, -1.0), 1.0))
             else:
-                out.append(_Filler(name, group, kind, latent, loading, round(rng.uniform(0, 100), 1),
-                                   round(rng.uniform(0.5, 20), 2)))
+                out.append(
+                    _Filler(
+                        name,
+                        group,
+                        kind,
+                        latent,
+                        loading,
+                        round(rng.uniform(0, 100), 1),
+                        round(rng.uniform(0.5, 20), 2),
+                    )
+                )
     return out
 
 
@@ -525,24 +695,36 @@ def _members_batch(ids: "np.ndarray", p: _Params) -> "pa.RecordBatch":
     for i, (name, prefixes) in enumerate(p.regions):
         sel = region == i
         default_city, default_area = REGION_CITY.get(name, (name.title(), 330))
-        zip3[sel] = np.array(prefixes, dtype=object)[np.minimum((zip_pick[sel] * len(prefixes)).astype(int),
-                                                                len(prefixes) - 1)]
+        zip3[sel] = np.array(prefixes, dtype=object)[
+            np.minimum((zip_pick[sel] * len(prefixes)).astype(int), len(prefixes) - 1)
+        ]
         city[sel], area[sel] = default_city, default_area
     dob = (p.snapshot - np.floor(z["age"] * 365.25 + r.u("dob") * 364)).astype(np.int32)
     cols: dict[str, pa.Array] = {
         "member_id": pa.array(_fmt("M%09d", ids + 1), pa.string()),
         "first_name": pa.array(first, pa.string()),
         "last_name": pa.array(last, pa.string()),
-        "ssn": pa.array(_fmt("9%02d-%02d-%04d", r.index("ssn1", 100), r.index("ssn2", 99) + 1,
-                             r.index("ssn3", 9999) + 1), pa.string()),
+        "ssn": pa.array(
+            _fmt("9%02d-%02d-%04d", r.index("ssn1", 100), r.index("ssn2", 99) + 1, r.index("ssn3", 9999) + 1),
+            pa.string(),
+        ),
         "date_of_birth": pa.array(dob, pa.date32()),
-        "street_address": pa.array(_fmt("%d %s %s, %s, OH %s%02d", r.index("house", 9800) + 100,
-                                        np.array(STREETS, dtype=object)[r.index("street", len(STREETS))],
-                                        np.array(STREET_KINDS, dtype=object)[r.index("street_kind", len(STREET_KINDS))],
-                                        city, zip3, r.index("zip2", 100)), pa.string()),
+        "street_address": pa.array(
+            _fmt(
+                "%d %s %s, %s, OH %s%02d",
+                r.index("house", 9800) + 100,
+                np.array(STREETS, dtype=object)[r.index("street", len(STREETS))],
+                np.array(STREET_KINDS, dtype=object)[r.index("street_kind", len(STREET_KINDS))],
+                city,
+                zip3,
+                r.index("zip2", 100),
+            ),
+            pa.string(),
+        ),
         "phone": pa.array(_fmt("(%d) 555-01%02d", area, r.index("phone", 100)), pa.string()),
-        "email": pa.array([e.lower() for e in _fmt("%s.%s%d@example.org", first, last, r.index("email", 1000))],
-                          pa.string()),
+        "email": pa.array(
+            [e.lower() for e in _fmt("%s.%s%d@example.org", first, last, r.index("email", 1000))], pa.string()
+        ),
         "mrn": pa.array(_fmt("MRN%08d", r.index("mrn", 100_000_000)), pa.string()),
         "snapshot_date": pa.array(snap, pa.date32()),
         "race_ethnicity": pa.array(z["race"], pa.string()),
@@ -577,14 +759,14 @@ def _claims_batch(ids: "np.ndarray", p: _Params) -> "pa.RecordBatch":
     p_er = 0.04 + 0.16 * _sig(1.2 * zu_r)
     p_ip = 0.015 + 0.05 * _sig(zc_r + 0.5 * zu_r)
     p_pn = 0.12 + 0.25 * _sig(za_r)
-    edges = np.stack([p_er, p_er + p_ip, p_er + p_ip + p_pn, p_er + p_ip + p_pn + 0.25,
-                      p_er + p_ip + p_pn + 0.37])
+    edges = np.stack([p_er, p_er + p_ip, p_er + p_ip + p_pn, p_er + p_ip + p_pn + 0.25, p_er + p_ip + p_pn + 0.37])
     u = c.u("claim_type")
     order = ["ER", "INPATIENT", "PRENATAL", "PHARMACY", "LAB", "OUTPATIENT"]
     kind = (u[None, :] >= edges).sum(axis=0)
     ctype = np.array(order, dtype=object)[kind]
-    days_back = np.where(ctype == "PRENATAL", np.floor(c.u("days") * 270),
-                         np.floor(c.u("days") * p.lookback_days)).astype(np.int32)
+    days_back = np.where(
+        ctype == "PRENATAL", np.floor(c.u("days") * 270), np.floor(c.u("days") * p.lookback_days)
+    ).astype(np.int32)
     dx = np.full(len(rep), None, dtype=object)
     pos = np.zeros(len(rep), dtype=np.int32)
     mu = np.full(len(rep), 4.9)
@@ -598,15 +780,18 @@ def _claims_batch(ids: "np.ndarray", p: _Params) -> "pa.RecordBatch":
         mu[ctype == t] = m
     sd = np.where(ctype == "PHARMACY", 0.9, 0.5)
     member = ids[rep]
-    return pa.RecordBatch.from_arrays([
-        pa.array(_fmt("C%09d%04d", member + 1, k), pa.string()),
-        pa.array(_fmt("M%09d", member + 1), pa.string()),
-        pa.array((p.snapshot - days_back).astype(np.int32), pa.date32()),
-        pa.array(ctype, pa.string()),
-        pa.array(dx, pa.string()),
-        pa.array(pos, pa.int32()),
-        pa.array(np.round(np.exp(mu + sd * c.n("paid")), 2), pa.float64()),
-    ], names=["claim_id", "member_id", "service_date", "claim_type", "primary_dx", "place_of_service", "paid_amount"])
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(_fmt("C%09d%04d", member + 1, k), pa.string()),
+            pa.array(_fmt("M%09d", member + 1), pa.string()),
+            pa.array((p.snapshot - days_back).astype(np.int32), pa.date32()),
+            pa.array(ctype, pa.string()),
+            pa.array(dx, pa.string()),
+            pa.array(pos, pa.int32()),
+            pa.array(np.round(np.exp(mu + sd * c.n("paid")), 2), pa.float64()),
+        ],
+        names=["claim_id", "member_id", "service_date", "claim_type", "primary_dx", "place_of_service", "paid_amount"],
+    )
 
 
 def _map(fn, p: _Params):  # noqa: ANN001, ANN202 - a picklable closure for mapInArrow
@@ -618,6 +803,7 @@ def _map(fn, p: _Params):  # noqa: ANN001, ANN202 - a picklable closure for mapI
                 ids = batch.column(0).to_numpy().astype(np.int64)
                 if len(ids):
                     yield fn(ids, p)
+
     return run
 
 
@@ -631,16 +817,28 @@ def _frame(spark: "SparkSession", fn, members: int, p: _Params, partitions: int 
     return spark.range(0, members, 1, parts).mapInArrow(_map(fn, p), schema)
 
 
-def _params(seed: int, snapshot_date: date, shift: float, regions: dict[str, list[str]] | None,
-            lookback_days: int = 730) -> _Params:
+def _params(
+    seed: int, snapshot_date: date, shift: float, regions: dict[str, list[str]] | None, lookback_days: int = 730
+) -> _Params:
     regions = regions or DEFAULT_REGIONS
-    return _Params(seed=int(seed), snapshot=(snapshot_date - date(1970, 1, 1)).days, shift=float(shift),
-                   regions=tuple((name, tuple(str(x) for x in prefixes)) for name, prefixes in regions.items()),
-                   lookback_days=int(lookback_days))
+    return _Params(
+        seed=int(seed),
+        snapshot=(snapshot_date - date(1970, 1, 1)).days,
+        shift=float(shift),
+        regions=tuple((name, tuple(str(x) for x in prefixes)) for name, prefixes in regions.items()),
+        lookback_days=int(lookback_days),
+    )
 
 
-def members_frame(spark: "SparkSession", members: int, seed: int, snapshot_date: date, shift: float = 0.0,
-                  regions: dict[str, list[str]] | None = None, partitions: int | None = None) -> "DataFrame":
+def members_frame(
+    spark: "SparkSession",
+    members: int,
+    seed: int,
+    snapshot_date: date,
+    shift: float = 0.0,
+    regions: dict[str, list[str]] | None = None,
+    partitions: int | None = None,
+) -> "DataFrame":
     """The bronze ``members`` table as a lazy Spark DataFrame (nothing is computed yet).
 
     Rows are made in the executors (``spark.range`` -> ``mapInArrow`` with vectorised numpy);
@@ -662,9 +860,16 @@ def members_frame(spark: "SparkSession", members: int, seed: int, snapshot_date:
     return _frame(spark, _members_batch, members, _params(seed, snapshot_date, shift, regions), partitions)
 
 
-def claims_frame(spark: "SparkSession", members: int, seed: int, snapshot_date: date, shift: float = 0.0,
-                 regions: dict[str, list[str]] | None = None, partitions: int | None = None,
-                 lookback_days: int = 730) -> "DataFrame":
+def claims_frame(
+    spark: "SparkSession",
+    members: int,
+    seed: int,
+    snapshot_date: date,
+    shift: float = 0.0,
+    regions: dict[str, list[str]] | None = None,
+    partitions: int | None = None,
+    lookback_days: int = 730,
+) -> "DataFrame":
     """The bronze ``claims`` table (several rows per member) as a lazy Spark DataFrame.
 
     The member-level latents are recomputed from the same seed, so claims agree with
@@ -674,12 +879,14 @@ def claims_frame(spark: "SparkSession", members: int, seed: int, snapshot_date: 
         ``claim_id``, ``member_id``, ``service_date``, ``claim_type``, ``primary_dx``,
         ``place_of_service``, ``paid_amount``.
     """
-    return _frame(spark, _claims_batch, members, _params(seed, snapshot_date, shift, regions, lookback_days),
-                  partitions)
+    return _frame(
+        spark, _claims_batch, members, _params(seed, snapshot_date, shift, regions, lookback_days), partitions
+    )
 
 
-def generate(spark: "SparkSession", settings: "Settings", members: int, seed: int, snapshot_date: date,
-             shift: float = 0.0) -> dict[str, int]:
+def generate(
+    spark: "SparkSession", settings: "Settings", members: int, seed: int, snapshot_date: date, shift: float = 0.0
+) -> dict[str, int]:
     """Write the synthetic ``members`` and ``claims`` tables to the lake's bronze layer.
 
     Both tables are written to staging folders and swapped in together, so a failure leaves
@@ -713,11 +920,13 @@ def generate(spark: "SparkSession", settings: "Settings", members: int, seed: in
     targets = {name: lake.path(settings, lake.BRONZE, name) for name in lake.SYNTHETIC_TABLES}
     with lake.Staging(spark) as stage:
         t0 = time.perf_counter()
-        members_frame(spark, members, seed, snapshot_date, shift, regions) \
-            .write.mode("overwrite").parquet(stage.path(targets["members"]))
+        members_frame(spark, members, seed, snapshot_date, shift, regions).write.mode("overwrite").parquet(
+            stage.path(targets["members"])
+        )
         t1 = time.perf_counter()
-        claims_frame(spark, members, seed, snapshot_date, shift, regions, lookback_days=lookback) \
-            .write.mode("overwrite").parquet(stage.path(targets["claims"]))
+        claims_frame(spark, members, seed, snapshot_date, shift, regions, lookback_days=lookback).write.mode(
+            "overwrite"
+        ).parquet(stage.path(targets["claims"]))
         claims = spark.read.parquet(stage.pending[targets["claims"]]).count()
         log.info("bronze members write: %.1fs", t1 - t0)
         log.info("bronze claims write: %.1fs", time.perf_counter() - t1)

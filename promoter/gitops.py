@@ -15,8 +15,8 @@ from promoter.errors import GitError
 
 @dataclass(frozen=True)
 class HeadInfo:
-    branch: str | None   # None when HEAD is detached
-    sha: str | None      # None in a repo without commits
+    branch: str | None  # None when HEAD is detached
+    sha: str | None  # None in a repo without commits
     tree: str | None
     author: str | None
     default_branch: str | None  # from the remote's HEAD (origin/HEAD), when known
@@ -30,8 +30,10 @@ def _repo(path: str | os.PathLike[str], *, quiet: bool = False):
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         if quiet:
             return None
-        raise GitError(f"{Path(path).resolve()}: not a git repository (run inside a checkout, or state "
-                       f"the event with --event/--branch)") from None
+        raise GitError(
+            f"{Path(path).resolve()}: not a git repository (run inside a checkout, or state "
+            f"the event with --event/--branch)"
+        ) from None
 
 
 def head_info(path: str | os.PathLike[str] = ".", *, allow_missing: bool = False) -> HeadInfo:
@@ -58,7 +60,7 @@ def remote_default_branch(repo, remote: str = "origin") -> str | None:
     except Exception:  # no remote, or HEAD not recorded
         return None
     prefix = f"refs/remotes/{remote}/"
-    return ref[len(prefix):] if ref.startswith(prefix) else None
+    return ref[len(prefix) :] if ref.startswith(prefix) else None
 
 
 def resolve(path: str | os.PathLike[str], rev: str) -> str | None:
@@ -107,7 +109,7 @@ def read_tree_files(path: str | os.PathLike[str], rev: str, folder: str) -> dict
     for blob in sub.traverse():
         if blob.type != "blob":
             continue
-        rel = blob.path[len(folder.strip("/")) + 1:]
+        rel = blob.path[len(folder.strip("/")) + 1 :]
         try:
             out[rel] = blob.data_stream.read().decode("utf-8")
         except UnicodeDecodeError:
@@ -118,6 +120,7 @@ def read_tree_files(path: str | os.PathLike[str], rev: str, folder: str) -> dict
 # --------------------------------------------------------------------------- release cutting
 # Every name below reaches git as one argument of its own (GitPython builds argv, no shell),
 # and is checked with `git check-ref-format` first, so it can never be read as an option.
+
 
 def repo_root(path: str | os.PathLike[str] = ".") -> Path:
     """The top folder of the work tree that contains ``path``.
@@ -205,8 +208,7 @@ def fetch(path: str | os.PathLike[str], remote: str, branch: str) -> None:
     import git
 
     try:
-        _repo(path).git.fetch("--quiet", "--no-tags", remote,
-                              f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
+        _repo(path).git.fetch("--quiet", "--no-tags", remote, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
     except git.GitCommandError as exc:
         raise GitError(f"cannot fetch {branch!r} from {remote!r}: {_first_line(exc)}") from None
 
@@ -291,8 +293,10 @@ def _first_line(exc: Exception) -> str:
 
 # --------------------------------------------------------------------------- scratch repositories (demo)
 
-def init_repo(path: str | os.PathLike[str], branch: str = "main", *, author: str = "promote demo",
-              email: str = "demo@example.org"):
+
+def init_repo(
+    path: str | os.PathLike[str], branch: str = "main", *, author: str = "promote demo", email: str = "demo@example.org"
+):
     """Create a git repository at ``path`` with ``branch`` and a local identity."""
     import git
 

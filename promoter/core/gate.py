@@ -29,13 +29,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
-from promoter.core import stats
 from promoter.config import GatePolicy
+from promoter.core import stats
 from promoter.core.stats import BootstrapResult
 
 Status = Literal["PASS", "FAIL", "NEEDS_APPROVAL"]
@@ -47,14 +48,26 @@ NEEDS_APPROVAL: Status = "NEEDS_APPROVAL"
 # (0.755 - 0.75 is 0.005000000000000004, 0.805 - 0.8 is 0.0050000000000000044, ...)
 TOLERANCE = 1e-12
 
-MAXIMIZE_METRICS = frozenset({
-    "roc_auc", "pr_auc", "precision_at_k", "recall_at_k", "accuracy", "f1", "precision",
-    "recall", "sensitivity", "specificity", "lift_at_k",
-})
+MAXIMIZE_METRICS = frozenset(
+    {
+        "roc_auc",
+        "pr_auc",
+        "precision_at_k",
+        "recall_at_k",
+        "accuracy",
+        "f1",
+        "precision",
+        "recall",
+        "sensitivity",
+        "specificity",
+        "lift_at_k",
+    }
+)
 MINIMIZE_METRICS = frozenset({"brier", "log_loss", "ece"})
 
 
 # --------------------------------------------------------------------------- inputs
+
 
 @dataclass(frozen=True, eq=False)
 class ModelEvaluation:
@@ -84,12 +97,17 @@ class ModelEvaluation:
             object.__setattr__(self, "labels", np.asarray(self.labels))
         if self.ids is not None:
             object.__setattr__(self, "ids", tuple(str(i) for i in self.ids))
-        lengths = {name: len(value) for name, value in
-                   (("scores", self.scores), ("labels", self.labels), ("ids", self.ids))
-                   if value is not None}
+        lengths = {
+            name: len(value)
+            for name, value in (("scores", self.scores), ("labels", self.labels), ("ids", self.ids))
+            if value is not None
+        }
         if len(set(lengths.values())) > 1:
-            raise ValueError("evaluation of version {}: scores, labels and ids differ in length ({})"
-                             .format(self.version, ", ".join(f"{k}={v}" for k, v in lengths.items())))
+            raise ValueError(
+                "evaluation of version {}: scores, labels and ids differ in length ({})".format(
+                    self.version, ", ".join(f"{k}={v}" for k, v in lengths.items())
+                )
+            )
 
     @property
     def rows(self) -> int:
@@ -98,6 +116,7 @@ class ModelEvaluation:
 
 
 # --------------------------------------------------------------------------- outputs
+
 
 @dataclass(frozen=True)
 class Reason:
@@ -111,8 +130,13 @@ class Reason:
 
     def to_dict(self) -> dict[str, Any]:
         """``{"rule", "passed", "observed", "limit", "message"}``, JSON-safe."""
-        return {"rule": self.rule, "passed": self.passed, "observed": _jsonable(self.observed),
-                "limit": _jsonable(self.limit), "message": self.message}
+        return {
+            "rule": self.rule,
+            "passed": self.passed,
+            "observed": _jsonable(self.observed),
+            "limit": _jsonable(self.limit),
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True)
@@ -129,8 +153,10 @@ class FairnessRow:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict."""
-        return {k: _jsonable(getattr(self, k)) for k in
-                ("subgroup", "group", "n", "candidate", "champion", "difference", "eligible")}
+        return {
+            k: _jsonable(getattr(self, k))
+            for k in ("subgroup", "group", "n", "candidate", "champion", "difference", "eligible")
+        }
 
 
 @dataclass(frozen=True)
@@ -178,8 +204,7 @@ class Verdict:
         head = f"{self.status} ({self.mode})"
         if not failed:
             return f"{head}: all {len(self.reasons)} rules passed"
-        return f"{head}: {len(failed)} of {len(self.reasons)} rules failed: " + \
-            ", ".join(r.rule for r in failed)
+        return f"{head}: {len(failed)} of {len(self.reasons)} rules failed: " + ", ".join(r.rule for r in failed)
 
     def to_dict(self) -> dict[str, Any]:
         """The whole verdict as JSON-safe data (NaN and infinities become ``None``)."""
@@ -193,14 +218,14 @@ class Verdict:
             "candidate_version": self.candidate_version,
             "champion_version": self.champion_version,
             "reasons": [r.to_dict() for r in self.reasons],
-            "comparison": {m: {k: _jsonable(v) for k, v in row.items()}
-                           for m, row in self.comparison.items()},
+            "comparison": {m: {k: _jsonable(v) for k, v in row.items()} for m, row in self.comparison.items()},
             "bootstrap": None if self.bootstrap is None else self.bootstrap.to_dict(),
             "fairness": [row.to_dict() for row in self.fairness],
         }
 
 
 # --------------------------------------------------------------------------- helpers for callers
+
 
 def approvals_needed(verdict: Verdict, approvals_required: int) -> int:
     """How many approvals must be recorded before the champion may move.
@@ -272,8 +297,14 @@ def metric_direction(metric: str, policy: GatePolicy) -> str | None:
 
 # --------------------------------------------------------------------------- the gate
 
-def decide(policy: GatePolicy, candidate: ModelEvaluation, champion: ModelEvaluation | None, *,
-           phi_found: list[str] | None = None) -> Verdict:
+
+def decide(
+    policy: GatePolicy,
+    candidate: ModelEvaluation,
+    champion: ModelEvaluation | None,
+    *,
+    phi_found: list[str] | None = None,
+) -> Verdict:
     """Decide whether ``candidate`` may replace ``champion``.
 
     Args:
@@ -290,15 +321,20 @@ def decide(policy: GatePolicy, candidate: ModelEvaluation, champion: ModelEvalua
     """
     first = champion is None
     comparison = _comparison(candidate, champion)
-    common = dict(mode=policy.mode, comparison=comparison, first_version=first,
-                  primary_metric=policy.primary_metric, direction=policy.direction,
-                  candidate_version=candidate.version,
-                  champion_version=None if champion is None else champion.version)
+    common = dict(
+        mode=policy.mode,
+        comparison=comparison,
+        first_version=first,
+        primary_metric=policy.primary_metric,
+        direction=policy.direction,
+        candidate_version=candidate.version,
+        champion_version=None if champion is None else champion.version,
+    )
     if policy.mode == "disabled":
-        reason = Reason("gate", True, "disabled", None,
-                        "the gate is disabled by policy (mode: disabled): no rule was checked")
-        return Verdict(status=PASS, blocking=False, reasons=(reason,), bootstrap=None,
-                       fairness=(), **common)
+        reason = Reason(
+            "gate", True, "disabled", None, "the gate is disabled by policy (mode: disabled): no rule was checked"
+        )
+        return Verdict(status=PASS, blocking=False, reasons=(reason,), bootstrap=None, fairness=(), **common)
 
     reasons: list[Reason] = []
     reasons += _limits(policy, candidate)
@@ -320,17 +356,23 @@ def decide(policy: GatePolicy, candidate: ModelEvaluation, champion: ModelEvalua
     failed = [r for r in reasons if not r.passed]
     if not failed:
         status: Status = PASS
-    elif marginal and len(failed) == 1 and failed[0].rule == "significance" \
-            and policy.marginal == "approval":
+    elif marginal and len(failed) == 1 and failed[0].rule == "significance" and policy.marginal == "approval":
         status = NEEDS_APPROVAL
     else:
         status = FAIL
     blocking = policy.mode == "enforce" and status != PASS
-    return Verdict(status=status, blocking=blocking, reasons=tuple(reasons), bootstrap=bootstrap,
-                   fairness=tuple(fairness_rows), **common)
+    return Verdict(
+        status=status,
+        blocking=blocking,
+        reasons=tuple(reasons),
+        bootstrap=bootstrap,
+        fairness=tuple(fairness_rows),
+        **common,
+    )
 
 
 # --------------------------------------------------------------------------- rules
+
 
 def _value(metrics: Mapping[str, Any], name: str) -> float | None:
     """The metric as a float, or ``None`` when missing, NaN, infinite or not a number."""
@@ -361,14 +403,28 @@ def _limits(policy: GatePolicy, candidate: ModelEvaluation) -> list[Reason]:
             rule = f"{kind}.{metric}"
             value = _value(candidate.metrics, metric)
             if value is None:
-                out.append(Reason(rule, False, None, limit,
-                                  f"candidate {metric} {_describe_missing(candidate.metrics, metric)}; "
-                                  f"the {kind} {limit} cannot be checked"))
+                out.append(
+                    Reason(
+                        rule,
+                        False,
+                        None,
+                        limit,
+                        f"candidate {metric} {_describe_missing(candidate.metrics, metric)}; "
+                        f"the {kind} {limit} cannot be checked",
+                    )
+                )
                 continue
             ok = value >= limit - TOLERANCE if kind == "floor" else value <= limit + TOLERANCE
             sign = ">=" if kind == "floor" else "<="
-            out.append(Reason(rule, ok, value, limit,
-                              f"candidate {metric} {_fmt(value)} {'is' if ok else 'is not'} {sign} {limit}"))
+            out.append(
+                Reason(
+                    rule,
+                    ok,
+                    value,
+                    limit,
+                    f"candidate {metric} {_fmt(value)} {'is' if ok else 'is not'} {sign} {limit}",
+                )
+            )
     return out
 
 
@@ -376,32 +432,50 @@ def _alignment(candidate: ModelEvaluation, champion: ModelEvaluation) -> tuple[R
     rule = "evaluation_rows"
     if candidate.ids is None or champion.ids is None:
         who = " and ".join(n for n, e in (("candidate", candidate), ("champion", champion)) if e.ids is None)
-        return Reason(rule, False, None, "same ids in the same order",
-                      f"evaluation rows differ: no row ids for the {who}"), False
+        return Reason(
+            rule, False, None, "same ids in the same order", f"evaluation rows differ: no row ids for the {who}"
+        ), False
     n_a, n_b = len(candidate.ids), len(champion.ids)
     if n_a != n_b:
-        return Reason(rule, False, {"candidate": n_a, "champion": n_b}, "same ids in the same order",
-                      f"evaluation rows differ: candidate has {n_a} rows, champion {n_b}"), False
+        return Reason(
+            rule,
+            False,
+            {"candidate": n_a, "champion": n_b},
+            "same ids in the same order",
+            f"evaluation rows differ: candidate has {n_a} rows, champion {n_b}",
+        ), False
     if candidate.ids != champion.ids:
         a, b = np.asarray(candidate.ids, dtype=object), np.asarray(champion.ids, dtype=object)
         mismatched = int((a != b).sum())
         first = int(np.flatnonzero(a != b)[0])
         same_set = set(candidate.ids) == set(champion.ids)
         how = "the same ids in a different order" if same_set else "different ids"
-        return Reason(rule, False, {"mismatched_rows": mismatched, "first_row": first},
-                      "same ids in the same order",
-                      f"evaluation rows differ: {how} ({mismatched} of {n_a} positions differ, "
-                      f"first at row {first}: {candidate.ids[first]!r} vs {champion.ids[first]!r})"), False
+        return Reason(
+            rule,
+            False,
+            {"mismatched_rows": mismatched, "first_row": first},
+            "same ids in the same order",
+            f"evaluation rows differ: {how} ({mismatched} of {n_a} positions differ, "
+            f"first at row {first}: {candidate.ids[first]!r} vs {champion.ids[first]!r})",
+        ), False
     if candidate.labels is None or champion.labels is None:
-        return Reason(rule, False, None, "same labels",
-                      "evaluation rows differ: labels are missing"), False
+        return Reason(rule, False, None, "same labels", "evaluation rows differ: labels are missing"), False
     if candidate.labels.shape != champion.labels.shape or not np.array_equal(candidate.labels, champion.labels):
-        diff = int((np.asarray(candidate.labels) != np.asarray(champion.labels)).sum()) \
-            if candidate.labels.shape == champion.labels.shape else n_a
-        return Reason(rule, False, {"mismatched_labels": diff}, "same labels",
-                      f"evaluation rows differ: the same ids carry different labels in {diff} rows"), False
-    return Reason(rule, True, n_a, "same ids in the same order",
-                  f"candidate and champion were scored on the same {n_a} rows"), True
+        diff = (
+            int((np.asarray(candidate.labels) != np.asarray(champion.labels)).sum())
+            if candidate.labels.shape == champion.labels.shape
+            else n_a
+        )
+        return Reason(
+            rule,
+            False,
+            {"mismatched_labels": diff},
+            "same labels",
+            f"evaluation rows differ: the same ids carry different labels in {diff} rows",
+        ), False
+    return Reason(
+        rule, True, n_a, "same ids in the same order", f"candidate and champion were scored on the same {n_a} rows"
+    ), True
 
 
 def _improvement_of(policy: GatePolicy, cand: float, champ: float) -> float:
@@ -412,36 +486,55 @@ def _improvement(policy: GatePolicy, candidate: ModelEvaluation, champion: Model
     metric = policy.primary_metric
     cand = _value(candidate.metrics, metric)
     champ = _value(champion.metrics, metric)
-    rules = (("improvement.absolute", policy.min_absolute_improvement),
-             ("improvement.relative", policy.min_relative_improvement))
+    rules = (
+        ("improvement.absolute", policy.min_absolute_improvement),
+        ("improvement.relative", policy.min_relative_improvement),
+    )
     if cand is None or champ is None:
         problems = []
         if cand is None:
             problems.append(f"candidate {metric} {_describe_missing(candidate.metrics, metric)}")
         if champ is None:
             problems.append(f"champion {metric} {_describe_missing(champion.metrics, metric)}")
-        return [Reason(rule, False, None, limit, "; ".join(problems) + "; the improvement cannot be measured")
-                for rule, limit in rules]
+        return [
+            Reason(rule, False, None, limit, "; ".join(problems) + "; the improvement cannot be measured")
+            for rule, limit in rules
+        ]
     better = "higher" if policy.direction == "maximize" else "lower"
     absolute = _improvement_of(policy, cand, champ)
     ok_abs = absolute >= policy.min_absolute_improvement - TOLERANCE
-    out = [Reason("improvement.absolute", ok_abs, absolute, policy.min_absolute_improvement,
-                  f"{metric}: candidate {_fmt(cand)} vs champion {_fmt(champ)} ({better} is better): "
-                  f"improvement {absolute:+.4f} {'>=' if ok_abs else '<'} "
-                  f"{policy.min_absolute_improvement}")]
+    out = [
+        Reason(
+            "improvement.absolute",
+            ok_abs,
+            absolute,
+            policy.min_absolute_improvement,
+            f"{metric}: candidate {_fmt(cand)} vs champion {_fmt(champ)} ({better} is better): "
+            f"improvement {absolute:+.4f} {'>=' if ok_abs else '<'} "
+            f"{policy.min_absolute_improvement}",
+        )
+    ]
     if champ == 0.0:
         relative = math.inf if absolute > 0 else (0.0 if absolute == 0 else -math.inf)
     else:
         relative = absolute / abs(champ)
     ok_rel = relative >= policy.min_relative_improvement - TOLERANCE
-    out.append(Reason("improvement.relative", ok_rel, relative, policy.min_relative_improvement,
-                      f"{metric}: relative improvement {relative:+.2%} {'>=' if ok_rel else '<'} "
-                      f"{policy.min_relative_improvement:.2%} of the champion's"))
+    out.append(
+        Reason(
+            "improvement.relative",
+            ok_rel,
+            relative,
+            policy.min_relative_improvement,
+            f"{metric}: relative improvement {relative:+.2%} {'>=' if ok_rel else '<'} "
+            f"{policy.min_relative_improvement:.2%} of the champion's",
+        )
+    )
     return out
 
 
-def _significance(policy: GatePolicy, candidate: ModelEvaluation, champion: ModelEvaluation,
-                  aligned: bool) -> tuple[Reason, BootstrapResult | None, bool]:
+def _significance(
+    policy: GatePolicy, candidate: ModelEvaluation, champion: ModelEvaluation, aligned: bool
+) -> tuple[Reason, BootstrapResult | None, bool]:
     """The significance reason, the bootstrap (when it ran) and whether it was computed."""
     rule = "significance"
     sig = policy.significance
@@ -450,35 +543,67 @@ def _significance(policy: GatePolicy, candidate: ModelEvaluation, champion: Mode
     if not sig.enabled:
         return Reason(rule, True, None, None, "significance check disabled by policy"), None, False
     if not aligned:
-        return Reason(rule, False, None, limit,
-                      "not computed: the paired bootstrap needs both models scored on the same rows"), None, False
+        return (
+            Reason(
+                rule, False, None, limit, "not computed: the paired bootstrap needs both models scored on the same rows"
+            ),
+            None,
+            False,
+        )
     if candidate.scores is None or champion.scores is None or candidate.labels is None:
-        return Reason(rule, False, None, limit,
-                      "not computed: per-row scores are missing for the paired bootstrap"), None, False
+        return (
+            Reason(rule, False, None, limit, "not computed: per-row scores are missing for the paired bootstrap"),
+            None,
+            False,
+        )
     try:
-        boot = stats.paired_bootstrap(metric, candidate.labels, candidate.scores, champion.scores,
-                                      resamples=sig.resamples, seed=sig.seed, confidence=sig.confidence)
+        boot = stats.paired_bootstrap(
+            metric,
+            candidate.labels,
+            candidate.scores,
+            champion.scores,
+            resamples=sig.resamples,
+            seed=sig.seed,
+            confidence=sig.confidence,
+        )
     except KeyError:
-        return Reason(rule, False, None, limit,
-                      f"not computed: no paired bootstrap for metric {metric!r} "
-                      f"(available: {', '.join(stats.METRICS)})"), None, False
+        return (
+            Reason(
+                rule,
+                False,
+                None,
+                limit,
+                f"not computed: no paired bootstrap for metric {metric!r} (available: {', '.join(stats.METRICS)})",
+            ),
+            None,
+            False,
+        )
     except ValueError as exc:
         return Reason(rule, False, None, limit, f"not computed: {exc}"), None, False
     # the bound of the improvement on the "worse" side of the interval
     lower = boot.ci_low if policy.direction == "maximize" else -boot.ci_high
     if not math.isfinite(lower):
-        return Reason(rule, False, None, limit,
-                      "not computed: the bootstrap gave no finite interval"), boot, False
+        return Reason(rule, False, None, limit, "not computed: the bootstrap gave no finite interval"), boot, False
     ok = lower >= limit - TOLERANCE
     pct = f"{sig.confidence:.0%}"
-    return Reason(rule, ok, lower, limit,
-                  f"{metric}: paired bootstrap ({boot.resamples} resamples, seed {boot.seed}) "
-                  f"improvement {_improvement_of(policy, boot.candidate, boot.champion):+.4f}, "
-                  f"{pct} interval lower bound {lower:+.4f} {'>=' if ok else '<'} {limit}"), boot, True
+    return (
+        Reason(
+            rule,
+            ok,
+            lower,
+            limit,
+            f"{metric}: paired bootstrap ({boot.resamples} resamples, seed {boot.seed}) "
+            f"improvement {_improvement_of(policy, boot.candidate, boot.champion):+.4f}, "
+            f"{pct} interval lower bound {lower:+.4f} {'>=' if ok else '<'} {limit}",
+        ),
+        boot,
+        True,
+    )
 
 
-def _fairness(policy: GatePolicy, candidate: ModelEvaluation,
-              champion: ModelEvaluation | None) -> tuple[list[Reason], list[FairnessRow]]:
+def _fairness(
+    policy: GatePolicy, candidate: ModelEvaluation, champion: ModelEvaluation | None
+) -> tuple[list[Reason], list[FairnessRow]]:
     rule_cfg = policy.fairness
     metric = rule_cfg.metric
     reasons: list[Reason] = []
@@ -535,29 +660,56 @@ def _fairness(policy: GatePolicy, candidate: ModelEvaluation,
 
         if rule_cfg.max_gap is not None:
             if len(eligible) < 2:
-                reasons.append(Reason(gap_rule, True, None, rule_cfg.max_gap,
-                                      f"{column}: fewer than two groups with n >= "
-                                      f"{rule_cfg.min_group_size}; no gap to measure"))
+                reasons.append(
+                    Reason(
+                        gap_rule,
+                        True,
+                        None,
+                        rule_cfg.max_gap,
+                        f"{column}: fewer than two groups with n >= {rule_cfg.min_group_size}; no gap to measure",
+                    )
+                )
             else:
                 hi = max(eligible, key=lambda g: eligible[g])
                 lo = min(eligible, key=lambda g: eligible[g])
                 gap = eligible[hi] - eligible[lo]
                 ok = gap <= rule_cfg.max_gap + TOLERANCE
-                reasons.append(Reason(gap_rule, ok, gap, rule_cfg.max_gap,
-                                      f"{column}: candidate {metric} gap {gap:.4f} "
-                                      f"({hi} {eligible[hi]:.4f} - {lo} {eligible[lo]:.4f}) "
-                                      f"{'<=' if ok else '>'} {rule_cfg.max_gap}"))
+                reasons.append(
+                    Reason(
+                        gap_rule,
+                        ok,
+                        gap,
+                        rule_cfg.max_gap,
+                        f"{column}: candidate {metric} gap {gap:.4f} "
+                        f"({hi} {eligible[hi]:.4f} - {lo} {eligible[lo]:.4f}) "
+                        f"{'<=' if ok else '>'} {rule_cfg.max_gap}",
+                    )
+                )
 
         if check_regression:
             limit = rule_cfg.max_regression
             if direction is None:
-                reasons.append(Reason(reg_rule, False, None, limit,
-                                      f"{column}: unknown direction for metric {metric!r}; "
-                                      "cannot tell a regression from an improvement"))
+                reasons.append(
+                    Reason(
+                        reg_rule,
+                        False,
+                        None,
+                        limit,
+                        f"{column}: unknown direction for metric {metric!r}; "
+                        "cannot tell a regression from an improvement",
+                    )
+                )
                 continue
             if not champ_groups:
-                reasons.append(Reason(reg_rule, False, None, limit,
-                                      f"champion has no {metric} by {column!r}; regression cannot be checked"))
+                reasons.append(
+                    Reason(
+                        reg_rule,
+                        False,
+                        None,
+                        limit,
+                        f"champion has no {metric} by {column!r}; regression cannot be checked",
+                    )
+                )
                 continue
             worst_group, worst = None, -math.inf
             compared = 0
@@ -570,16 +722,24 @@ def _fairness(policy: GatePolicy, candidate: ModelEvaluation,
                 if worse > worst:
                     worst_group, worst = group, worse
             if compared == 0:
-                reasons.append(Reason(reg_rule, True, None, limit,
-                                      f"{column}: no group with n >= {rule_cfg.min_group_size} "
-                                      "has a champion value to compare"))
+                reasons.append(
+                    Reason(
+                        reg_rule,
+                        True,
+                        None,
+                        limit,
+                        f"{column}: no group with n >= {rule_cfg.min_group_size} has a champion value to compare",
+                    )
+                )
                 continue
             ok = worst <= limit + TOLERANCE
             if worst <= 0:
                 msg = f"{column}: no group is worse than under the champion (largest change {worst:+.4f})"
             else:
-                msg = (f"{column}: group {worst_group} is worse than under the champion by {worst:.4f} "
-                       f"{'<=' if ok else '>'} {limit}")
+                msg = (
+                    f"{column}: group {worst_group} is worse than under the champion by {worst:.4f} "
+                    f"{'<=' if ok else '>'} {limit}"
+                )
             reasons.append(Reason(reg_rule, ok, worst, limit, msg))
     return reasons, rows
 
@@ -587,12 +747,12 @@ def _fairness(policy: GatePolicy, candidate: ModelEvaluation,
 def _phi(policy: GatePolicy, phi_found: list[str] | None) -> Reason:
     if phi_found:
         names = ", ".join(sorted(str(c) for c in phi_found))
-        return Reason("phi", False, sorted(str(c) for c in phi_found), [],
-                      f"PHI column(s) found outside bronze: {names}")
+        return Reason(
+            "phi", False, sorted(str(c) for c in phi_found), [], f"PHI column(s) found outside bronze: {names}"
+        )
     if phi_found is None:
         if policy.phi_check:
-            return Reason("phi", False, None, [],
-                          "the PHI scan did not run (no result given); the policy requires it")
+            return Reason("phi", False, None, [], "the PHI scan did not run (no result given); the policy requires it")
         return Reason("phi", True, None, None, "PHI check disabled by policy")
     return Reason("phi", True, [], [], "no PHI column found in features, signature or outputs")
 
@@ -603,8 +763,11 @@ def _comparison(candidate: ModelEvaluation, champion: ModelEvaluation | None) ->
     for name in sorted(names):
         cand = _value(candidate.metrics, name)
         champ = None if champion is None else _value(champion.metrics, name)
-        out[name] = {"candidate": cand, "champion": champ,
-                     "difference": None if cand is None or champ is None else cand - champ}
+        out[name] = {
+            "candidate": cand,
+            "champion": champ,
+            "difference": None if cand is None or champ is None else cand - champ,
+        }
     return out
 
 

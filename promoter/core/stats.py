@@ -19,8 +19,8 @@ Nothing here reads files, the clock or global random state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -39,8 +39,10 @@ HIGHER_IS_BETTER: dict[str, bool] = {
 
 # --------------------------------------------------------------------------- input checks
 
-def _prepare(labels: np.ndarray, scores: np.ndarray, sample_weight: np.ndarray | None,
-             probabilities: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+
+def _prepare(
+    labels: np.ndarray, scores: np.ndarray, sample_weight: np.ndarray | None, probabilities: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     y = np.asarray(labels)
     s = np.asarray(scores, dtype=np.float64)
     if y.ndim != 1 or s.ndim != 1:
@@ -65,6 +67,7 @@ def _prepare(labels: np.ndarray, scores: np.ndarray, sample_weight: np.ndarray |
 
 
 # --------------------------------------------------------------------------- single metrics
+
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
     """Area under the ROC curve (ties count one half).
@@ -95,8 +98,7 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray, sample_weight: np.ndarray | 
     return float(np.dot(wp, below + upto) / (2.0 * total_p * total_n))
 
 
-def average_precision(labels: np.ndarray, scores: np.ndarray,
-                      sample_weight: np.ndarray | None = None) -> float:
+def average_precision(labels: np.ndarray, scores: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
     """Average precision (area under the precision-recall curve, step-wise).
 
     Args:
@@ -112,8 +114,9 @@ def average_precision(labels: np.ndarray, scores: np.ndarray,
     """
     y, s, w = _prepare(labels, scores, sample_weight)
     order, ends = _descending_groups(s)
-    return float(_ap_from_cumulative(np.cumsum((w * y)[order])[ends][None, :],
-                                     np.cumsum((w * (1 - y))[order])[ends][None, :])[0])
+    return float(
+        _ap_from_cumulative(np.cumsum((w * y)[order])[ends][None, :], np.cumsum((w * (1 - y))[order])[ends][None, :])[0]
+    )
 
 
 pr_auc = average_precision
@@ -157,8 +160,9 @@ def log_loss(labels: np.ndarray, scores: np.ndarray, sample_weight: np.ndarray |
     return float(np.dot(w, _row_log_loss(y, s)) / total) if total > 0 else float("nan")
 
 
-def ece(labels: np.ndarray, scores: np.ndarray, sample_weight: np.ndarray | None = None,
-        n_bins: int = ECE_BINS) -> float:
+def ece(
+    labels: np.ndarray, scores: np.ndarray, sample_weight: np.ndarray | None = None, n_bins: int = ECE_BINS
+) -> float:
     """Expected calibration error over ``n_bins`` equal-width bins.
 
     Bins are ``(lo, hi]`` with 0 in the first bin, as scikit-learn's ``calibration_curve``
@@ -193,8 +197,9 @@ METRICS: dict[str, Callable[..., float]] = {
 }
 
 
-def compute_metrics(labels: np.ndarray, scores: np.ndarray,
-                    names: tuple[str, ...] = tuple(METRICS)) -> dict[str, float]:
+def compute_metrics(
+    labels: np.ndarray, scores: np.ndarray, names: tuple[str, ...] = tuple(METRICS)
+) -> dict[str, float]:
     """Every named metric on one set of rows.
 
     Args:
@@ -213,6 +218,7 @@ def compute_metrics(labels: np.ndarray, scores: np.ndarray,
 
 
 # --------------------------------------------------------------------------- helpers
+
 
 def _row_log_loss(y: np.ndarray, s: np.ndarray) -> np.ndarray:
     p = np.clip(s, LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS)
@@ -349,6 +355,7 @@ def batch_metric(name: str, labels: np.ndarray, scores: np.ndarray) -> BatchMetr
 
 # --------------------------------------------------------------------------- paired bootstrap
 
+
 @dataclass(frozen=True)
 class BootstrapResult:
     """Paired bootstrap of ``metric(candidate) - metric(champion)`` over the same rows.
@@ -371,8 +378,7 @@ class BootstrapResult:
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-safe dict (NaN becomes ``None``)."""
-        return {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
-                for k, v in asdict(self).items()}
+        return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in asdict(self).items()}
 
 
 def _chunk_size(n: int, resamples: int) -> int:
@@ -390,9 +396,16 @@ def _counts(rng: np.random.Generator, size: int, rows: int) -> np.ndarray:
     return np.bincount(draws.ravel(), minlength=rows * size).reshape(rows, size).astype(np.float64)
 
 
-def paired_bootstrap(metric: str, labels: np.ndarray, candidate_scores: np.ndarray,
-                     champion_scores: np.ndarray, *, resamples: int = 1000, seed: int = 0,
-                     confidence: float = 0.95) -> BootstrapResult:
+def paired_bootstrap(
+    metric: str,
+    labels: np.ndarray,
+    candidate_scores: np.ndarray,
+    champion_scores: np.ndarray,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> BootstrapResult:
     """Paired, class-stratified bootstrap of the difference in ``metric`` between two models.
 
     Each resample draws, with replacement, as many positives from the positives and as many
@@ -448,7 +461,7 @@ def paired_bootstrap(metric: str, labels: np.ndarray, candidate_scores: np.ndarr
     for start in range(0, resamples, step):
         rows = min(step, resamples - start)
         weights = np.hstack((_counts(rng, n_pos, rows), _counts(rng, n_neg, rows)))
-        diffs[start:start + rows] = fa(weights) - fb(weights)
+        diffs[start : start + rows] = fa(weights) - fb(weights)
 
     alpha = (1.0 - confidence) / 2.0
     finite = diffs[np.isfinite(diffs)]
@@ -457,6 +470,15 @@ def paired_bootstrap(metric: str, labels: np.ndarray, candidate_scores: np.ndarr
     else:
         low, high = (float(x) for x in np.quantile(finite, [alpha, 1.0 - alpha]))
         se = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
-    return BootstrapResult(metric=metric, candidate=point_a, champion=point_b,
-                           difference=point_a - point_b, ci_low=low, ci_high=high,
-                           confidence=confidence, resamples=resamples, seed=seed, std_error=se)
+    return BootstrapResult(
+        metric=metric,
+        candidate=point_a,
+        champion=point_b,
+        difference=point_a - point_b,
+        ci_low=low,
+        ci_high=high,
+        confidence=confidence,
+        resamples=resamples,
+        seed=seed,
+        std_error=se,
+    )

@@ -17,10 +17,10 @@ CONTRACT_VERSION = "promote.contract_version"
 VERSION = "promote.version"
 ACTOR = "promote.actor"
 RUN_URL = "promote.run_url"
-CONTENT_KEY = "promote.content_key"   # tree sha + config hash + data snapshot: idempotent registration
+CONTENT_KEY = "promote.content_key"  # tree sha + config hash + data snapshot: idempotent registration
 
 # decisions: on the model version
-VERDICT = "promote.verdict"            # PASS | FAIL | NEEDS_APPROVAL
+VERDICT = "promote.verdict"  # PASS | FAIL | NEEDS_APPROVAL
 DECISION_ID = "promote.decision_id"
 EXPECTATIONS = "promote.expectations"  # PASS | FAIL (absolute floors, staging)
 
@@ -29,5 +29,18 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS = "previous"
 
-LINEAGE_KEYS = (COMMIT, TREE, BRANCH, EVENT_KIND, PR_NUMBER, ENVIRONMENT, CONFIG_HASH, DATA_SNAPSHOT,
-                CONTRACT_VERSION, VERSION, ACTOR, RUN_URL, CONTENT_KEY)
+LINEAGE_KEYS = (
+    COMMIT,
+    TREE,
+    BRANCH,
+    EVENT_KIND,
+    PR_NUMBER,
+    ENVIRONMENT,
+    CONFIG_HASH,
+    DATA_SNAPSHOT,
+    CONTRACT_VERSION,
+    VERSION,
+    ACTOR,
+    RUN_URL,
+    CONTENT_KEY,
+)

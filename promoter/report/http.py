@@ -10,8 +10,9 @@ would cross the deadline, the request gives up at once instead of sleeping.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -26,11 +27,11 @@ USER_AGENT = "promote-report"
 class HttpPolicy:
     """How hard to try. Defaults suit a CI step: at most ~20 s spent on one report."""
 
-    tries: int = 5               # attempts per request, the first included
+    tries: int = 5  # attempts per request, the first included
     backoff_factor: float = 0.5  # waits 0, 1, 2, 4 ... seconds between tries
     backoff_max: float = 8.0
     retry_after_max: float = 15.0  # a longer Retry-After means: give up, do not sleep
-    deadline: float = 20.0       # seconds for all requests of one session together
+    deadline: float = 20.0  # seconds for all requests of one session together
     connect_timeout: float = 5.0
     read_timeout: float = 15.0
 
@@ -51,8 +52,7 @@ class HttpPolicy:
 class BoundedRetry(Retry):
     """urllib3 ``Retry`` with a wall-clock deadline and GitHub's rate-limit reset header."""
 
-    def __init__(self, *args: Any, deadline: float | None = None, max_wait: float | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, *args: Any, deadline: float | None = None, max_wait: float | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.deadline = deadline  # time.monotonic() value after which no retry starts
         self.max_wait = max_wait  # a longer server-requested wait means: give up now
@@ -76,21 +76,34 @@ class BoundedRetry(Retry):
             return seconds
         return None
 
-    def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
-                  error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> "BoundedRetry":
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> "BoundedRetry":
         new = super().increment(method, url, response, error, _pool, _stacktrace)
         wait = None
         if response is not None and self.respect_retry_after_header:
             wait = new.get_retry_after(response)
             if wait is not None and self.max_wait is not None and wait > self.max_wait:
-                raise MaxRetryError(_pool, url, ResponseError(
-                    f"server asked to wait {wait:.0f}s, more than the {self.max_wait:.0f}s allowed"))
+                raise MaxRetryError(
+                    _pool,
+                    url,
+                    ResponseError(f"server asked to wait {wait:.0f}s, more than the {self.max_wait:.0f}s allowed"),
+                )
         if wait is None:
             wait = new.get_backoff_time()
         if self.deadline is not None and time.monotonic() + wait > self.deadline:
             status = getattr(response, "status", None)
-            raise MaxRetryError(_pool, url, ResponseError(
-                f"gave up after {len(new.history)} tries (last: {status or error}); retry budget spent"))
+            raise MaxRetryError(
+                _pool,
+                url,
+                ResponseError(f"gave up after {len(new.history)} tries (last: {status or error}); retry budget spent"),
+            )
         return new  # type: ignore[return-value]
 
 
@@ -104,8 +117,13 @@ class _Session(requests.Session):
         return super().request(method, url, **kwargs)
 
 
-def session(token: str | None = None, *, policy: HttpPolicy | None = None, scheme: str = "Bearer",
-            headers: Mapping[str, str] | None = None) -> requests.Session:
+def session(
+    token: str | None = None,
+    *,
+    policy: HttpPolicy | None = None,
+    scheme: str = "Bearer",
+    headers: Mapping[str, str] | None = None,
+) -> requests.Session:
     """A ``requests.Session`` with bounded retries, timeouts and (optionally) an auth header.
 
     Args:
@@ -127,7 +145,7 @@ def session(token: str | None = None, *, policy: HttpPolicy | None = None, schem
         read=max(0, policy.tries - 1),
         status=max(0, policy.tries - 1),
         status_forcelist=RETRY_STATUSES,
-        allowed_methods=None,              # every method: see the module docstring
+        allowed_methods=None,  # every method: see the module docstring
         backoff_factor=policy.backoff_factor,
         backoff_max=policy.backoff_max,
         retry_after_max=max(policy.retry_after_max * 10, 3600),  # parse long waits; increment() refuses them

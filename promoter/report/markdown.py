@@ -9,16 +9,16 @@ can stop anywhere (bad config, nothing to do, gate not reached).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 MARKER_PREFIX = "<!-- promote:env="
-MAX_COMMENT_CHARS = 60_000   # GitHub allows 65,536; Azure DevOps threads 150,000
+MAX_COMMENT_CHARS = 60_000  # GitHub allows 65,536; Azure DevOps threads 150,000
 STATUS_DESCRIPTION_CHARS = 140
 
 _VERDICT_ICON = {"PASS": "✅", "FAIL": "❌", "NEEDS_APPROVAL": "⏳"}
 _STEP_ICON = {"done": "✅", "skipped": "⏭️", "failed": "❌"}
-_EXIT_MEANING = {0: "done", 1: "unexpected failure", 2: "invalid input", 3: "gate said no",
-                 4: "waiting for approval"}
+_EXIT_MEANING = {0: "done", 1: "unexpected failure", 2: "invalid input", 3: "gate said no", 4: "waiting for approval"}
 
 
 def marker(environment: str | None) -> str:
@@ -122,16 +122,19 @@ def _metrics_table(verdict: Mapping[str, Any]) -> list[str]:
     if not comparison:
         return []
     boot = verdict.get("bootstrap") if isinstance(verdict.get("bootstrap"), Mapping) else None
-    lines = ["| metric | candidate | champion | difference | confidence interval |",
-             "|---|---:|---:|---:|---|"]
+    lines = ["| metric | candidate | champion | difference | confidence interval |", "|---|---:|---:|---:|---|"]
     for name in comparison:
         row = comparison[name] if isinstance(comparison[name], Mapping) else {}
         ci = ""
         if boot and boot.get("metric") == name:
-            ci = (f"[{_num(boot.get('ci_low'), True)}, {_num(boot.get('ci_high'), True)}] "
-                  f"({_percent(boot.get('confidence'))}, {boot.get('resamples')} resamples)")
-        lines.append(f"| {_cell(name)} | {_num(row.get('candidate'))} | {_num(row.get('champion'))} | "
-                     f"{_num(row.get('difference'), True)} | {_cell(ci)} |")
+            ci = (
+                f"[{_num(boot.get('ci_low'), True)}, {_num(boot.get('ci_high'), True)}] "
+                f"({_percent(boot.get('confidence'))}, {boot.get('resamples')} resamples)"
+            )
+        lines.append(
+            f"| {_cell(name)} | {_num(row.get('candidate'))} | {_num(row.get('champion'))} | "
+            f"{_num(row.get('difference'), True)} | {_cell(ci)} |"
+        )
     return lines
 
 
@@ -139,13 +142,14 @@ def _fairness_table(verdict: Mapping[str, Any]) -> list[str]:
     rows = verdict.get("fairness") or []
     if not rows:
         return []
-    lines = ["| subgroup | group | n | candidate | champion | difference |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = ["| subgroup | group | n | candidate | champion | difference |", "|---|---|---:|---:|---:|---:|"]
     for r in rows:
         if not isinstance(r, Mapping):
             continue
-        lines.append(f"| {_cell(r.get('subgroup'))} | {_cell(r.get('group'))} | {_num(r.get('n'))} | "
-                     f"{_num(r.get('candidate'))} | {_num(r.get('champion'))} | {_num(r.get('difference'), True)} |")
+        lines.append(
+            f"| {_cell(r.get('subgroup'))} | {_cell(r.get('group'))} | {_num(r.get('n'))} | "
+            f"{_num(r.get('candidate'))} | {_num(r.get('champion'))} | {_num(r.get('difference'), True)} |"
+        )
     return lines
 
 
@@ -158,8 +162,10 @@ def _reasons_table(verdict: Mapping[str, Any]) -> list[str]:
         if not isinstance(r, Mapping):
             continue
         icon = "✅" if r.get("passed") else "❌"
-        lines.append(f"| {icon} | `{_cell(r.get('rule'))}` | {_num(r.get('observed'))} | {_num(r.get('limit'))} | "
-                     f"{_cell(r.get('message'))} |")
+        lines.append(
+            f"| {icon} | `{_cell(r.get('rule'))}` | {_num(r.get('observed'))} | {_num(r.get('limit'))} | "
+            f"{_cell(r.get('message'))} |"
+        )
     return lines
 
 
@@ -204,27 +210,32 @@ def summary(result: Mapping[str, Any]) -> str:
 
     cand, champ = result.get("candidate"), result.get("champion")
     if cand or champ:
-        out += ["### Candidate vs champion", "",
-                f"{_version_label('candidate', cand)} · {_version_label('champion', champ)}", ""]
+        out += [
+            "### Candidate vs champion",
+            "",
+            f"{_version_label('candidate', cand)} · {_version_label('champion', champ)}",
+            "",
+        ]
 
     verdict = result.get("verdict") if isinstance(result.get("verdict"), Mapping) else None
     if verdict:
         if verdict.get("first_version"):
-            out += ["First version in this environment: no champion to compare; absolute floors "
-                    "and fairness only.", ""]
+            out += ["First version in this environment: no champion to compare; absolute floors and fairness only.", ""]
         table = _metrics_table(verdict)
         if table:
             out += table + [""]
         boot = verdict.get("bootstrap") if isinstance(verdict.get("bootstrap"), Mapping) else None
         if boot:
-            out += [f"Paired bootstrap on `{boot.get('metric')}`: difference {_num(boot.get('difference'), True)}, "
-                    f"{_percent(boot.get('confidence'))} interval [{_num(boot.get('ci_low'), True)}, "
-                    f"{_num(boot.get('ci_high'), True)}] over {boot.get('resamples')} resamples.", ""]
+            out += [
+                f"Paired bootstrap on `{boot.get('metric')}`: difference {_num(boot.get('difference'), True)}, "
+                f"{_percent(boot.get('confidence'))} interval [{_num(boot.get('ci_low'), True)}, "
+                f"{_num(boot.get('ci_high'), True)}] over {boot.get('resamples')} resamples.",
+                "",
+            ]
         fair = _fairness_table(verdict)
         if fair:
             out += ["### Fairness (per subgroup)", ""] + fair + [""]
-        out += [f"### Verdict: {icon} {status}" + (" (blocking)" if verdict.get("blocking") else " (not blocking)"),
-                ""]
+        out += [f"### Verdict: {icon} {status}" + (" (blocking)" if verdict.get("blocking") else " (not blocking)"), ""]
         reasons = _reasons_table(verdict)
         out += (reasons + [""]) if reasons else ["No rules were evaluated.", ""]
         moved = result.get("champion_moved")
@@ -237,7 +248,9 @@ def summary(result: Mapping[str, Any]) -> str:
         for s in steps:
             if isinstance(s, Mapping):
                 st = s.get("status") or ""
-                out.append(f"| {_cell(s.get('name'))} | {_STEP_ICON.get(st, '')} {_cell(st)} | {_cell(s.get('reason'))} |")
+                out.append(
+                    f"| {_cell(s.get('name'))} | {_STEP_ICON.get(st, '')} {_cell(st)} | {_cell(s.get('reason'))} |"
+                )
         out += ["", "</details>", ""]
 
     links = dict(result.get("links") or {})
@@ -278,13 +291,14 @@ def status(result: Mapping[str, Any]) -> tuple[str, str]:
         state = "failure"
     description = headline(result)
     if len(description) > STATUS_DESCRIPTION_CHARS:
-        description = description[:STATUS_DESCRIPTION_CHARS - 1] + "…"
+        description = description[: STATUS_DESCRIPTION_CHARS - 1] + "…"
     return state, description
 
 
 def outputs(result: Mapping[str, Any]) -> dict[str, str]:
     """Step outputs: ``environment``, ``verdict``, ``candidate_version``, ``champion_version``,
     ``decision_id`` (empty string when unknown), plus ``exit_code`` and ``champion_moved``."""
+
     def version(info: Any) -> str:
         return str(info.get("version")) if isinstance(info, Mapping) and info.get("version") is not None else ""
 
@@ -308,18 +322,24 @@ def text(result: Mapping[str, Any]) -> str:
     for role in ("candidate", "champion"):
         info = result.get(role)
         if isinstance(info, Mapping):
-            lines.append(f"{role + ':':<14}version {info.get('version')}"
-                         + (f"  {info['run_url']}" if info.get("run_url") else ""))
+            lines.append(
+                f"{role + ':':<14}version {info.get('version')}"
+                + (f"  {info['run_url']}" if info.get("run_url") else "")
+            )
     verdict = result.get("verdict") if isinstance(result.get("verdict"), Mapping) else None
     if verdict:
         for name, row in (verdict.get("comparison") or {}).items():
             if isinstance(row, Mapping):
-                lines.append(f"  {name:<12} candidate {_num(row.get('candidate'))}  champion "
-                             f"{_num(row.get('champion'))}  difference {_num(row.get('difference'), True)}")
+                lines.append(
+                    f"  {name:<12} candidate {_num(row.get('candidate'))}  champion "
+                    f"{_num(row.get('champion'))}  difference {_num(row.get('difference'), True)}"
+                )
         boot = verdict.get("bootstrap")
         if isinstance(boot, Mapping):
-            lines.append(f"  bootstrap {boot.get('metric')}: [{_num(boot.get('ci_low'), True)}, "
-                         f"{_num(boot.get('ci_high'), True)}] at {boot.get('confidence')}")
+            lines.append(
+                f"  bootstrap {boot.get('metric')}: [{_num(boot.get('ci_low'), True)}, "
+                f"{_num(boot.get('ci_high'), True)}] at {boot.get('confidence')}"
+            )
         for r in verdict.get("reasons") or []:
             if isinstance(r, Mapping):
                 lines.append(f"  {'ok  ' if r.get('passed') else 'FAIL'} {r.get('rule')}: {r.get('message')}")

@@ -20,20 +20,34 @@ import io
 import logging
 import os
 import re
-from typing import Iterable, Mapping, TextIO
+from collections.abc import Iterable, Mapping
+from typing import TextIO
 
 MASK = "***"
 MIN_SECRET_LENGTH = 6
 
 # Variables that hold secrets whatever their names say.
 KNOWN_SECRET_VARIABLES = (
-    "GITHUB_TOKEN", "GH_TOKEN", "PROMOTE_GITHUB_TOKEN", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
-    "SYSTEM_ACCESSTOKEN", "AZURE_DEVOPS_EXT_PAT", "CI_JOB_TOKEN", "CI_JOB_JWT", "GITLAB_TOKEN",
-    "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD", "DATABRICKS_TOKEN", "AZURE_CLIENT_SECRET",
-    "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "PROMOTE_GITHUB_TOKEN",
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "SYSTEM_ACCESSTOKEN",
+    "AZURE_DEVOPS_EXT_PAT",
+    "CI_JOB_TOKEN",
+    "CI_JOB_JWT",
+    "GITLAB_TOKEN",
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_PASSWORD",
+    "DATABRICKS_TOKEN",
+    "AZURE_CLIENT_SECRET",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
 )
-_SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|_PAT$)",
-                          re.IGNORECASE)
+_SECRET_NAME = re.compile(
+    r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|_PAT$)", re.IGNORECASE
+)
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@]*:)(?P<pw>[^@\s/]+)(?P<at>@)")
 _AUTH_HEADER = re.compile(r"(?i)(authorization\s*[:=]\s*(?:bearer|basic|token)\s+)\S+")
 
@@ -198,4 +212,3 @@ def derived_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
     if not (user and password):
         return []
     return [base64.standard_b64encode(f"{user}:{password}".encode()).decode("ascii")]
-

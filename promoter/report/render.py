@@ -59,6 +59,8 @@ def history_text(records: list[Any]) -> str:
         versions = ""
         if r.candidate_version is not None or r.champion_version is not None:
             versions = f" candidate={r.candidate_version} champion={r.champion_version}"
-        lines.append(f"{r.environment:<8} #{r.seq:<4} {r.created_at}  {r.kind:<12} {r.verdict or '-':<14}"
-                     f"{versions}  by {r.actor or '?'}  [{r.record_id[:12]}]")
+        lines.append(
+            f"{r.environment:<8} #{r.seq:<4} {r.created_at}  {r.kind:<12} {r.verdict or '-':<14}"
+            f"{versions}  by {r.actor or '?'}  [{r.record_id[:12]}]"
+        )
     return "\n".join(lines) + "\n"

@@ -15,18 +15,19 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, TextIO
+from typing import Any, TextIO
 from urllib.parse import quote, urlsplit
 
 from promoter.core.events import provider_of
-from promoter.report.masking import Masker, masked_stream
 from promoter.report import markdown
+from promoter.report.masking import Masker, masked_stream
 
 GITHUB_API_VERSION = "2022-11-28"
 AZURE_API_VERSION = "7.1"
-MAX_COMMENT_PAGES = 30          # 3,000 comments: enough for any PR, and bounded
+MAX_COMMENT_PAGES = 30  # 3,000 comments: enough for any PR, and bounded
 
 
 class ReportFailed(Exception):
@@ -95,6 +96,7 @@ def _call(session: Any, method: str, url: str, what: str, **kwargs: Any) -> Any:
 
 # --------------------------------------------------------------------------- console
 
+
 class ConsoleSink:
     """Plain text report on the output stream; always available."""
 
@@ -108,6 +110,7 @@ class ConsoleSink:
 
 
 # --------------------------------------------------------------------------- GitHub
+
 
 def _gh_escape_data(s: str) -> str:
     return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
@@ -140,8 +143,9 @@ def github_annotations(result: Mapping[str, Any]) -> list[str]:
         lines.append(f"::{kind} title={_gh_escape_prop(f'promote gate ({env}): FAIL')}::{_gh_escape_data(text)}")
     elif verdict.get("status") == "NEEDS_APPROVAL":
         text = "; ".join(f"{r.get('rule')}: {r.get('message')}" for r in failed) or "approval required"
-        lines.append(f"::warning title={_gh_escape_prop(f'promote gate ({env}): NEEDS_APPROVAL')}::"
-                     f"{_gh_escape_data(text)}")
+        lines.append(
+            f"::warning title={_gh_escape_prop(f'promote gate ({env}): NEEDS_APPROVAL')}::{_gh_escape_data(text)}"
+        )
     return lines
 
 
@@ -163,14 +167,15 @@ def _is_fork_pr(environ: Mapping[str, str]) -> bool:
     try:
         payload = json.loads(Path(path).read_text(encoding="utf-8"))
         pr = payload.get("pull_request") or {}
-        head = ((pr.get("head") or {}).get("repo") or {})
-        base = ((pr.get("base") or {}).get("repo") or {})
+        head = (pr.get("head") or {}).get("repo") or {}
+        base = (pr.get("base") or {}).get("repo") or {}
     except (OSError, ValueError, AttributeError):
         return False
     if not head or not base:
         return False
-    return bool(head.get("fork")) or (head.get("full_name") and base.get("full_name")
-                                       and head["full_name"] != base["full_name"])
+    return bool(head.get("fork")) or (
+        head.get("full_name") and base.get("full_name") and head["full_name"] != base["full_name"]
+    )
 
 
 class GitHubSink:
@@ -203,25 +208,40 @@ class GitHubSink:
             return
         token = env.get("GITHUB_TOKEN") or env.get("PROMOTE_GITHUB_TOKEN")
         if not token:
-            ctx.warn("GITHUB_TOKEN is not set: no PR comment or commit status was posted "
-                     "(map `GITHUB_TOKEN: ${{ github.token }}` into the step's env)")
+            ctx.warn(
+                "GITHUB_TOKEN is not set: no PR comment or commit status was posted "
+                "(map `GITHUB_TOKEN: ${{ github.token }}` into the step's env)"
+            )
             return
         if pr and _is_fork_pr(env):
-            ctx.warn(f"pull request #{pr} comes from a fork, whose token is read-only: the report is in "
-                     f"the job summary only")
+            ctx.warn(
+                f"pull request #{pr} comes from a fork, whose token is read-only: the report is in the job summary only"
+            )
             return
         api = env.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")
-        session = http.session(token, policy=http.HttpPolicy.from_env(env), headers={
-            "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": GITHUB_API_VERSION})
+        session = http.session(
+            token,
+            policy=http.HttpPolicy.from_env(env),
+            headers={"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": GITHUB_API_VERSION},
+        )
         with session:
             try:
                 if pr:
-                    self.upsert_comment(session, api, repo, int(pr), ctx.masker.mask(markdown.comment(result)),
-                                        markdown.marker(result.get("environment")))
+                    self.upsert_comment(
+                        session,
+                        api,
+                        repo,
+                        int(pr),
+                        ctx.masker.mask(markdown.comment(result)),
+                        markdown.marker(result.get("environment")),
+                    )
                 if sha:
                     state, description = markdown.status(result)
-                    body = {"state": state, "description": ctx.masker.mask(description),
-                            "context": f"promote/{result.get('environment') or 'none'}"}
+                    body = {
+                        "state": state,
+                        "description": ctx.masker.mask(description),
+                        "context": f"promote/{result.get('environment') or 'none'}",
+                    }
                     if event.get("run_url"):
                         body["target_url"] = event["run_url"]
                     _call(session, "POST", f"{api}/repos/{repo}/statuses/{sha}", "commit status", json=body)
@@ -247,15 +267,14 @@ class GitHubSink:
         """Update this environment's sticky comment in place, or create it. Returns its id."""
         found = self.find_comment(session, api, repo, pr, mark)
         if found is not None:
-            _call(session, "PATCH", f"{api}/repos/{repo}/issues/comments/{found}", "PR comment",
-                  json={"body": body})
+            _call(session, "PATCH", f"{api}/repos/{repo}/issues/comments/{found}", "PR comment", json={"body": body})
             return found
-        resp = _call(session, "POST", f"{api}/repos/{repo}/issues/{pr}/comments", "PR comment",
-                     json={"body": body})
+        resp = _call(session, "POST", f"{api}/repos/{repo}/issues/{pr}/comments", "PR comment", json={"body": body})
         return int(resp.json()["id"])
 
 
 # --------------------------------------------------------------------------- Azure DevOps
+
 
 def _az_escape_data(s: str) -> str:
     return s.replace("%", "%AZP25").replace("\r", "%0D").replace("\n", "%0A")
@@ -271,8 +290,10 @@ _AZ_THREAD = {"success": "fixed", "failure": "active", "pending": "pending", "er
 
 def azure_commands(result: Mapping[str, Any]) -> list[str]:
     """Logging commands: output variables, and issues for a config error or a failing gate."""
-    lines = [f"##vso[task.setvariable variable={k};isoutput=true]{_az_escape_data(v)}"
-             for k, v in markdown.outputs(result).items()]
+    lines = [
+        f"##vso[task.setvariable variable={k};isoutput=true]{_az_escape_data(v)}"
+        for k, v in markdown.outputs(result).items()
+    ]
     error = result.get("error")
     if isinstance(error, Mapping) and error.get("message"):
         props = ["type=error"]
@@ -285,8 +306,11 @@ def azure_commands(result: Mapping[str, Any]) -> list[str]:
         lines.append(f"##vso[task.logissue {';'.join(props)};]{_az_escape_data(str(error['message']))}")
     verdict = result.get("verdict") if isinstance(result.get("verdict"), Mapping) else {}
     if verdict.get("status") in ("FAIL", "NEEDS_APPROVAL"):
-        failed = [f"{r.get('rule')}: {r.get('message')}" for r in verdict.get("reasons") or []
-                  if isinstance(r, Mapping) and not r.get("passed")]
+        failed = [
+            f"{r.get('rule')}: {r.get('message')}"
+            for r in verdict.get("reasons") or []
+            if isinstance(r, Mapping) and not r.get("passed")
+        ]
         kind = "error" if verdict["status"] == "FAIL" and verdict.get("blocking", True) else "warning"
         text = f"promote gate ({result.get('environment')}): {verdict['status']}: " + ("; ".join(failed) or "-")
         lines.append(f"##vso[task.logissue type={kind};]{_az_escape_data(text)}")
@@ -328,38 +352,54 @@ class AzureSink:
         env = ctx.environ
         event = _event(result)
         pr = env.get("SYSTEM_PULLREQUEST_PULLREQUESTID") or (
-            event.get("pr_number") if event.get("kind") == "pull_request" else None)
+            event.get("pr_number") if event.get("kind") == "pull_request" else None
+        )
         if event.get("kind") != "pull_request" or not pr:
             return
         if env.get("BUILD_REPOSITORY_PROVIDER", "TfsGit") not in ("TfsGit", ""):
-            ctx.warn(f"repository provider {env['BUILD_REPOSITORY_PROVIDER']} has no Azure Repos PR threads: "
-                     f"the report is in the build summary only")
+            ctx.warn(
+                f"repository provider {env['BUILD_REPOSITORY_PROVIDER']} has no Azure Repos PR threads: "
+                f"the report is in the build summary only"
+            )
             return
         collection = env.get("SYSTEM_COLLECTIONURI")
         project = env.get("SYSTEM_TEAMPROJECTID") or env.get("SYSTEM_TEAMPROJECT")
         repo = env.get("BUILD_REPOSITORY_ID")
         if not (collection and project and repo):
-            ctx.warn("SYSTEM_COLLECTIONURI, SYSTEM_TEAMPROJECT or BUILD_REPOSITORY_ID is not set: "
-                     "no PR thread was posted")
+            ctx.warn(
+                "SYSTEM_COLLECTIONURI, SYSTEM_TEAMPROJECT or BUILD_REPOSITORY_ID is not set: no PR thread was posted"
+            )
             return
         token = env.get("SYSTEM_ACCESSTOKEN")
         if not token:
-            ctx.warn("SYSTEM_ACCESSTOKEN is not set: no PR thread or status was posted "
-                     "(map `SYSTEM_ACCESSTOKEN: $(System.AccessToken)` into the step's env)")
+            ctx.warn(
+                "SYSTEM_ACCESSTOKEN is not set: no PR thread or status was posted "
+                "(map `SYSTEM_ACCESSTOKEN: $(System.AccessToken)` into the step's env)"
+            )
             return
         if _true(env.get("SYSTEM_PULLREQUEST_ISFORK")):
             ctx.warn(f"pull request {pr} comes from a fork: the report is in the build summary only")
             return
-        base = (f"{collection.rstrip('/')}/{quote(project, safe='')}/_apis/git/repositories/"
-                f"{quote(repo, safe='')}/pullRequests/{int(pr)}")
+        base = (
+            f"{collection.rstrip('/')}/{quote(project, safe='')}/_apis/git/repositories/"
+            f"{quote(repo, safe='')}/pullRequests/{int(pr)}"
+        )
         state, description = markdown.status(result)
         session = http.session(token, policy=http.HttpPolicy.from_env(env))
         with session:
             try:
-                self.upsert_thread(session, base, ctx.masker.mask(markdown.comment(result)),
-                                   markdown.marker(result.get("environment")), _AZ_THREAD[state])
-                body = {"state": _AZ_STATE[state], "description": ctx.masker.mask(description),
-                        "context": {"name": f"promote-{result.get('environment') or 'none'}", "genre": "promote"}}
+                self.upsert_thread(
+                    session,
+                    base,
+                    ctx.masker.mask(markdown.comment(result)),
+                    markdown.marker(result.get("environment")),
+                    _AZ_THREAD[state],
+                )
+                body = {
+                    "state": _AZ_STATE[state],
+                    "description": ctx.masker.mask(description),
+                    "context": {"name": f"promote-{result.get('environment') or 'none'}", "genre": "promote"},
+                }
                 if event.get("run_url"):
                     body["targetUrl"] = event["run_url"]
                 _call(session, "POST", f"{base}/statuses?api-version={AZURE_API_VERSION}", "PR status", json=body)
@@ -377,18 +417,34 @@ class AzureSink:
             first = comments[0] if comments else {}
             if mark in (first.get("content") or ""):
                 tid, cid = int(thread["id"]), int(first.get("id", 1))
-                _call(session, "PATCH", f"{base}/threads/{tid}/comments/{cid}?api-version={AZURE_API_VERSION}",
-                      "PR thread", json={"content": body})
+                _call(
+                    session,
+                    "PATCH",
+                    f"{base}/threads/{tid}/comments/{cid}?api-version={AZURE_API_VERSION}",
+                    "PR thread",
+                    json={"content": body},
+                )
                 if thread.get("status") != status:
-                    _call(session, "PATCH", f"{base}/threads/{tid}?api-version={AZURE_API_VERSION}",
-                          "PR thread", json={"status": status})
+                    _call(
+                        session,
+                        "PATCH",
+                        f"{base}/threads/{tid}?api-version={AZURE_API_VERSION}",
+                        "PR thread",
+                        json={"status": status},
+                    )
                 return tid
-        resp = _call(session, "POST", f"{base}/threads?api-version={AZURE_API_VERSION}", "PR thread", json={
-            "comments": [{"parentCommentId": 0, "content": body, "commentType": 1}], "status": status})
+        resp = _call(
+            session,
+            "POST",
+            f"{base}/threads?api-version={AZURE_API_VERSION}",
+            "PR thread",
+            json={"comments": [{"parentCommentId": 0, "content": body, "commentType": 1}], "status": status},
+        )
         return int(resp.json()["id"])
 
 
 # --------------------------------------------------------------------------- entry point
+
 
 def select_sinks(environ: Mapping[str, str], console: bool = True) -> list[Any]:
     """The sinks whose provider this process runs under (console first, when asked)."""
@@ -401,8 +457,9 @@ def select_sinks(environ: Mapping[str, str], console: bool = True) -> list[Any]:
     return sinks
 
 
-def annotate_error(error: Mapping[str, Any], environ: Mapping[str, str] | None = None,
-                   stream: TextIO | None = None) -> int:
+def annotate_error(
+    error: Mapping[str, Any], environ: Mapping[str, str] | None = None, stream: TextIO | None = None
+) -> int:
     """Only the provider's error annotation, for a failure before any run result existed
     (an unreadable event, a bad CLI argument). Returns how many lines were written."""
     environ = os.environ if environ is None else environ
@@ -421,8 +478,13 @@ def annotate_error(error: Mapping[str, Any], environ: Mapping[str, str] | None =
     return len(lines)
 
 
-def publish(result: Mapping[str, Any], environ: Mapping[str, str] | None = None, stream: TextIO | None = None,
-            *, console: bool = True) -> list[str]:
+def publish(
+    result: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    stream: TextIO | None = None,
+    *,
+    console: bool = True,
+) -> list[str]:
     """Publish a run result everywhere this process's CI provider offers, and never fail.
 
     Args:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import shutil
-import statistics
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -27,15 +26,23 @@ def _loans(n: int = 80, seed: int = 3) -> list[dict]:
     for i in range(n):
         income = None if rng.random() < 0.2 else round(rng.uniform(20_000, 120_000), 2)
         score = rng.randint(450, 820)
-        rows.append({
-            "loan_id": f"L{i:04d}", "applicant_name": f"Applicant {i}", "applicant_email": f"a{i}@example.org",
-            "as_of": AS_OF.isoformat(), "defaulted": int(score < 560 or rng.random() < 0.1),
-            "branch_region": rng.choice(["north", "south"]), "income": income,
-            "loan_amount": round(rng.uniform(1_000, 40_000), 2), "credit_score": score,
-            "term_months": rng.choice([12, 24, 36, 60]), "purpose": rng.choice(PURPOSES + [None]),
-            "opened_date": (AS_OF - timedelta(days=rng.randint(30, 900))).isoformat(),
-            "employment_years": rng.randint(0, 30),
-        })
+        rows.append(
+            {
+                "loan_id": f"L{i:04d}",
+                "applicant_name": f"Applicant {i}",
+                "applicant_email": f"a{i}@example.org",
+                "as_of": AS_OF.isoformat(),
+                "defaulted": int(score < 560 or rng.random() < 0.1),
+                "branch_region": rng.choice(["north", "south"]),
+                "income": income,
+                "loan_amount": round(rng.uniform(1_000, 40_000), 2),
+                "credit_score": score,
+                "term_months": rng.choice([12, 24, 36, 60]),
+                "purpose": rng.choice(PURPOSES + [None]),
+                "opened_date": (AS_OF - timedelta(days=rng.randint(30, 900))).isoformat(),
+                "employment_years": rng.randint(0, 30),
+            }
+        )
     return rows
 
 
@@ -44,9 +51,15 @@ def _payments(loans: list[dict], seed: int = 4) -> list[dict]:
     out = []
     for loan in loans:
         for k in range(rng.randint(0, 6)):
-            out.append({"payment_id": f"{loan['loan_id']}-{k}", "loan_id": loan["loan_id"],
-                        "paid_on": AS_OF - timedelta(days=rng.randint(0, 200)),
-                        "kind": rng.choice(["LATE", "ONTIME", "ONTIME"]), "amount": round(rng.uniform(50, 900), 2)})
+            out.append(
+                {
+                    "payment_id": f"{loan['loan_id']}-{k}",
+                    "loan_id": loan["loan_id"],
+                    "paid_on": AS_OF - timedelta(days=rng.randint(0, 200)),
+                    "kind": rng.choice(["LATE", "ONTIME", "ONTIME"]),
+                    "amount": round(rng.uniform(50, 900), 2),
+                }
+            )
     return out
 
 
@@ -151,11 +164,27 @@ def test_another_dataset_goes_through_contracts_silver_and_gold(spark, loans_pro
     gold, catalog = features.load_gold(spark, settings)
     levels = [f"purpose__{p}" for p in sorted(PURPOSES, key=lambda p: (-sum(r["purpose"] == p for r in loans), p))]
     assert catalog.groups == {
-        "finances": ["income", "income__missing", "loan_amount", "loan_amount__missing", "credit_score",
-                     "credit_score__missing"],
+        "finances": [
+            "income",
+            "income__missing",
+            "loan_amount",
+            "loan_amount__missing",
+            "credit_score",
+            "credit_score__missing",
+        ],
         "loan": ["term_months", *levels, "opened_date"],
-        "history": ["pay_late_30d", "pay_late_90d", "pay_late_days_since", "pay_ontime_30d", "pay_ontime_90d",
-                    "pay_ontime_days_since", "pay_events_30d", "pay_events_90d", "pay_amount_30d", "pay_amount_90d"],
+        "history": [
+            "pay_late_30d",
+            "pay_late_90d",
+            "pay_late_days_since",
+            "pay_ontime_30d",
+            "pay_ontime_90d",
+            "pay_ontime_days_since",
+            "pay_events_30d",
+            "pay_events_90d",
+            "pay_amount_30d",
+            "pay_amount_90d",
+        ],
         "work": ["employment_years"],
     }
     assert gold.columns == ["loan_key", "as_of", "defaulted", "branch_region", *catalog.feature_columns]
@@ -169,7 +198,7 @@ def test_another_dataset_goes_through_contracts_silver_and_gold(spark, loans_pro
     incomes = [x["income"] for x in loans if x["income"] is not None]
     fill = catalog.imputation["income"]["value"]
     assert min(incomes) <= fill <= max(incomes)
-    assert abs(sorted(incomes).index(fill) - len(incomes) / 2) <= 1   # the median of the non-null values
+    assert abs(sorted(incomes).index(fill) - len(incomes) / 2) <= 1  # the median of the non-null values
     for key, src in by_id.items():
         g = rows[key]
         assert g["income"] == (src["income"] if src["income"] is not None else fill)
@@ -225,7 +254,9 @@ def test_a_contract_violation_in_another_dataset_is_reported(spark, loans_projec
     pd.DataFrame(loans).to_csv(tmp_path / "data" / "loans.csv", index=False)
     report = contracts.check(spark, config.load(cfg, environ=environ), today=AS_OF)
     assert {(v.table, v.column, v.rule) for v in report.violations} == {
-        ("loans", "defaulted", "allowed_values"), ("loans", "credit_score", "max")}
+        ("loans", "defaulted", "allowed_values"),
+        ("loans", "credit_score", "max"),
+    }
 
 
 def test_a_missing_entity_table_or_unknown_column_is_a_clear_error(loans_project):

@@ -57,8 +57,10 @@ GOOD_PEOPLE = [
     ("P003", "c@example.org", date(2024, 6, 28), 40, None, 0, "gold", "b3", "z", 0, 0),
     ("P004", "d@example.org", date(2024, 6, 28), 22, 3.0, 0, None, "b4", "w", 1, 1),
 ]
-PEOPLE_SCHEMA = ("person_id string, email string, as_of date, age int, score double, label int, plan string, "
-                 "badge string, required_col string, flag_a int, flag_b int")
+PEOPLE_SCHEMA = (
+    "person_id string, email string, as_of date, age int, score double, label int, plan string, "
+    "badge string, required_col string, flag_a int, flag_b int"
+)
 
 
 def _contracts() -> ContractsSettings:
@@ -70,24 +72,32 @@ def bad_report(spark):
     """One crafted pair of tables breaking every rule at once; checked once for the module."""
     from pipelines import contracts
 
-    people = spark.createDataFrame([
-        # duplicate key, bad id format, age out of range both ways, label outside {0,1}
-        ("P001", "a@example.org", date(2024, 6, 1), 11, 1.0, 1, "gold", "b1", 1.5, 0, 2, 1),
-        ("P001", None, date(2024, 6, 1), 70, None, 1, "platinum", "b1", 2.5, 1, 1, 0),
-        ("bad-id", None, date(2023, 12, 1), 30, None, 2, "silver", "b2", 3.5, 1, 0, 1),
-        (None, None, date(2024, 6, 1), 30, None, 1, "gold", "b3", 4.5, 0, 1, 1),
-    ] * 3, "person_id string, email string, as_of date, age int, score double, label int, plan string, "
-           "badge string, surprise double, flag_a int, flag_b int, flag_c int")
+    people = spark.createDataFrame(
+        [
+            # duplicate key, bad id format, age out of range both ways, label outside {0,1}
+            ("P001", "a@example.org", date(2024, 6, 1), 11, 1.0, 1, "gold", "b1", 1.5, 0, 2, 1),
+            ("P001", None, date(2024, 6, 1), 70, None, 1, "platinum", "b1", 2.5, 1, 1, 0),
+            ("bad-id", None, date(2023, 12, 1), 30, None, 2, "silver", "b2", 3.5, 1, 0, 1),
+            (None, None, date(2024, 6, 1), 30, None, 1, "gold", "b3", 4.5, 0, 1, 1),
+        ]
+        * 3,
+        "person_id string, email string, as_of date, age int, score double, label int, plan string, "
+        "badge string, surprise double, flag_a int, flag_b int, flag_c int",
+    )
     # 'required_col' is missing; 'surprise' is unexpected; flag_c makes 3 flag columns but flag_b has a 2;
     # score is 75 % null; email 75 % null; 12 rows > max 10; label mean 1.25 > 0.6
-    people = people.withColumn("flag_c", people["flag_c"].cast("double"))   # wrong type
-    visits = spark.createDataFrame([
-        ("V1", "P001", date(2024, 7, 5)),       # in the future of TODAY
-        ("V2", "P999", date(2024, 7, 5)),       # no such person
-        ("V3", "P002", date(2024, 7, 5)),
-    ], "visit_id string, person_id string, visit_date date")
-    return contracts.check_frames({"people": people, "visits": visits}, _contracts(), today=TODAY,
-                                  phi_columns=["email"])
+    people = people.withColumn("flag_c", people["flag_c"].cast("double"))  # wrong type
+    visits = spark.createDataFrame(
+        [
+            ("V1", "P001", date(2024, 7, 5)),  # in the future of TODAY
+            ("V2", "P999", date(2024, 7, 5)),  # no such person
+            ("V3", "P002", date(2024, 7, 5)),
+        ],
+        "visit_id string, person_id string, visit_date date",
+    )
+    return contracts.check_frames(
+        {"people": people, "visits": visits}, _contracts(), today=TODAY, phi_columns=["email"]
+    )
 
 
 EXPECTED = [
@@ -117,12 +127,13 @@ EXPECTED = [
 
 
 @pytest.mark.spark
-@pytest.mark.parametrize("rule,table,column,observed,limit", EXPECTED,
-                         ids=[f"{r}-{t}-{c}" for r, t, c, _, _ in EXPECTED])
+@pytest.mark.parametrize(
+    "rule,table,column,observed,limit", EXPECTED, ids=[f"{r}-{t}-{c}" for r, t, c, _, _ in EXPECTED]
+)
 def test_each_rule_fires_on_a_crafted_table(bad_report, rule, table, column, observed, limit):
     hits = [v for v in bad_report.violations if v.rule == rule and v.table == table and v.column == column]
     assert hits, f"{rule} on {table}.{column} did not fire; got {[str(v) for v in bad_report.violations]}"
-    text = str(hits[0])   # "<table>.<column>: <rule>: observed <observed>, limit <limit>"
+    text = str(hits[0])  # "<table>.<column>: <rule>: observed <observed>, limit <limit>"
     seen, allowed = text.split(", limit ", 1) if ", limit " in text else (text, "")
     assert observed in seen and limit in allowed, text
 
@@ -140,9 +151,11 @@ def test_crafted_report_covers_many_rule_kinds_and_hides_phi_values(bad_report):
 def test_too_few_rows_and_pattern_columns_and_missing_table(spark):
     from pipelines import contracts
 
-    people = spark.createDataFrame([GOOD_PEOPLE[0][:9] + (0,)],
-                                   "person_id string, email string, as_of date, age int, score double, "
-                                   "label int, plan string, badge string, required_col string, flag_a int")
+    people = spark.createDataFrame(
+        [GOOD_PEOPLE[0][:9] + (0,)],
+        "person_id string, email string, as_of date, age int, score double, "
+        "label int, plan string, badge string, required_col string, flag_a int",
+    )
     report = contracts.check_frames({"people": people, "visits": None}, _contracts(), today=TODAY)
     found = {(v.rule, v.table, v.column) for v in report.violations}
     assert ("row_count_min", "people", None) in found
@@ -155,10 +168,13 @@ def test_too_few_rows_and_pattern_columns_and_missing_table(spark):
 def test_a_clean_table_passes(spark):
     from pipelines import contracts
 
-    people = spark.createDataFrame(GOOD_PEOPLE, PEOPLE_SCHEMA).withColumn("flag_c", __import__(
-        "pyspark.sql.functions", fromlist=["lit"]).lit(0))
-    visits = spark.createDataFrame([("V1", "P001", date(2024, 6, 20)), ("V2", "P002", date(2024, 6, 30))],
-                                   "visit_id string, person_id string, visit_date date")
+    people = spark.createDataFrame(GOOD_PEOPLE, PEOPLE_SCHEMA).withColumn(
+        "flag_c", __import__("pyspark.sql.functions", fromlist=["lit"]).lit(0)
+    )
+    visits = spark.createDataFrame(
+        [("V1", "P001", date(2024, 6, 20)), ("V2", "P002", date(2024, 6, 30))],
+        "visit_id string, person_id string, visit_date date",
+    )
     report = contracts.check_frames({"people": people, "visits": visits}, _contracts(), today=TODAY)
     assert report.ok, report.to_text()
     assert report.tables["people"].rows == 4 and report.tables["visits"].rows == 2
@@ -197,7 +213,8 @@ def test_contract_config_errors_name_file_and_key(tmp_path):
     shutil.copytree(config.Path(__file__).resolve().parents[2] / "configs", root)
     (root / "base" / "contracts.yml").write_text(
         "version: '1'\ntables:\n  members:\n    owner: x\n    columns:\n      a: {type: strng}\n"
-        "    foreign_keys:\n      - {column: a, references: nowhere.id}\n")
+        "    foreign_keys:\n      - {column: a, references: nowhere.id}\n"
+    )
     with pytest.raises(ConfigError) as exc:
         config.load(root, environ={})
     text = str(exc.value)

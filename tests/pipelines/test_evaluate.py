@@ -33,12 +33,14 @@ def rows():
 @pytest.fixture(scope="module")
 def pred_df(spark, rows):
     ids, y, p, group, region = rows
-    data = [(ids[i], int(y[i]), float(p[i]), str(group[i]), None if region[i] is None else str(region[i]))
-            for i in range(N)]
+    data = [
+        (ids[i], int(y[i]), float(p[i]), str(group[i]), None if region[i] is None else str(region[i])) for i in range(N)
+    ]
     # shuffle the row order so nothing depends on input order
     order = np.random.default_rng(3).permutation(N)
-    return spark.createDataFrame([data[i] for i in order],
-                                 "member_key string, label int, score double, grp string, region string").cache()
+    return spark.createDataFrame(
+        [data[i] for i in order], "member_key string, label int, score double, grp string, region string"
+    ).cache()
 
 
 @pytest.fixture(scope="module")
@@ -130,11 +132,14 @@ def test_paired_rows_refuses_duplicate_ids(spark):
         ev.paired_rows(df, "label")
 
 
-@pytest.mark.parametrize("rows_, message", [
-    ([("a", 2, 0.5), ("b", 0, 0.1)], "not 0 or 1"),
-    ([("a", 1, 1.5), ("b", 0, 0.1)], "outside"),
-    ([("a", 1, None), ("b", 0, 0.1)], "null"),
-])
+@pytest.mark.parametrize(
+    "rows_, message",
+    [
+        ([("a", 2, 0.5), ("b", 0, 0.1)], "not 0 or 1"),
+        ([("a", 1, 1.5), ("b", 0, 0.1)], "outside"),
+        ([("a", 1, None), ("b", 0, 0.1)], "null"),
+    ],
+)
 def test_bad_labels_or_scores_are_named(spark, rows_, message):
     from pipelines import evaluate as ev
 
@@ -169,10 +174,12 @@ def test_score_adds_probability_of_class_one_and_keeps_inputs(spark):
 
     from pipelines import evaluate as ev
 
-    df = spark.createDataFrame([(f"m{i}", float(i), int(i >= 10)) for i in range(20)],
-                               "member_key string, x double, label int")
-    model = Pipeline(stages=[VectorAssembler(inputCols=["x"], outputCol="v"),
-                             LogisticRegression(featuresCol="v", labelCol="label")]).fit(df)
+    df = spark.createDataFrame(
+        [(f"m{i}", float(i), int(i >= 10)) for i in range(20)], "member_key string, x double, label int"
+    )
+    model = Pipeline(
+        stages=[VectorAssembler(inputCols=["x"], outputCol="v"), LogisticRegression(featuresCol="v", labelCol="label")]
+    ).fit(df)
     out = ev.score(model, df)
     assert out.columns == df.columns + ["score"]
     got = {r["member_key"]: r["score"] for r in out.collect()}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 import warnings
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -35,7 +35,7 @@ def lake(spark, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("lake")
     settings, environ = _settings(root)
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     counts = synthetic.generate(spark, settings, MEMBERS, 11, today)
     catalog = features.build(spark, settings, environ=environ)
     return SimpleNamespace(root=root, settings=settings, environ=environ, counts=counts, catalog=catalog, today=today)
@@ -52,8 +52,15 @@ def test_gold_has_key_label_subgroups_and_500_plus_imputed_double_features(spark
     head = ["member_key", "snapshot_date", "hrob_label", "race_ethnicity", "payer_type", "region", "age_band"]
     assert gold.columns == head + catalog.feature_columns
     assert len(catalog.feature_columns) >= 500
-    assert list(catalog.groups) == ["demographics", "obstetric_history", "comorbidities", "vitals_labs",
-                                    "medications", "utilization", *SDOH]
+    assert list(catalog.groups) == [
+        "demographics",
+        "obstetric_history",
+        "comorbidities",
+        "vitals_labs",
+        "medications",
+        "utilization",
+        *SDOH,
+    ]
     assert [c for cols in catalog.groups.values() for c in cols] == catalog.feature_columns
     types = dict(gold.dtypes)
     assert {types[c] for c in catalog.feature_columns} == {"double"}
@@ -108,7 +115,7 @@ def test_member_key_is_the_hmac_of_the_member_id(spark, lake):
     expected = features.pseudonymize_value("M000000001", KEY.encode())
     assert expected in keys
     assert features.pseudonymize_value("M000000001", b"another key") not in keys
-    long_key = b"k" * 100   # longer than the block: hashed first, as hmac does
+    long_key = b"k" * 100  # longer than the block: hashed first, as hmac does
     df = spark.createDataFrame([("M000000001",), ("x",), ("",)], "v string")
     got = [r[0] for r in df.select(features.pseudonymize(F.col("v"), long_key)).collect()]
     assert got == [features.pseudonymize_value(v, long_key) for v in ("M000000001", "x", "")]
@@ -123,16 +130,26 @@ def test_utilisation_features_are_claims_counts_and_recency(spark, lake):
 
     gold, catalog = features.load_gold(spark, lake.settings)
     util = catalog.groups["utilization"]
-    assert {"util_er_visits_365d", "util_admissions_90d", "util_prenatal_visits_30d",
-            "util_er_visits_days_since", "util_paid_amount_365d", "util_events_180d"} <= set(util)
+    assert {
+        "util_er_visits_365d",
+        "util_admissions_90d",
+        "util_prenatal_visits_30d",
+        "util_er_visits_days_since",
+        "util_paid_amount_365d",
+        "util_events_180d",
+    } <= set(util)
     claims = spark.read.parquet(lake_io.path(lake.settings, "silver", "claims"))
     days = F.datediff(F.lit(lake.today), F.col("service_date"))
     expect = claims.agg(
         F.sum(((F.col("claim_type") == "ER") & (days < 365)).cast("int")).alias("er365"),
         F.sum(((F.col("claim_type") == "PRENATAL") & (days < 30)).cast("int")).alias("pn30"),
-        F.countDistinct(F.when(F.col("claim_type") == "ER", F.col("member_key"))).alias("with_er")).first()
-    got = gold.agg(F.sum("util_er_visits_365d").alias("er365"), F.sum("util_prenatal_visits_30d").alias("pn30"),
-                   F.sum((F.col("util_er_visits_days_since") < 730).cast("int")).alias("with_er")).first()
+        F.countDistinct(F.when(F.col("claim_type") == "ER", F.col("member_key"))).alias("with_er"),
+    ).first()
+    got = gold.agg(
+        F.sum("util_er_visits_365d").alias("er365"),
+        F.sum("util_prenatal_visits_30d").alias("pn30"),
+        F.sum((F.col("util_er_visits_days_since") < 730).cast("int")).alias("with_er"),
+    ).first()
     assert (got["er365"], got["pn30"], got["with_er"]) == (expect["er365"], expect["pn30"], expect["with_er"])
     assert expect["er365"] > 0 and lake.counts["claims"] > 3 * MEMBERS  # many claims per member
     # a member with no ER visit has recency = the look-back cap, not a null
@@ -148,11 +165,15 @@ def test_missing_values_are_imputed_per_group_with_indicators(spark, lake):
 
     gold, catalog = features.load_gold(spark, lake.settings)
     silver = spark.read.parquet(lake_io.path(lake.settings, "silver", "members"))
-    joined = silver.select("member_key", F.col("vl_bmi").alias("raw_bmi"),
-                           F.col("sdoh_econ_unemployed").alias("raw_unemp"),
-                           F.col("cm_asthma").alias("raw_asthma")) \
-        .join(gold.select("member_key", "vl_bmi", "sdoh_econ_unemployed", "sdoh_econ_unemployed__missing",
-                          "cm_asthma"), "member_key")
+    joined = silver.select(
+        "member_key",
+        F.col("vl_bmi").alias("raw_bmi"),
+        F.col("sdoh_econ_unemployed").alias("raw_unemp"),
+        F.col("cm_asthma").alias("raw_asthma"),
+    ).join(
+        gold.select("member_key", "vl_bmi", "sdoh_econ_unemployed", "sdoh_econ_unemployed__missing", "cm_asthma"),
+        "member_key",
+    )
     bmi = catalog.imputation["vl_bmi"]
     assert bmi["method"] == "median"
     row = joined.agg(
@@ -161,7 +182,8 @@ def test_missing_values_are_imputed_per_group_with_indicators(spark, lake):
         F.sum((F.col("raw_bmi").isNotNull() & (F.col("vl_bmi") != F.col("raw_bmi"))).cast("int")).alias("bmi_changed"),
         F.sum(F.col("raw_unemp").isNull().cast("int")).alias("unemp_nulls"),
         F.sum("sdoh_econ_unemployed__missing").alias("unemp_flags"),
-        F.percentile_approx("raw_bmi", 0.5, features.MEDIAN_ACCURACY).alias("median")).first()
+        F.percentile_approx("raw_bmi", 0.5, features.MEDIAN_ACCURACY).alias("median"),
+    ).first()
     assert row["bmi_nulls"] > 0 and row["bmi_wrong"] == 0 and row["bmi_changed"] == 0
     assert row["unemp_nulls"] == row["unemp_flags"] > 0
     assert bmi["value"] == pytest.approx(row["median"])
@@ -193,12 +215,14 @@ def test_selection_config_changes_the_gold_columns(spark, lake, tmp_path):
     (configs / "dev" / "project.yml").write_text(
         "data:\n  source: tables\n  tables:\n"
         f"    members: {{path: '{bronze['members']}', format: parquet}}\n"
-        f"    claims: {{path: '{bronze['claims']}', format: parquet}}\n")
+        f"    claims: {{path: '{bronze['claims']}', format: parquet}}\n"
+    )
     (configs / "dev" / "feature_selection_config.yml").write_text(
         "include_groups: [demographics, obstetric_history, sdoh_housing]\n"
         "exclude_features: [ob_gravidity]\n"
         "include_features: [vl_bmi]\n"
-        "imputation:\n  sdoh_housing: {method: mean, add_indicator: true}\n")
+        "imputation:\n  sdoh_housing: {method: mean, add_indicator: true}\n"
+    )
     settings, environ = _settings(tmp_path / "lake2", configs, "dev")
     catalog = features.build(spark, settings, environ=environ)
     assert list(catalog.groups) == ["demographics", "obstetric_history", "vitals_labs", "sdoh_housing"]
@@ -209,8 +233,7 @@ def test_selection_config_changes_the_gold_columns(spark, lake, tmp_path):
     assert not any(c.startswith(("cm_", "rx_", "util_", "sdoh_food")) for c in catalog.feature_columns)
     gold, _ = features.load_gold(spark, settings)
     assert gold.columns[7:] == catalog.feature_columns
-    assert set(catalog.feature_columns) < set(lake.catalog.feature_columns) | set(
-        f"{c}__missing" for c in housing)
+    assert set(catalog.feature_columns) < set(lake.catalog.feature_columns) | set(f"{c}__missing" for c in housing)
     assert catalog.snapshot_id != lake.catalog.snapshot_id
     assert catalog.row_count == MEMBERS
 
@@ -221,17 +244,24 @@ def _mapping_error(tmp_path: Path, file: str, text: str) -> ConfigError:
     configs = tmp_path / "configs"
     shutil.copytree(CONFIGS, configs)
     (configs / "base" / "feature_mappings.yml").write_text(
-        "groups:\n  demographics: [age_years, \"demo_*\"]\n  obstetric_history: [\"ob_*\"]\n"
-        "  vitals_labs: [\"vl_*\"]\n  sdoh_food: [\"sdoh_food_*\"]\n  utilization: [\"util_*\"]\n")
+        'groups:\n  demographics: [age_years, "demo_*"]\n  obstetric_history: ["ob_*"]\n'
+        '  vitals_labs: ["vl_*"]\n  sdoh_food: ["sdoh_food_*"]\n  utilization: ["util_*"]\n'
+    )
     (configs / "base" / "feature_selection_config.yml").write_text("include_groups: []\n")
     (configs / "base" / file).write_text(text)
     settings, _ = _settings(tmp_path / "lake", configs)
     old = Path.cwd()
-    columns = [("age_years", "int"), ("demo_married", "int"), ("ob_parity", "int"), ("vl_bmi", "double"),
-               ("sdoh_food_insecure", "int"), ("util_er_visits_30d", "double")]
+    columns = [
+        ("age_years", "int"),
+        ("demo_married", "int"),
+        ("ob_parity", "int"),
+        ("vl_bmi", "double"),
+        ("sdoh_food_insecure", "int"),
+        ("util_er_visits_30d", "double"),
+    ]
     import os
 
-    os.chdir(tmp_path)   # the error names the file relative to the working directory
+    os.chdir(tmp_path)  # the error names the file relative to the working directory
     try:
         with pytest.raises(ConfigError) as exc:
             features.resolve_features(columns, settings)
@@ -241,26 +271,78 @@ def _mapping_error(tmp_path: Path, file: str, text: str) -> ConfigError:
 
 
 BAD_MAPPINGS = [
-    ("feature_mappings.yml", "groups:\n  demographics: [age_years, demo_maried]\n",
-     "feature_mappings.yml:2:", "groups.demographics[1]", "column 'demo_maried' not found", "demo_married"),
-    ("feature_mappings.yml", "groups:\n  demographics: [\"demo_*\"]\n  labs: [\"lab_*\"]\n",
-     "feature_mappings.yml:3:", "groups.labs[0]", "pattern 'lab_*' matches no column", None),
-    ("feature_mappings.yml", "groups:\n  a: [\"demo_*\"]\n  b: [\"*_married\"]\n",
-     "feature_mappings.yml:3:", "groups.b[0]", "already in group 'a'", None),
-    ("feature_mappings.yml", "groups:\n  a: [hrob_label]\n",
-     "feature_mappings.yml:2:", "groups.a[0]", "is the label", None),
-    ("feature_selection_config.yml", "include_groups: [demographics, sdoh_fod]\n",
-     "feature_selection_config.yml:1:", "include_groups[1]", "unknown group 'sdoh_fod'", None),
-    ("feature_selection_config.yml", "exclude_features: [vl_bmii]\n",
-     "feature_selection_config.yml:1:", "exclude_features[0]", "column 'vl_bmii' not found", "vl_bmi"),
-    ("feature_selection_config.yml", "imputation:\n  nope: {method: mean}\n",
-     "feature_selection_config.yml:2:", "imputation.nope", "unknown group 'nope'", None),
+    (
+        "feature_mappings.yml",
+        "groups:\n  demographics: [age_years, demo_maried]\n",
+        "feature_mappings.yml:2:",
+        "groups.demographics[1]",
+        "column 'demo_maried' not found",
+        "demo_married",
+    ),
+    (
+        "feature_mappings.yml",
+        'groups:\n  demographics: ["demo_*"]\n  labs: ["lab_*"]\n',
+        "feature_mappings.yml:3:",
+        "groups.labs[0]",
+        "pattern 'lab_*' matches no column",
+        None,
+    ),
+    (
+        "feature_mappings.yml",
+        'groups:\n  a: ["demo_*"]\n  b: ["*_married"]\n',
+        "feature_mappings.yml:3:",
+        "groups.b[0]",
+        "already in group 'a'",
+        None,
+    ),
+    (
+        "feature_mappings.yml",
+        "groups:\n  a: [hrob_label]\n",
+        "feature_mappings.yml:2:",
+        "groups.a[0]",
+        "is the label",
+        None,
+    ),
+    (
+        "feature_selection_config.yml",
+        "include_groups: [demographics, sdoh_fod]\n",
+        "feature_selection_config.yml:1:",
+        "include_groups[1]",
+        "unknown group 'sdoh_fod'",
+        None,
+    ),
+    (
+        "feature_selection_config.yml",
+        "exclude_features: [vl_bmii]\n",
+        "feature_selection_config.yml:1:",
+        "exclude_features[0]",
+        "column 'vl_bmii' not found",
+        "vl_bmi",
+    ),
+    (
+        "feature_selection_config.yml",
+        "imputation:\n  nope: {method: mean}\n",
+        "feature_selection_config.yml:2:",
+        "imputation.nope",
+        "unknown group 'nope'",
+        None,
+    ),
 ]
 
 
-@pytest.mark.parametrize("file,text,where,key,message,hint", BAD_MAPPINGS,
-                         ids=["unknown-column", "empty-pattern", "two-groups", "label-as-feature",
-                              "unknown-group", "unknown-feature", "unknown-imputation-group"])
+@pytest.mark.parametrize(
+    "file,text,where,key,message,hint",
+    BAD_MAPPINGS,
+    ids=[
+        "unknown-column",
+        "empty-pattern",
+        "two-groups",
+        "label-as-feature",
+        "unknown-group",
+        "unknown-feature",
+        "unknown-imputation-group",
+    ],
+)
 def test_a_bad_mapping_is_one_clear_config_error(tmp_path, file, text, where, key, message, hint):
     err = _mapping_error(tmp_path, file, text)
     line = str(err)
@@ -289,15 +371,25 @@ def test_cli_features_with_a_bad_mapping_exits_2_and_writes_nothing(lake, tmp_pa
     configs = tmp_path / "configs"
     shutil.copytree(CONFIGS, configs)
     bronze = {t: lake_io.path(lake.settings, "bronze", t) for t in ("members", "claims")}
-    (configs / "base" / "project.yml").write_text((CONFIGS / "base" / "project.yml").read_text().replace(
-        "  source: synthetic\n",
-        "  source: tables\n  tables:\n"
-        f"    members: {{path: '{bronze['members']}', format: parquet}}\n"
-        f"    claims: {{path: '{bronze['claims']}', format: parquet}}\n"))
+    (configs / "base" / "project.yml").write_text(
+        (CONFIGS / "base" / "project.yml")
+        .read_text()
+        .replace(
+            "  source: synthetic\n",
+            "  source: tables\n  tables:\n"
+            f"    members: {{path: '{bronze['members']}', format: parquet}}\n"
+            f"    claims: {{path: '{bronze['claims']}', format: parquet}}\n",
+        )
+    )
     (configs / "base" / "feature_mappings.yml").write_text("groups:\n  demographics: [age_years, demo_typo]\n")
     out_lake = tmp_path / "lake"
-    proc = run_promote("--config-dir", str(configs), "features", cwd=tmp_path,
-                       env={"PROMOTE_LAKE_ROOT": str(out_lake), "PROMOTE_PSEUDONYM_KEY": KEY})
+    proc = run_promote(
+        "--config-dir",
+        str(configs),
+        "features",
+        cwd=tmp_path,
+        env={"PROMOTE_LAKE_ROOT": str(out_lake), "PROMOTE_PSEUDONYM_KEY": KEY},
+    )
     assert proc.returncode == 2, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "feature_mappings.yml:2:" in errors[0] and "demo_typo" in errors[0], proc.stderr
@@ -313,8 +405,10 @@ def test_development_key_is_labelled_and_warned():
         warnings.simplefilter("always")
         key, source = features.pseudonym_key(settings, environ={})
     assert source == "development" and b"DEVELOPMENT" in key
-    assert any(issubclass(w.category, features.DevelopmentKeyWarning) and "PROMOTE_PSEUDONYM_KEY" in str(w.message)
-               for w in caught)
+    assert any(
+        issubclass(w.category, features.DevelopmentKeyWarning) and "PROMOTE_PSEUDONYM_KEY" in str(w.message)
+        for w in caught
+    )
     assert features.pseudonym_key(settings, environ={"PROMOTE_PSEUDONYM_KEY": "s3cret"}) == (b"s3cret", "environment")
 
 
@@ -323,11 +417,15 @@ def test_phi_guard_rejects_phi_names_and_values(spark):
     from pipelines import phi
 
     settings, _ = _settings(Path("/nonexistent"))
-    clean = spark.createDataFrame([("abc", 1.0, "note about 3 visits"), ("d", 2.0, "1234-5678")],
-                                  "member_key string, x double, note string")
-    phi.check(clean, settings, "gold/features")   # no exception
-    for value, what in (("call (614) 555-0199", "phone"), ("ssn 912-34-5678", "SSN"),
-                        ("mail jane.doe@example.org", "e-mail")):
+    clean = spark.createDataFrame(
+        [("abc", 1.0, "note about 3 visits"), ("d", 2.0, "1234-5678")], "member_key string, x double, note string"
+    )
+    phi.check(clean, settings, "gold/features")  # no exception
+    for value, what in (
+        ("call (614) 555-0199", "phone"),
+        ("ssn 912-34-5678", "SSN"),
+        ("mail jane.doe@example.org", "e-mail"),
+    ):
         df = spark.createDataFrame([("abc", value)], "member_key string, note string")
         with pytest.raises(DataContractError) as exc:
             phi.check(df, settings, "silver/members")
@@ -340,8 +438,13 @@ def test_phi_guard_rejects_phi_names_and_values(spark):
 def test_catalog_round_trips_as_json():
     from pipelines.features import Catalog
 
-    cat = Catalog(feature_columns=["a", "b"], snapshot_id="s" * 32, groups={"g": ["a", "b"]}, row_count=3,
-                  snapshot_date=date(2024, 6, 30).isoformat())
+    cat = Catalog(
+        feature_columns=["a", "b"],
+        snapshot_id="s" * 32,
+        groups={"g": ["a", "b"]},
+        row_count=3,
+        snapshot_date=date(2024, 6, 30).isoformat(),
+    )
     import json
 
     again = Catalog.from_dict(json.loads(cat.to_json()))
@@ -357,7 +460,7 @@ def test_gold_and_contract_checks_are_reused_only_for_identical_inputs(spark, tm
     from pipelines import contracts, features, synthetic
 
     settings, environ = _settings(tmp_path / "lake")
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     synthetic.generate(spark, settings, 1000, 5, today)
     first = features.build(spark, settings, environ=environ)
     report = contracts.check(spark, settings)
@@ -380,8 +483,10 @@ def test_gold_and_contract_checks_are_reused_only_for_identical_inputs(spark, tm
 
     # a failing check is never remembered: it runs again each time
     members = settings.contracts.tables["members"]
-    tables = {**settings.contracts.tables, "members": members.model_copy(
-        update={"row_count": members.row_count.model_copy(update={"min": 100_000})})}
+    tables = {
+        **settings.contracts.tables,
+        "members": members.model_copy(update={"row_count": members.row_count.model_copy(update={"min": 100_000})}),
+    }
     strict = settings.model_copy(update={"contracts": settings.contracts.model_copy(update={"tables": tables})})
     failed = contracts.check(spark, strict)
     assert not failed.ok and any(v.rule.startswith("row_count") for v in failed.violations)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import shutil
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -18,22 +18,27 @@ from tests.conftest import CONFIGS
 
 FEATURES = ["f_age", "f_er_visits", "f_bmi", "f_prior_preterm"]
 D1, D2 = date(2026, 11, 23), date(2026, 11, 24)
-AT = datetime(2026, 11, 23, 6, 30, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)
 
 
 def capacity(high: float = 5, medium: float = 15, **kw) -> ScoringSettings:
-    return ScoringSettings(tiering="capacity", tiers=[RiskTier(name="high", percent=high),
-                                                     RiskTier(name="medium", percent=medium),
-                                                     RiskTier(name="low")], **kw)
+    return ScoringSettings(
+        tiering="capacity",
+        tiers=[RiskTier(name="high", percent=high), RiskTier(name="medium", percent=medium), RiskTier(name="low")],
+        **kw,
+    )
 
 
 def cut_points(high: float = 0.30, medium: float = 0.10, **kw) -> ScoringSettings:
-    return ScoringSettings(tiering="cut_points", tiers=[RiskTier(name="high", min_score=high),
-                                                       RiskTier(name="medium", min_score=medium),
-                                                       RiskTier(name="low")], **kw)
+    return ScoringSettings(
+        tiering="cut_points",
+        tiers=[RiskTier(name="high", min_score=high), RiskTier(name="medium", min_score=medium), RiskTier(name="low")],
+        **kw,
+    )
 
 
 # --------------------------------------------------------------------------- pure tiering
+
 
 def test_capacity_quantiles_are_one_minus_cumulative_share():
     assert sc.capacity_quantiles(capacity(5, 15)) == [0.95, 0.80]
@@ -71,12 +76,18 @@ def test_cut_points_are_inclusive_floors_highest_first():
     s = cut_points(0.30, 0.10)
     cuts = sc.tier_cuts(s)
     assert [(c.name, c.threshold, c.inclusive) for c in cuts] == [("high", 0.30, True), ("medium", 0.10, True)]
-    assert sc.tier_scores([0.31, 0.30, 0.2999, 0.10, 0.0999, 0.0], s) == \
-        ["high", "high", "medium", "medium", "low", "low"]
+    assert sc.tier_scores([0.31, 0.30, 0.2999, 0.10, 0.0999, 0.0], s) == [
+        "high",
+        "high",
+        "medium",
+        "medium",
+        "low",
+        "low",
+    ]
 
 
 def test_rank_in_window_picks_the_rank_or_says_it_is_outside():
-    window = [0.2, 0.3, 0.3, 0.5]          # sorted scores inside a bracket, 10 scores below it
+    window = [0.2, 0.3, 0.3, 0.5]  # sorted scores inside a bracket, 10 scores below it
     assert sc.rank_in_window(window, 10, 11) == 0.2
     assert sc.rank_in_window(window, 10, 13) == 0.3
     assert sc.rank_in_window(window, 10, 14) == 0.5
@@ -93,22 +104,32 @@ def test_phi_findings_spot_ssn_phone_email_and_not_hex_keys():
     assert [name for name, _ in found] == ["ssn", "phone", "email"]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"tiers": [{"name": "high", "percent": 5}]}, "at least two tiers"),
-    ({"tiers": [{"name": "high", "percent": 60}, {"name": "mid", "percent": 50}, {"name": "low"}]},
-     "add up to 110"),
-    ({"tiers": [{"name": "high", "percent": 5}, {"name": "high", "percent": 5}, {"name": "low"}]}, "listed twice"),
-    ({"tiers": [{"name": "high", "percent": 5}, {"name": "low", "percent": 95}]}, "last tier takes everyone"),
-    ({"tiers": [{"name": "high"}, {"name": "low"}]}, "needs 'percent'"),
-    ({"tiers": [{"name": "high", "min_score": 0.3}, {"name": "low"}]}, "'min_score' is not used"),
-    ({"tiering": "cut_points", "tiers": [{"name": "high", "min_score": 0.1}, {"name": "mid", "min_score": 0.3},
-                                         {"name": "low"}]}, "must decrease"),
-    ({"tiers": [{"name": "high", "percent": 0}, {"name": "low"}]}, "greater than 0"),
-    ({"predictions_table": "../elsewhere"}, "relative to lake_root"),
-    ({"predictions_table": "/abs/path"}, "relative to lake_root"),
-    ({"outreach_table": "predictions/hrob_scores/list"}, "different folder"),
-    ({"top_n": 0}, "greater than or equal to 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"tiers": [{"name": "high", "percent": 5}]}, "at least two tiers"),
+        (
+            {"tiers": [{"name": "high", "percent": 60}, {"name": "mid", "percent": 50}, {"name": "low"}]},
+            "add up to 110",
+        ),
+        ({"tiers": [{"name": "high", "percent": 5}, {"name": "high", "percent": 5}, {"name": "low"}]}, "listed twice"),
+        ({"tiers": [{"name": "high", "percent": 5}, {"name": "low", "percent": 95}]}, "last tier takes everyone"),
+        ({"tiers": [{"name": "high"}, {"name": "low"}]}, "needs 'percent'"),
+        ({"tiers": [{"name": "high", "min_score": 0.3}, {"name": "low"}]}, "'min_score' is not used"),
+        (
+            {
+                "tiering": "cut_points",
+                "tiers": [{"name": "high", "min_score": 0.1}, {"name": "mid", "min_score": 0.3}, {"name": "low"}],
+            },
+            "must decrease",
+        ),
+        ({"tiers": [{"name": "high", "percent": 0}, {"name": "low"}]}, "greater than 0"),
+        ({"predictions_table": "../elsewhere"}, "relative to lake_root"),
+        ({"predictions_table": "/abs/path"}, "relative to lake_root"),
+        ({"outreach_table": "predictions/hrob_scores/list"}, "different folder"),
+        ({"top_n": 0}, "greater than or equal to 1"),
+    ],
+)
 def test_scoring_settings_reject_bad_tiers_and_paths(kwargs, message):
     with pytest.raises(ValidationError, match=message):
         ScoringSettings(**kwargs)
@@ -138,6 +159,7 @@ def test_project_config_has_a_valid_scoring_section():
 
 # --------------------------------------------------------------------------- Spark
 
+
 def _gold(spark, n: int, seed: int = 7, phi_decoys: bool = False):
     from pyspark.sql import functions as F
 
@@ -150,10 +172,13 @@ def _gold(spark, n: int, seed: int = 7, phi_decoys: bool = False):
     logit = -3 + 0.04 * F.col("f_age") + 0.3 * F.col("f_er_visits") + 0.2 * F.col("f_prior_preterm")
     df = df.withColumn("hrob_label", (F.rand(seed + 99) < 1 / (1 + F.exp(-logit))).cast("int"))
     if phi_decoys:  # columns that must never reach an output table
-        df = df.withColumn("ssn", F.format_string("%03d-%02d-%04d", F.col("f_age").cast("int") + 100,
-                                                   F.lit(12), F.lit(3456))) \
-               .withColumn("phone", F.lit("(614) 555-0134")) \
-               .withColumn("email", F.lit("jane.doe@example.org"))
+        df = (
+            df.withColumn(
+                "ssn", F.format_string("%03d-%02d-%04d", F.col("f_age").cast("int") + 100, F.lit(12), F.lit(3456))
+            )
+            .withColumn("phone", F.lit("(614) 555-0134"))
+            .withColumn("email", F.lit("jane.doe@example.org"))
+        )
     return df
 
 
@@ -164,20 +189,32 @@ def fitted(spark):
     from pyspark.ml.feature import VectorAssembler
 
     gold = _gold(spark, 1000, phi_decoys=True).cache()
-    model = Pipeline(stages=[VectorAssembler(inputCols=FEATURES, outputCol="features"),
-                             LogisticRegression(labelCol="hrob_label", maxIter=25)]).fit(gold)
+    model = Pipeline(
+        stages=[
+            VectorAssembler(inputCols=FEATURES, outputCol="features"),
+            LogisticRegression(labelCol="hrob_label", maxIter=25),
+        ]
+    ).fit(gold)
     yield model, gold
     gold.unpersist()
 
 
 def project(lake: Path, scoring: ScoringSettings | None = None) -> ProjectSettings:
-    return ProjectSettings(name="t", model_name="hrob-risk", lake_root=str(lake),
-                           scoring=scoring or capacity(top_n=50))
+    return ProjectSettings(name="t", model_name="hrob-risk", lake_root=str(lake), scoring=scoring or capacity(top_n=50))
 
 
 def run(spark, model, gold, settings, *, day=D1, version=1, run_id="run-a", at=AT) -> sc.ScoreResult:
-    return sc.score_population(spark, model, gold, score_date=day, model_name="hrob-risk-prod",
-                               model_version=version, run_id=run_id, settings=settings, scored_at=at)
+    return sc.score_population(
+        spark,
+        model,
+        gold,
+        score_date=day,
+        model_name="hrob-risk-prod",
+        model_version=version,
+        run_id=run_id,
+        settings=settings,
+        scored_at=at,
+    )
 
 
 def read(path: str):
@@ -192,15 +229,23 @@ def test_rescoring_a_date_replaces_its_partition_only(spark, fitted, tmp_path: P
     settings = project(tmp_path / "lake")
     first = run(spark, model, gold, settings, day=D1, version=1, run_id="run-a")
     other = run(spark, model, gold.limit(300), settings, day=D2, version=1, run_id="run-b")
-    second = run(spark, model, gold.limit(700), settings, day=D1, version=2, run_id="run-c",
-                 at=datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc))
+    second = run(
+        spark,
+        model,
+        gold.limit(700),
+        settings,
+        day=D1,
+        version=2,
+        run_id="run-c",
+        at=datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
+    )
 
     assert (first.rows, other.rows, second.rows) == (1000, 300, 700)
     table = read(second.predictions_path).to_pylist()
     day1 = [r for r in table if r["score_date"] == D1]
     day2 = [r for r in table if r["score_date"] == D2]
     assert len(day1) == 700 and {(r["model_version"], r["run_id"]) for r in day1} == {(2, "run-c")}
-    assert {r["scored_at"] for r in day1} == {datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)}
+    assert {r["scored_at"] for r in day1} == {datetime(2026, 11, 23, 9, 0, tzinfo=UTC)}
     assert len(day2) == 300 and {(r["model_version"], r["run_id"]) for r in day2} == {(1, "run-b")}
     assert len({r["member_key"] for r in day1}) == 700
 
@@ -208,8 +253,10 @@ def test_rescoring_a_date_replaces_its_partition_only(spark, fitted, tmp_path: P
     assert sorted({(r["score_date"], r["model_version"]) for r in outreach}) == [(D1, 2), (D2, 1)]
     assert sum(r["score_date"] == D1 for r in outreach) == 50
 
-    assert sc.predictions_summary(settings) == {D1: {"rows": 700, "model_version": 2},
-                                                D2: {"rows": 300, "model_version": 1}}
+    assert sc.predictions_summary(settings) == {
+        D1: {"rows": 700, "model_version": 2},
+        D2: {"rows": 300, "model_version": 1},
+    }
     assert sc.predictions_summary(project(tmp_path / "empty-lake")) == {}
     # one commit per scoring run and table, each carrying the run's identity
     from deltalake import DeltaTable
@@ -339,11 +386,13 @@ def test_existing_table_with_another_schema_is_not_overwritten(spark, fitted, tm
 
 # --------------------------------------------------------------------------- the Delta helper
 
+
 def _schema():
     import pyarrow as pa
 
-    return pa.schema([("k", pa.string()), ("v", pa.float64()), ("at", pa.timestamp("us", tz="UTC")),
-                      ("day", pa.string())])
+    return pa.schema(
+        [("k", pa.string()), ("v", pa.float64()), ("at", pa.timestamp("us", tz="UTC")), ("day", pa.string())]
+    )
 
 
 @pytest.mark.spark
@@ -354,9 +403,10 @@ def test_a_failed_write_leaves_the_table_and_its_folder_as_they_were(spark, tmp_
 
     from pipelines import delta
 
-    at = datetime(2026, 11, 23, 6, 30, 0, 123456, tzinfo=timezone.utc)
-    rows = spark.range(20).select(F.col("id").cast("string").alias("k"), F.col("id").cast("double").alias("v"),
-                                  F.lit(at).alias("at"))
+    at = datetime(2026, 11, 23, 6, 30, 0, 123456, tzinfo=UTC)
+    rows = spark.range(20).select(
+        F.col("id").cast("string").alias("k"), F.col("id").cast("double").alias("v"), F.lit(at).alias("at")
+    )
     path = str(tmp_path / "t")
     first = delta.replace_partition(rows, path, schema=_schema(), partition_column="day", value="a")
     assert (first.version, first.rows) == (0, 20)
@@ -374,8 +424,7 @@ def test_a_failed_write_leaves_the_table_and_its_folder_as_they_were(spark, tmp_
     assert sorted(p for p in Path(path).rglob("*") if p.is_file()) == before
 
     with pytest.raises(DataContractError, match="the table needs"):
-        delta.replace_partition(rows.select("v", "k", "at"), path, schema=_schema(), partition_column="day",
-                                value="a")
+        delta.replace_partition(rows.select("v", "k", "at"), path, schema=_schema(), partition_column="day", value="a")
 
 
 @pytest.mark.spark

@@ -34,16 +34,22 @@ def test_same_seed_same_data_on_any_partitioning(spark):
 
 def test_more_than_500_features_in_the_named_groups():
     """482 generated columns in 11 groups; silver adds age_years and gold 33 utilisation columns."""
-    from promoter import config
-
     from pipelines.features import event_feature_names
+    from promoter import config
 
     settings = config.load("configs", environ={})
     util = event_feature_names(settings)
     generated = sum(synthetic.GROUP_SIZES.values())
     assert generated + 1 + len(util) >= 500
-    assert set(synthetic.GROUP_PREFIXES) == {"demographics", "obstetric_history", "comorbidities", "vitals_labs",
-                                             "medications", "utilization", *synthetic.SDOH_GROUPS}
+    assert set(synthetic.GROUP_PREFIXES) == {
+        "demographics",
+        "obstetric_history",
+        "comorbidities",
+        "vitals_labs",
+        "medications",
+        "utilization",
+        *synthetic.SDOH_GROUPS,
+    }
     assert all(name.startswith("util_") for name in util) and len(util) == 33
 
 
@@ -54,17 +60,18 @@ def test_members_frame_has_every_group_and_phi(spark):
     for prefix in synthetic.GROUP_PREFIXES.values():
         if prefix != "util_":
             assert sum(c.startswith(prefix) for c in cols) >= 10, prefix
-    assert sum(c.startswith(tuple(synthetic.GROUP_PREFIXES.values())) for c in cols) == \
-        sum(synthetic.GROUP_SIZES.values())
+    assert sum(c.startswith(tuple(synthetic.GROUP_PREFIXES.values())) for c in cols) == sum(
+        synthetic.GROUP_SIZES.values()
+    )
     phi = ["member_id", "first_name", "last_name", "ssn", "date_of_birth", "street_address", "phone", "email", "mrn"]
-    assert cols[:len(phi)] == phi
+    assert cols[: len(phi)] == phi
     rows = df.select(*phi, "snapshot_date").collect()
     import re
 
     for r in rows:
         assert re.fullmatch(r"M\d{9}", r.member_id)
-        assert re.fullmatch(r"9\d{2}-\d{2}-\d{4}", r.ssn)            # never-issued SSN area
-        assert re.fullmatch(r"\(\d{3}\) 555-01\d{2}", r.phone)       # fictional numbers
+        assert re.fullmatch(r"9\d{2}-\d{2}-\d{4}", r.ssn)  # never-issued SSN area
+        assert re.fullmatch(r"\(\d{3}\) 555-01\d{2}", r.phone)  # fictional numbers
         assert r.email.endswith("@example.org")
         assert re.search(r", OH \d{5}$", r.street_address)
         age = (r.snapshot_date - r.date_of_birth).days / 365.25
@@ -103,8 +110,13 @@ def test_claims_rise_with_risk(spark):
     members = synthetic.members_frame(spark, 3000, 9, SNAP).select("member_id", "hrob_label")
     claims = synthetic.claims_frame(spark, 3000, 9, SNAP)
     er = claims.groupBy("member_id").agg(F.sum((F.col("claim_type") == "ER").cast("int")).alias("er"))
-    by_label = {r[0]: r[1] for r in members.join(er, "member_id", "left").groupBy("hrob_label")
-                .agg(F.avg(F.coalesce("er", F.lit(0)))).collect()}
+    by_label = {
+        r[0]: r[1]
+        for r in members.join(er, "member_id", "left")
+        .groupBy("hrob_label")
+        .agg(F.avg(F.coalesce("er", F.lit(0))))
+        .collect()
+    }
     assert by_label[1] > by_label[0] * 1.2, by_label
     types = {r[0] for r in claims.select("claim_type").distinct().collect()}
     assert types == set(synthetic.CLAIM_TYPES)
@@ -130,13 +142,14 @@ def test_label_is_drawn_from_the_known_model():
         logit = synthetic._label_logit(f, z)
         label = synthetic._members_batch(ids, p).column("hrob_label").to_numpy()
     expected = 1 / (1 + np.exp(-logit))
-    assert abs(label.mean() - expected.mean()) < 0.01          # calibrated to the model
+    assert abs(label.mean() - expected.mean()) < 0.01  # calibrated to the model
     top = logit >= np.quantile(logit, 0.9)
     assert label[top].mean() > 3 * label[~top].mean()
 
 
-@pytest.mark.parametrize("members,shift,message", [(0, 0.0, "--members"), (10, float("nan"), "--shift"),
-                                                   (10, 9.0, "--shift")])
+@pytest.mark.parametrize(
+    "members,shift,message", [(0, 0.0, "--members"), (10, float("nan"), "--shift"), (10, 9.0, "--shift")]
+)
 def test_generate_rejects_bad_arguments_before_touching_spark(members, shift, message):
     from promoter import config
 

@@ -28,7 +28,7 @@ class Fault:
     path_regex: str
     status: int
     headers: dict[str, str] = field(default_factory=dict)
-    times: int = 1            # how many matching requests get the fault (-1: all)
+    times: int = 1  # how many matching requests get the fault (-1: all)
 
 
 @dataclass
@@ -48,18 +48,19 @@ class FakeApi:
     def __init__(self, page_size: int = 2) -> None:
         self.page_size = page_size
         self.tokens = {f"Bearer {TOKEN}", f"Bearer {AZ_TOKEN}"}
-        self.comments: dict[int, list[dict[str, Any]]] = {}     # GitHub: PR -> comments
-        self.statuses: list[dict[str, Any]] = []                # GitHub commit statuses
-        self.threads: dict[int, list[dict[str, Any]]] = {}      # Azure: PR -> threads
-        self.pr_statuses: list[dict[str, Any]] = []             # Azure PR statuses
+        self.comments: dict[int, list[dict[str, Any]]] = {}  # GitHub: PR -> comments
+        self.statuses: list[dict[str, Any]] = []  # GitHub commit statuses
+        self.threads: dict[int, list[dict[str, Any]]] = {}  # Azure: PR -> threads
+        self.pr_statuses: list[dict[str, Any]] = []  # Azure PR statuses
         self.faults: list[Fault] = []
         self.seen: list[Seen] = []
         self._next_id = 1000
         self.lock = threading.Lock()
         self.base_url = ""
 
-    def add_fault(self, method: str, path_regex: str, status: int, headers: dict[str, str] | None = None,
-                  times: int = 1) -> None:
+    def add_fault(
+        self, method: str, path_regex: str, status: int, headers: dict[str, str] | None = None, times: int = 1
+    ) -> None:
         """Answer the next ``times`` matching requests (``-1``: all) with ``status``."""
         self.faults.append(Fault(method, path_regex, status, dict(headers or {}), times))
 
@@ -71,8 +72,9 @@ class FakeApi:
         return [s for s in self.seen if s.method == method and re.search(pattern, s.path)]
 
     # ------------------------------------------------------------------ routing
-    def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any,
-               auth: str | None) -> tuple[int, Any, dict[str, str]]:
+    def handle(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any, auth: str | None
+    ) -> tuple[int, Any, dict[str, str]]:
         for f in self.faults:
             if f.method == method and re.search(f.path_regex, path) and f.times != 0:
                 if f.times > 0:
@@ -85,7 +87,7 @@ class FakeApi:
             items = self.comments.get(int(m.group(3)), [])
             page = int(query.get("page", ["1"])[0])
             per = min(int(query.get("per_page", ["30"])[0]), self.page_size)
-            chunk = items[(page - 1) * per: page * per]
+            chunk = items[(page - 1) * per : page * per]
             headers = {}
             if page * per < len(items):
                 nxt = f"{self.base_url}{path}?per_page={per}&page={page + 1}"
@@ -117,9 +119,12 @@ class FakeApi:
             if rest == "threads" and method == "GET":
                 return 200, {"value": threads, "count": len(threads)}, {}
             if rest == "threads" and method == "POST":
-                t = {"id": self.next_id(), "status": body.get("status"), "isDeleted": False,
-                     "comments": [{"id": 1, "parentCommentId": 0, "content": c["content"]}
-                                  for c in body["comments"]]}
+                t = {
+                    "id": self.next_id(),
+                    "status": body.get("status"),
+                    "isDeleted": False,
+                    "comments": [{"id": 1, "parentCommentId": 0, "content": c["content"]} for c in body["comments"]],
+                }
                 threads.append(t)
                 return 200, t, {}
             mt = re.fullmatch(r"threads/(\d+)(?:/comments/(\d+))?", rest)
@@ -195,42 +200,98 @@ def fake_api():
         thread.join(timeout=5)
 
 
-def make_result(environment: str = "staging", *, kind: str = "pull_request", status: str | None = "PASS",
-                exit_code: int = 0, pr_number: int | None = 7, error: dict | None = None,
-                **overrides: Any) -> dict[str, Any]:
+def make_result(
+    environment: str = "staging",
+    *,
+    kind: str = "pull_request",
+    status: str | None = "PASS",
+    exit_code: int = 0,
+    pr_number: int | None = 7,
+    error: dict | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
     """A run result as ``promote run`` produces it, built by hand."""
-    event = {"kind": kind, "provider": "github", "branch": "main", "source_branch": "feature/x" if kind ==
-             "pull_request" else None, "target_branch": "main" if kind == "pull_request" else None,
-             "sha": "a" * 40, "head_sha": "b" * 40 if kind == "pull_request" else None, "tree_sha": None,
-             "pr_number": pr_number if kind == "pull_request" else None, "actor": "octocat",
-             "run_url": "https://ci.example.org/runs/1", "default_branch": "main", "action": None,
-             "nothing": None, "raw_name": kind}
+    event = {
+        "kind": kind,
+        "provider": "github",
+        "branch": "main",
+        "source_branch": "feature/x" if kind == "pull_request" else None,
+        "target_branch": "main" if kind == "pull_request" else None,
+        "sha": "a" * 40,
+        "head_sha": "b" * 40 if kind == "pull_request" else None,
+        "tree_sha": None,
+        "pr_number": pr_number if kind == "pull_request" else None,
+        "actor": "octocat",
+        "run_url": "https://ci.example.org/runs/1",
+        "default_branch": "main",
+        "action": None,
+        "nothing": None,
+        "raw_name": kind,
+    }
     verdict = None
     if status is not None:
         verdict = {
-            "status": status, "blocking": True, "first_version": False,
-            "comparison": {"roc_auc": {"candidate": 0.81, "champion": 0.79, "difference": 0.02},
-                           "brier": {"candidate": 0.12, "champion": 0.13, "difference": -0.01}},
-            "bootstrap": {"metric": "roc_auc", "difference": 0.02, "ci_low": 0.004, "ci_high": 0.035,
-                          "confidence": 0.95, "resamples": 500},
-            "fairness": [{"subgroup": "race_ethnicity", "group": "Black", "n": 1200, "candidate": 0.80,
-                          "champion": 0.79, "difference": 0.01}],
+            "status": status,
+            "blocking": True,
+            "first_version": False,
+            "comparison": {
+                "roc_auc": {"candidate": 0.81, "champion": 0.79, "difference": 0.02},
+                "brier": {"candidate": 0.12, "champion": 0.13, "difference": -0.01},
+            },
+            "bootstrap": {
+                "metric": "roc_auc",
+                "difference": 0.02,
+                "ci_low": 0.004,
+                "ci_high": 0.035,
+                "confidence": 0.95,
+                "resamples": 500,
+            },
+            "fairness": [
+                {
+                    "subgroup": "race_ethnicity",
+                    "group": "Black",
+                    "n": 1200,
+                    "candidate": 0.80,
+                    "champion": 0.79,
+                    "difference": 0.01,
+                }
+            ],
             "reasons": [
-                {"rule": "floor.roc_auc", "passed": True, "observed": 0.81, "limit": 0.70,
-                 "message": "roc_auc 0.8100 >= floor 0.7000"},
-                {"rule": "improvement.roc_auc", "passed": status == "PASS", "observed": 0.02, "limit": 0.005,
-                 "message": "improvement +0.0200 vs required +0.0050" if status == "PASS"
-                 else "improvement +0.0010 is below the required +0.0050"},
+                {
+                    "rule": "floor.roc_auc",
+                    "passed": True,
+                    "observed": 0.81,
+                    "limit": 0.70,
+                    "message": "roc_auc 0.8100 >= floor 0.7000",
+                },
+                {
+                    "rule": "improvement.roc_auc",
+                    "passed": status == "PASS",
+                    "observed": 0.02,
+                    "limit": 0.005,
+                    "message": "improvement +0.0200 vs required +0.0050"
+                    if status == "PASS"
+                    else "improvement +0.0010 is below the required +0.0050",
+                },
             ],
         }
     result = {
-        "event": event, "environment": environment, "registered_model": f"hrob-risk-{environment}",
-        "steps": [{"name": "train", "reason": "retrain from this branch's code", "status": "done"},
-                  {"name": "gate", "reason": "compare candidate and champion", "status": "done"}],
+        "event": event,
+        "environment": environment,
+        "registered_model": f"hrob-risk-{environment}",
+        "steps": [
+            {"name": "train", "reason": "retrain from this branch's code", "status": "done"},
+            {"name": "gate", "reason": "compare candidate and champion", "status": "done"},
+        ],
         "candidate": {"version": 3, "run_id": "abc123def", "run_url": "http://mlflow.example/#/experiments/1/runs/abc"},
         "champion": {"version": 2, "run_id": "def456abc", "run_url": "http://mlflow.example/#/experiments/1/runs/def"},
-        "verdict": verdict, "decision_id": "dec-0001", "champion_moved": status == "PASS" and kind != "pull_request",
-        "exit_code": exit_code, "error": error, "links": {"mlflow": "http://mlflow.example/"}, "scored_rows": None,
+        "verdict": verdict,
+        "decision_id": "dec-0001",
+        "champion_moved": status == "PASS" and kind != "pull_request",
+        "exit_code": exit_code,
+        "error": error,
+        "links": {"mlflow": "http://mlflow.example/"},
+        "scored_rows": None,
     }
     result.update(overrides)
     return result
@@ -248,8 +309,12 @@ def github_env(tmp_path, fake_api):
     summary = tmp_path / "step_summary.md"
     output = tmp_path / "github_output"
     return {
-        "GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "acme/hrob", "GITHUB_API_URL": fake_api.base_url,
-        "GITHUB_TOKEN": TOKEN, "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(output),
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_REPOSITORY": "acme/hrob",
+        "GITHUB_API_URL": fake_api.base_url,
+        "GITHUB_TOKEN": TOKEN,
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_OUTPUT": str(output),
         "PROMOTE_HTTP_DEADLINE": "4",
     }
 
@@ -258,8 +323,14 @@ def github_env(tmp_path, fake_api):
 def azure_env(tmp_path, fake_api):
     """Azure DevOps variables pointing the API at the fake server."""
     return {
-        "TF_BUILD": "True", "SYSTEM_COLLECTIONURI": fake_api.base_url + "/acme/", "SYSTEM_TEAMPROJECT": "Risk Models",
-        "SYSTEM_TEAMPROJECTID": "proj-1", "BUILD_REPOSITORY_ID": "repo-1", "BUILD_REPOSITORY_PROVIDER": "TfsGit",
-        "SYSTEM_PULLREQUEST_PULLREQUESTID": "7", "SYSTEM_ACCESSTOKEN": AZ_TOKEN,
-        "AGENT_TEMPDIRECTORY": str(tmp_path / "agent-tmp"), "PROMOTE_HTTP_DEADLINE": "4",
+        "TF_BUILD": "True",
+        "SYSTEM_COLLECTIONURI": fake_api.base_url + "/acme/",
+        "SYSTEM_TEAMPROJECT": "Risk Models",
+        "SYSTEM_TEAMPROJECTID": "proj-1",
+        "BUILD_REPOSITORY_ID": "repo-1",
+        "BUILD_REPOSITORY_PROVIDER": "TfsGit",
+        "SYSTEM_PULLREQUEST_PULLREQUESTID": "7",
+        "SYSTEM_ACCESSTOKEN": AZ_TOKEN,
+        "AGENT_TEMPDIRECTORY": str(tmp_path / "agent-tmp"),
+        "PROMOTE_HTTP_DEADLINE": "4",
     }

@@ -17,8 +17,14 @@ def _commands(log: str, name: str) -> list[str]:
 
 
 def test_first_run_creates_the_thread_and_the_second_updates_it(fake_api, azure_env, result_factory, capfd):
-    fake_api.threads[7] = [{"id": 50, "status": "active", "isDeleted": False,
-                            "comments": [{"id": 1, "content": "reviewer: please add tests"}]}]
+    fake_api.threads[7] = [
+        {
+            "id": 50,
+            "status": "active",
+            "isDeleted": False,
+            "comments": [{"id": 1, "content": "reviewer: please add tests"}],
+        }
+    ]
     stream = io.StringIO()
     assert publish(result_factory(status="FAIL", exit_code=3), azure_env, stream) == []
     ours = [t for t in fake_api.threads[7] if markdown.marker("staging") in t["comments"][0]["content"]]
@@ -29,15 +35,16 @@ def test_first_run_creates_the_thread_and_the_second_updates_it(fake_api, azure_
     ours = [t for t in fake_api.threads[7] if markdown.marker("staging") in t["comments"][0]["content"]]
     assert [t["id"] for t in ours] == [thread_id]
     assert "· PASS" in ours[0]["comments"][0]["content"]
-    assert ours[0]["status"] == "fixed"          # a passing report resolves its thread
+    assert ours[0]["status"] == "fixed"  # a passing report resolves its thread
     assert fake_api.threads[7][0]["comments"][0]["content"] == "reviewer: please add tests"
     assert len(fake_api.requests_to("POST", r"/threads$")) == 1
 
     assert [(s["state"], s["context"]["name"]) for s in fake_api.pr_statuses] == [
-        ("failed", "promote-staging"), ("succeeded", "promote-staging")]
+        ("failed", "promote-staging"),
+        ("succeeded", "promote-staging"),
+    ]
     # the project name is URL-quoted into the path; the id is preferred when given
-    assert all(s.path.startswith("/acme/proj-1/_apis/git/repositories/repo-1/pullRequests/7/")
-               for s in fake_api.seen)
+    assert all(s.path.startswith("/acme/proj-1/_apis/git/repositories/repo-1/pullRequests/7/") for s in fake_api.seen)
     assert all(s.auth == f"Bearer {AZ_TOKEN}" for s in fake_api.seen)
     out, err = capfd.readouterr()
     assert AZ_TOKEN not in out + err + stream.getvalue()
@@ -47,35 +54,44 @@ def test_logging_commands(fake_api, azure_env, result_factory):
     stream = io.StringIO()
     publish(result_factory("prod", kind="push", status="FAIL", exit_code=3), azure_env, stream)
     log = stream.getvalue()
-    setvars = dict(re.match(r"##vso\[task\.setvariable variable=(\w+);isoutput=true\](.*)", line).groups()
-                   for line in _commands(log, "task.setvariable"))
+    setvars = dict(
+        re.match(r"##vso\[task\.setvariable variable=(\w+);isoutput=true\](.*)", line).groups()
+        for line in _commands(log, "task.setvariable")
+    )
     assert setvars["environment"] == "prod" and setvars["verdict"] == "FAIL"
     assert setvars["candidate_version"] == "3" and setvars["champion_version"] == "2"
     assert setvars["decision_id"] == "dec-0001"
     issues = _commands(log, "task.logissue")
-    assert any(line.startswith("##vso[task.logissue type=error;]promote gate (prod): FAIL: improvement.roc_auc")
-               for line in issues)
+    assert any(
+        line.startswith("##vso[task.logissue type=error;]promote gate (prod): FAIL: improvement.roc_auc")
+        for line in issues
+    )
     (upload,) = _commands(log, "task.uploadsummary")
     path = Path(upload.split("]", 1)[1])
     assert path.is_file() and "| roc_auc | 0.8100 | 0.7900 | +0.0200 |" in path.read_text()
     (complete,) = _commands(log, "task.complete")
     assert complete.startswith("##vso[task.complete result=Failed;]prod: FAIL")
-    assert log.rstrip().splitlines()[-1] == complete       # the last word of the step
-    assert fake_api.seen == []                              # a push has no PR thread
+    assert log.rstrip().splitlines()[-1] == complete  # the last word of the step
+    assert fake_api.seen == []  # a push has no PR thread
 
 
 def test_config_error_points_at_file_and_line(azure_env, result_factory, fake_api):
     stream = io.StringIO()
-    error = {"message": "unknown key; did you mean 'floors'?", "file": "configs/prod/promotion.yml",
-             "line": 3, "column": 7}
+    error = {
+        "message": "unknown key; did you mean 'floors'?",
+        "file": "configs/prod/promotion.yml",
+        "line": 3,
+        "column": 7,
+    }
     publish(result_factory("prod", kind="push", status=None, exit_code=2, error=error), azure_env, stream)
     (issue,) = _commands(stream.getvalue(), "task.logissue")
-    assert issue == ("##vso[task.logissue type=error;sourcepath=configs/prod/promotion.yml;linenumber=3;"
-                     "columnnumber=7;]unknown key; did you mean 'floors'?")
+    assert issue == (
+        "##vso[task.logissue type=error;sourcepath=configs/prod/promotion.yml;linenumber=3;"
+        "columnnumber=7;]unknown key; did you mean 'floors'?"
+    )
 
 
-def test_502_storm_is_a_warning_and_the_step_still_reports_its_own_result(fake_api, azure_env, result_factory,
-                                                                         capfd):
+def test_502_storm_is_a_warning_and_the_step_still_reports_its_own_result(fake_api, azure_env, result_factory, capfd):
     fake_api.add_fault("GET", r".", 502, times=-1)
     stream = io.StringIO()
     result = result_factory()

@@ -20,8 +20,11 @@ def _no_token_anywhere(capfd, *texts: str) -> None:
 
 def test_first_run_creates_the_sticky_comment_and_the_second_updates_it(fake_api, github_env, result_factory, capfd):
     # Humans commented first: the marker comment lands on page 2 (page size 2), found by pagination.
-    fake_api.comments[7] = [{"id": 1, "body": "looks good"}, {"id": 2, "body": "nit: rename"},
-                            {"id": 3, "body": "ship it"}]
+    fake_api.comments[7] = [
+        {"id": 1, "body": "looks good"},
+        {"id": 2, "body": "nit: rename"},
+        {"id": 3, "body": "ship it"},
+    ]
     stream = io.StringIO()
     first = publish(result_factory(status="FAIL", exit_code=3), github_env, stream)
     assert first == []
@@ -32,7 +35,7 @@ def test_first_run_creates_the_sticky_comment_and_the_second_updates_it(fake_api
     second = publish(result_factory(status="PASS", exit_code=0), github_env, stream)
     assert second == []
     ours = [c for c in fake_api.comments[7] if markdown.marker("staging") in c["body"]]
-    assert [c["id"] for c in ours] == [comment_id]          # updated in place, not a new comment
+    assert [c["id"] for c in ours] == [comment_id]  # updated in place, not a new comment
     assert "PASS" in ours[0]["body"] and "FAIL" not in ours[0]["body"].split("###")[0]
     assert [c["body"] for c in fake_api.comments[7][:3]] == ["looks good", "nit: rename", "ship it"]
     assert len(fake_api.requests_to("PATCH", r"/issues/comments/")) == 1
@@ -58,17 +61,26 @@ def test_each_environment_keeps_its_own_comment(fake_api, github_env, result_fac
 
 
 def test_step_summary_outputs_and_annotations(fake_api, github_env, result_factory, tmp_path):
-    error = {"message": "gate.prod.min_absolute_improvement: must be a number, got 'high'",
-             "file": "configs/base/promotion.yml", "line": 14, "column": 5}
+    error = {
+        "message": "gate.prod.min_absolute_improvement: must be a number, got 'high'",
+        "file": "configs/base/promotion.yml",
+        "line": 14,
+        "column": 5,
+    }
     stream = io.StringIO()
-    result = result_factory("prod", kind="push", status=None, exit_code=2, error=error, candidate=None,
-                            champion=None, decision_id=None)
+    result = result_factory(
+        "prod", kind="push", status=None, exit_code=2, error=error, candidate=None, champion=None, decision_id=None
+    )
     publish(result, github_env, stream)
     log = stream.getvalue()
-    assert ("::error file=configs/base/promotion.yml,line=14,col=5,title=promote::"
-            "gate.prod.min_absolute_improvement%3A must be a number" not in log)  # data part is not prop-escaped
-    assert "::error file=configs/base/promotion.yml,line=14,col=5,title=promote::gate.prod.min_absolute_improvement: " \
-           "must be a number, got 'high'" in log
+    assert (
+        "::error file=configs/base/promotion.yml,line=14,col=5,title=promote::"
+        "gate.prod.min_absolute_improvement%3A must be a number" not in log
+    )  # data part is not prop-escaped
+    assert (
+        "::error file=configs/base/promotion.yml,line=14,col=5,title=promote::gate.prod.min_absolute_improvement: "
+        "must be a number, got 'high'" in log
+    )
     summary = open(github_env["GITHUB_STEP_SUMMARY"]).read()
     assert "`configs/base/promotion.yml:14:5`" in summary
     outputs = dict(line.split("=", 1) for line in open(github_env["GITHUB_OUTPUT"]).read().splitlines())
@@ -82,10 +94,17 @@ def test_step_summary_outputs_and_annotations(fake_api, github_env, result_facto
 def test_outputs_for_a_passing_release(github_env, result_factory, fake_api):
     publish(result_factory("prod", kind="push"), github_env, io.StringIO())
     outputs = dict(line.split("=", 1) for line in open(github_env["GITHUB_OUTPUT"]).read().splitlines())
-    assert {k: outputs[k] for k in ("environment", "verdict", "candidate_version", "champion_version",
-                                    "decision_id", "champion_moved")} == {
-        "environment": "prod", "verdict": "PASS", "candidate_version": "3", "champion_version": "2",
-        "decision_id": "dec-0001", "champion_moved": "true"}
+    assert {
+        k: outputs[k]
+        for k in ("environment", "verdict", "candidate_version", "champion_version", "decision_id", "champion_moved")
+    } == {
+        "environment": "prod",
+        "verdict": "PASS",
+        "candidate_version": "3",
+        "champion_version": "2",
+        "decision_id": "dec-0001",
+        "champion_moved": "true",
+    }
 
 
 def test_429_with_retry_after_is_retried_then_succeeds(fake_api, github_env, result_factory, capfd):
@@ -94,7 +113,7 @@ def test_429_with_retry_after_is_retried_then_succeeds(fake_api, github_env, res
     assert warnings == []
     posts = fake_api.requests_to("POST", r"/issues/7/comments$")
     assert [p.status for p in posts] == [429, 201]
-    assert posts[1].at - posts[0].at >= 0.9     # it waited as the server asked
+    assert posts[1].at - posts[0].at >= 0.9  # it waited as the server asked
     assert len(fake_api.comments[7]) == 1
     _no_token_anywhere(capfd)
 
@@ -118,7 +137,7 @@ def test_502_storm_ends_in_a_warning_and_the_exit_code_is_unchanged(fake_api, gi
     assert len(warnings) == 1 and ("502" in warnings[0] or "gave up" in warnings[0])
     assert "GitHub report not posted" in warnings[0]
     assert f"::warning title=promote report::{warnings[0]}" in stream.getvalue()
-    assert json.dumps(result, sort_keys=True) == before      # the result (and its exit code) untouched
+    assert json.dumps(result, sort_keys=True) == before  # the result (and its exit code) untouched
     assert result["exit_code"] == 3
     # bounded: several tries, then it stopped (no comment or status call after the failing list)
     tries = fake_api.requests_to("GET", r"/issues/7/comments")
@@ -139,8 +158,13 @@ def test_no_token_is_a_warning_and_nothing_is_posted(fake_api, github_env, resul
 
 
 def test_fork_pull_request_is_a_warning_and_nothing_is_posted(fake_api, github_env, result_factory, tmp_path):
-    payload = {"pull_request": {"number": 7, "head": {"repo": {"full_name": "mallory/hrob", "fork": True}},
-                                "base": {"repo": {"full_name": "acme/hrob", "fork": False}}}}
+    payload = {
+        "pull_request": {
+            "number": 7,
+            "head": {"repo": {"full_name": "mallory/hrob", "fork": True}},
+            "base": {"repo": {"full_name": "acme/hrob", "fork": False}},
+        }
+    }
     path = tmp_path / "event.json"
     path.write_text(json.dumps(payload))
     warnings = publish(result_factory(), {**github_env, "GITHUB_EVENT_PATH": str(path)}, io.StringIO())
@@ -157,8 +181,11 @@ def test_bad_token_is_a_warning(fake_api, github_env, result_factory, capfd):
 
 
 def test_secrets_inside_the_result_are_masked_everywhere(fake_api, github_env, result_factory, capfd):
-    leaky = result_factory(links={"mlflow": f"https://ci:{TOKEN}@mlflow.example/"},
-                           error={"message": f"cannot reach tracking server with token {TOKEN}"}, exit_code=1)
+    leaky = result_factory(
+        links={"mlflow": f"https://ci:{TOKEN}@mlflow.example/"},
+        error={"message": f"cannot reach tracking server with token {TOKEN}"},
+        exit_code=1,
+    )
     stream = io.StringIO()
     publish(leaky, github_env, stream)
     posted = json.dumps([c["body"] for c in fake_api.comments[7]])

@@ -36,7 +36,7 @@ def test_a_retry_after_beyond_the_allowed_wait_gives_up_at_once(fake_api):
     started = time.monotonic()
     r = s.post(_url(fake_api), json={})
     assert r.status_code == 429
-    assert time.monotonic() - started < 2       # it did not sleep for the hour
+    assert time.monotonic() - started < 2  # it did not sleep for the hour
     assert len(fake_api.seen) == 1
 
 
@@ -67,11 +67,14 @@ def test_tries_run_out_returns_the_last_error_response(fake_api):
     assert r.status_code == 500 and len(fake_api.seen) == 3
 
 
-@pytest.mark.parametrize("env,tries,deadline", [
-    ({}, 5, 20.0),
-    ({"PROMOTE_HTTP_TRIES": "2", "PROMOTE_HTTP_DEADLINE": "3.5"}, 2, 3.5),
-    ({"PROMOTE_HTTP_TRIES": "many"}, 5, 20.0),
-])
+@pytest.mark.parametrize(
+    "env,tries,deadline",
+    [
+        ({}, 5, 20.0),
+        ({"PROMOTE_HTTP_TRIES": "2", "PROMOTE_HTTP_DEADLINE": "3.5"}, 2, 3.5),
+        ({"PROMOTE_HTTP_TRIES": "many"}, 5, 20.0),
+    ],
+)
 def test_policy_from_env(env, tries, deadline):
     p = http.HttpPolicy.from_env(env)
     assert (p.tries, p.deadline) == (tries, deadline)

@@ -35,8 +35,11 @@ def test_summary_without_gate_or_champion(result_factory):
 
 def test_first_version_is_explained(result_factory):
     r = result_factory("prod", kind="push", champion=None)
-    r["verdict"].update(first_version=True, comparison={"roc_auc": {"candidate": 0.8, "champion": None,
-                                                                    "difference": None}}, bootstrap=None)
+    r["verdict"].update(
+        first_version=True,
+        comparison={"roc_auc": {"candidate": 0.8, "champion": None, "difference": None}},
+        bootstrap=None,
+    )
     text = markdown.summary(r)
     assert "First version in this environment" in text
     assert "| roc_auc | 0.8000 | – | – |  |" in text
@@ -48,12 +51,20 @@ def test_pipes_and_newlines_cannot_break_a_table(result_factory):
     text = markdown.summary(r)
     assert "a \\| b c" in text
     row = next(line for line in text.splitlines() if "floor.roc_auc" in line)
-    assert len(re.findall(r"(?<!\\)\|", row)) == 6      # five cells, no extra column
+    assert len(re.findall(r"(?<!\\)\|", row)) == 6  # five cells, no extra column
 
 
 def test_error_names_file_line_and_column(result_factory):
-    r = result_factory(status=None, exit_code=2, error={"message": "must be a number, got 'high'",
-                                                        "file": "configs/base/promotion.yml", "line": 14, "column": 5})
+    r = result_factory(
+        status=None,
+        exit_code=2,
+        error={
+            "message": "must be a number, got 'high'",
+            "file": "configs/base/promotion.yml",
+            "line": 14,
+            "column": 5,
+        },
+    )
     text = markdown.summary(r)
     assert "`configs/base/promotion.yml:14:5`: must be a number, got 'high'" in text
     assert markdown.headline(r) == "staging: error: must be a number, got 'high'"
@@ -73,39 +84,64 @@ def test_comment_is_truncated_below_the_api_limit(result_factory):
     assert len(body) < 65_536 and body.endswith("(truncated; the full report is in the job summary)\n")
 
 
-@pytest.mark.parametrize("status,exit_code,error,state", [
-    ("PASS", 0, None, "success"),
-    (None, 0, None, "success"),
-    ("FAIL", 3, None, "failure"),
-    ("FAIL", 0, None, "failure"),          # dry-run policy: reported as a failure, exit 0
-    ("NEEDS_APPROVAL", 4, None, "pending"),
-    (None, 2, {"message": "bad config"}, "error"),
-    (None, 1, {"message": "boom"}, "error"),
-])
+@pytest.mark.parametrize(
+    "status,exit_code,error,state",
+    [
+        ("PASS", 0, None, "success"),
+        (None, 0, None, "success"),
+        ("FAIL", 3, None, "failure"),
+        ("FAIL", 0, None, "failure"),  # dry-run policy: reported as a failure, exit 0
+        ("NEEDS_APPROVAL", 4, None, "pending"),
+        (None, 2, {"message": "bad config"}, "error"),
+        (None, 1, {"message": "boom"}, "error"),
+    ],
+)
 def test_status_state(result_factory, status, exit_code, error, state):
     got, description = markdown.status(result_factory(status=status, exit_code=exit_code, error=error))
     assert got == state
     assert 0 < len(description) <= 140
 
 
-@pytest.mark.parametrize("overrides,expected", [
-    ({}, {"environment": "staging", "verdict": "PASS", "candidate_version": "3", "champion_version": "2",
-          "decision_id": "dec-0001"}),
-    ({"candidate": None, "champion": None, "decision_id": None, "status": None},
-     {"environment": "staging", "verdict": "", "candidate_version": "", "champion_version": "", "decision_id": ""}),
-])
+@pytest.mark.parametrize(
+    "overrides,expected",
+    [
+        (
+            {},
+            {
+                "environment": "staging",
+                "verdict": "PASS",
+                "candidate_version": "3",
+                "champion_version": "2",
+                "decision_id": "dec-0001",
+            },
+        ),
+        (
+            {"candidate": None, "champion": None, "decision_id": None, "status": None},
+            {
+                "environment": "staging",
+                "verdict": "",
+                "candidate_version": "",
+                "champion_version": "",
+                "decision_id": "",
+            },
+        ),
+    ],
+)
 def test_outputs(result_factory, overrides, expected):
     status = overrides.pop("status", "PASS")
     got = markdown.outputs(result_factory(status=status, **overrides))
     assert {k: got[k] for k in expected} == expected
 
 
-@pytest.mark.parametrize("overrides,headline", [
-    ({"kind": "push", "environment": "prod"}, "prod: PASS, champion moved to version 3"),
-    ({"status": "FAIL", "exit_code": 3}, "staging: FAIL, champion unchanged"),
-    ({"status": None, "steps": [], "candidate": None}, "staging: nothing to do"),
-    ({"status": None}, "staging: candidate version 3 registered"),
-])
+@pytest.mark.parametrize(
+    "overrides,headline",
+    [
+        ({"kind": "push", "environment": "prod"}, "prod: PASS, champion moved to version 3"),
+        ({"status": "FAIL", "exit_code": 3}, "staging: FAIL, champion unchanged"),
+        ({"status": None, "steps": [], "candidate": None}, "staging: nothing to do"),
+        ({"status": None}, "staging: candidate version 3 registered"),
+    ],
+)
 def test_headline(result_factory, overrides, headline):
     env = overrides.pop("environment", "staging")
     assert markdown.headline(result_factory(env, **overrides)) == headline
