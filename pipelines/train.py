@@ -414,15 +414,7 @@ def train(
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     try:
-        result = ev.metrics(
-            scored,
-            label_col,
-            SCORE_COLUMN,
-            top_k_percent=t.evaluation.top_k_percent,
-            subgroup_cols=subgroups,
-            ece_bins=t.evaluation.ece_bins,
-            id_col=key_col,
-        )
+        result = _measure(scored, settings, label_col, subgroups, key_col)
         curves = ev.curves(scored, label_col, SCORE_COLUMN, ece_bins=t.evaluation.ece_bins)
         paired = ev.paired_rows(scored, label_col, SCORE_COLUMN, key_col)
     finally:
@@ -462,6 +454,22 @@ def train(
     )
 
 
+def _measure(
+    scored: "DataFrame", settings: "Settings", label_col: str, subgroups: Sequence[str], key_col: str
+) -> ev.EvalResult:
+    """The held-out metrics of a scored DataFrame, overall and per subgroup (one code path for every model)."""
+    e = settings.training.evaluation
+    return ev.metrics(
+        scored,
+        label_col,
+        SCORE_COLUMN,
+        top_k_percent=e.top_k_percent,
+        subgroup_cols=subgroups,
+        ece_bins=e.ece_bins,
+        id_col=key_col,
+    )
+
+
 def evaluate_model(
     model: "PipelineModel",
     gold_df: "DataFrame",
@@ -486,15 +494,7 @@ def evaluate_model(
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     try:
-        result = ev.metrics(
-            scored,
-            label_col,
-            SCORE_COLUMN,
-            top_k_percent=t.evaluation.top_k_percent,
-            subgroup_cols=subgroups,
-            ece_bins=t.evaluation.ece_bins,
-            id_col=key_col,
-        )
+        result = _measure(scored, settings, label_col, subgroups, key_col)
         paired = ev.paired_rows(scored, label_col, SCORE_COLUMN, key_col)
     finally:
         scored.unpersist()

@@ -23,6 +23,7 @@ from __future__ import annotations
 from pathlib import Path  # noqa: F401 - kept for callers that use config.Path
 
 from promoter.config.loader import (  # noqa: F401 - the package's public names
+    CONFIG_FILES,
     ConfigInvalid,
     ConfigProblem,
     DirSource,
@@ -48,7 +49,6 @@ from promoter.config.models import (  # noqa: F401
     _SPARK_TYPES,
     _VAR,
     BASE,
-    CONFIG_FILES,
     FOLDED_STEPS,
     HYPERPARAMS,
     REQUIRED_FILES,

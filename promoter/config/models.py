@@ -26,15 +26,6 @@ from pydantic import (
 
 from promoter.config.branch_patterns import GlobError, compile_glob
 
-# file name -> settings section
-CONFIG_FILES: dict[str, str] = {
-    "project.yml": "project",
-    "promotion.yml": "promotion",
-    "feature_mappings.yml": "feature_mappings",
-    "feature_selection_config.yml": "feature_selection",
-    "contracts.yml": "contracts",
-    "training.yml": "training",
-}
 REQUIRED_FILES = ("project.yml", "promotion.yml")
 BASE = "base"
 
