@@ -300,7 +300,14 @@ def explain_failure(exc: BaseException, spark_settings: Any = None) -> str | Non
             if m and dead is None:
                 dead = m.group(0)
     if oom is None and dead is None:
-        return None
+        # a Java error whose text could not be read (the JVM is going down under it): the JVM's
+        # exit code, if it exits now, says whether memory killed it
+        if not any(_from_java(err) for err in _chain(exc)):
+            return None
+        code = _jvm_exit_code(wait=3.0)
+        if code is None:
+            return None
+        dead = _short(f"{type(exc).__name__}: {_first_line(_read(exc)[0])}")
 
     # a JVM that cannot be reached, or whose SparkContext shut down under the step, is usually
     # exiting: give it a moment to report how (52 is an OutOfMemoryError in a task)
@@ -376,6 +383,11 @@ def _is_py4j_error(err: BaseException) -> bool:
     except ImportError:  # pragma: no cover - pyspark is a dependency
         return False
     return isinstance(err, Py4JError)
+
+
+def _from_java(err: BaseException) -> bool:
+    """True for an error py4j raised for a Java call (``Py4JJavaError`` and its kin)."""
+    return any(cls.__module__.startswith("py4j") for cls in type(err).__mro__)
 
 
 def _unreachable(err: BaseException) -> bool:
