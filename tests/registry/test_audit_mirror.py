@@ -8,30 +8,9 @@ import pytest
 from deltalake import DeltaTable
 
 from promoter import lake
-from promoter.core import audit
 from promoter.core.audit import FileAuditStore, Record, verify
 from promoter.registry import Registry
-
-
-def _append(store, i: int, env: str = "prod", **kw) -> Record:
-    fields = dict(
-        kind="gate",
-        environment=env,
-        created_at=f"2026-01-05T10:00:{i:02d}+00:00",
-        registered_model=f"hrob-risk-{env}",
-        actor="ci",
-        commit=f"{i:040x}",
-        candidate_version=i + 2,
-        champion_version=i + 1,
-        metrics={"roc_auc": 0.8 + i / 1000},
-        policy_hash="ab" * 32,
-        verdict="PASS",
-        reasons=[{"rule": "floor.roc_auc", "passed": True, "observed": 0.8, "limit": 0.7, "message": "ok"}],
-        event={"kind": "release", "branch": "release"},
-        details={"i": i},
-    )
-    fields.update(kw)
-    return audit.append(store, **fields)
+from tests.core.test_audit import _append  # one way to build a test chain
 
 
 def _rows(path) -> list[dict]:
