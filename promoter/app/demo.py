@@ -27,18 +27,13 @@ from typing import Any
 
 import yaml
 
+from pipelines import synthetic
 from promoter import errors
 
 PROJECT_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-CLINICAL_GROUPS = ["demographics", "obstetric_history", "comorbidities", "vitals_labs", "medications", "utilization"]
-SDOH_GROUPS = [
-    "sdoh_economic",
-    "sdoh_housing",
-    "sdoh_transportation",
-    "sdoh_food",
-    "sdoh_education",
-    "sdoh_neighborhood",
-]
+# the synthetic population's feature groups (the demo's story selects them)
+CLINICAL_GROUPS = list(synthetic.CLINICAL_GROUPS)
+SDOH_GROUPS = list(synthetic.SDOH_GROUPS)
 DEMO_DIR = "demo-out"
 
 

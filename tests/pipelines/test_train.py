@@ -312,14 +312,7 @@ def test_null_features_and_labels_are_named(spark, gold):
 
 # --------------------------------------------------------------------------- on the synthetic population
 
-SDOH_GROUPS = [
-    "sdoh_economic",
-    "sdoh_housing",
-    "sdoh_transportation",
-    "sdoh_food",
-    "sdoh_education",
-    "sdoh_neighborhood",
-]
+from pipelines.synthetic import SDOH_GROUPS  # noqa: E402 - the groups the synthetic truth uses
 
 
 @pytest.mark.spark
