@@ -1,6 +1,6 @@
 """Where the lake's tables live, how source tables are read, and all-or-nothing writes.
 
-Layout under ``settings.project.lake_root``::
+Layout under the model's folder of the lake, ``settings.project.lake`` (``<lake_root>/<model_name>``)::
 
     bronze/members, bronze/claims      raw (may hold PHI), Parquet written by Spark
     silver/<table>                     typed, de-duplicated, pseudonymised, PHI removed
@@ -32,8 +32,8 @@ SYNTHETIC_TABLES = ("members", "claims")
 
 
 def root(settings: "Settings") -> str:
-    """The lake root as an absolute path or URI."""
-    return _absolute(settings.project.lake_root)
+    """The model's folder of the lake (``<lake_root>/<model_name>``) as an absolute path or URI."""
+    return _absolute(settings.project.lake)
 
 
 def path(settings: "Settings", layer: str, table: str) -> str:

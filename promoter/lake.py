@@ -1,7 +1,7 @@
 """The lake adapter: the audit chain's Delta mirror, written with the deltalake package, no Spark.
 
 The audit store (the registry) is the source of truth; the lake keeps a Delta table of the
-same records under ``<lake_root>/audit/decisions`` for analysts and dashboards. Each decision
+same records under ``<lake_root>/<model>/audit/decisions`` for analysts and dashboards. Each decision
 appends its row (:func:`append_audit`); :func:`rebuild_audit` rewrites the table from a full
 read of the store (repair). One row per record: scalar fields become columns of the same name,
 ``event``, ``metrics``, ``reasons`` and ``details`` are canonical JSON strings, so ``hash``
@@ -39,7 +39,7 @@ def audit_table_path(lake_root: str | os.PathLike[str]) -> str:
     """``<lake_root>/audit/decisions``, for a local path or an object-store URI.
 
     Args:
-        lake_root: the project's lake root (``settings.project.lake_root``).
+        lake_root: the model's folder of the lake (``settings.project.lake``).
 
     Returns:
         The table's path (local) or URI (``s3://``, ``abfss://``, ...), as a string.
@@ -81,44 +81,52 @@ def _open(path: str) -> "DeltaTable | None":
 
 
 def _mirrored(table: "DeltaTable", records: Sequence[Record]) -> dict[tuple[str, int], set[str]]:
-    """``(environment, seq) -> hashes`` of the rows the mirror already holds at these records' seqs.
+    """``(chain, seq) -> hashes`` of the rows the mirror already holds at these records' seqs.
 
-    One DataFusion query per call, filtered on ``environment`` and a ``seq`` range, so Delta's
-    file statistics skip every file that cannot hold those rows: the one-row files of earlier
-    appends are pruned from the log without being opened.
+    One DataFusion query per call, filtered on the chain's columns (registered model and
+    environment) and a ``seq`` range, so Delta's file statistics skip every file that cannot hold
+    those rows: the one-row files of earlier appends are pruned from the log without being opened.
     """
     import pyarrow as pa
     from deltalake import QueryBuilder
 
-    spans: dict[str, tuple[int, int]] = {}
+    def text(value: str) -> str:
+        return "'" + value.replace("'", "''") + "'"
+
+    spans: dict[tuple[str, str], tuple[int, int]] = {}
     for rec in records:
-        lo, hi = spans.get(rec.environment, (rec.seq, rec.seq))
-        spans[rec.environment] = (min(lo, rec.seq), max(hi, rec.seq))
+        key = (rec.registered_model, rec.environment)
+        lo, hi = spans.get(key, (rec.seq, rec.seq))
+        spans[key] = (min(lo, rec.seq), max(hi, rec.seq))
     where = " OR ".join(
-        f"(environment = '{env.replace(chr(39), chr(39) * 2)}' AND seq BETWEEN {lo} AND {hi})"
-        for env, (lo, hi) in sorted(spans.items())
+        f"(registered_model = {text(model)} AND environment = {text(env)} AND seq BETWEEN {lo} AND {hi})"
+        for (model, env), (lo, hi) in sorted(spans.items())
     )
     result = (
-        QueryBuilder().register("audit", table).execute(f'SELECT environment, seq, "hash" FROM audit WHERE {where}')
+        QueryBuilder()
+        .register("audit", table)
+        .execute(f'SELECT registered_model, environment, seq, "hash" FROM audit WHERE {where}')
     )
     if isinstance(result, list):  # deltalake < 1.0: a list of pyarrow batches
         batches = result
     else:  # an Arrow stream (arro3 RecordBatchReader)
         batches = list(pa.RecordBatchReader.from_stream(result))
-    data: dict[str, list[Any]] = {"environment": [], "seq": [], "hash": []}
+    data: dict[str, list[Any]] = {"registered_model": [], "environment": [], "seq": [], "hash": []}
     for batch in batches:
         for name in data:
             data[name].extend(batch.column(name).to_pylist())
     held: dict[tuple[str, int], set[str]] = {}
-    for env, seq, digest in zip(data["environment"], data["seq"], data["hash"], strict=True):
-        held.setdefault((env, int(seq)), set()).add(digest)
+    for model, env, seq, digest in zip(
+        data["registered_model"], data["environment"], data["seq"], data["hash"], strict=True
+    ):
+        held.setdefault((model or env, int(seq)), set()).add(digest)
     return held
 
 
 def append_audit(records: Sequence[Record], path: str | os.PathLike[str]) -> int:
     """Append the records' rows to the Delta mirror at ``path`` (created on the first write).
 
-    Records the mirror already holds (same environment, seq and hash: a re-run that
+    Records the mirror already holds (same chain, seq and hash: a re-run that
     :func:`promoter.core.audit.append` answered with the stored record) are skipped, so calling
     this once per appended or returned record keeps one row per record. The work does not
     depend on the table's length: one look-up of those rows (file statistics prune the rest)
@@ -143,10 +151,10 @@ def append_audit(records: Sequence[Record], path: str | os.PathLike[str]) -> int
         return 0
     target = os.fspath(path)
     table = _open(target)
-    todo = list({(r.environment, r.seq, r.hash): r for r in records}.values())
+    todo = list({(r.chain, r.seq, r.hash): r for r in records}.values())
     if table is not None:
         held = _mirrored(table, todo)
-        todo = [r for r in todo if r.hash not in held.get((r.environment, r.seq), ())]
+        todo = [r for r in todo if r.hash not in held.get((r.chain, r.seq), ())]
     if not todo:
         return 0
     rows = _table(todo)
@@ -210,4 +218,4 @@ def read_audit(path: str | os.PathLike[str]) -> list[Record]:
         if key not in seen:
             seen.add(key)
             records.append(rec)
-    return sorted(records, key=lambda r: (r.environment, r.seq))
+    return sorted(records, key=lambda r: (r.chain, r.seq))

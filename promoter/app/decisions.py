@@ -1,7 +1,7 @@
 """Decisions people make outside a run: approve, roll back, lift a hold.
 
 Each goes through the same pure decision as the run (``promoter.core.promotion``), appends its
-records to the environment's chain and, when the decision says MOVE, moves the champion with
+records to the (model, environment)'s chain and, when the decision says MOVE, moves the champion with
 the one function that does (``promoter.app.champion.move_champion``).
 """
 
@@ -228,7 +228,7 @@ def release_hold(
     chain = recorder.chain()
     state = rules.hold_state(chain)
     if state is None:
-        return Action(f"{env} has no hold on promotion: nothing to do")
+        return Action(f"{recorder.model_name} has no hold on promotion in {env}: nothing to do")
     rec = recorder.record(
         "release_hold",
         record_id=decision_id("release_hold", state["record_id"]),
@@ -236,7 +236,7 @@ def release_hold(
         verdict="RELEASED",
         details={"reason": reason},
     )
-    message = f"hold released by {by}: automatic promotion in {env} resumes"
+    message = f"hold released by {by}: automatic promotion of {recorder.model_name} in {env} resumes"
     gates = [r for r in chain if r.kind == "gate" and r.seq > state["seq"]]
     if gates:
         newest = gates[-1]

@@ -1,7 +1,7 @@
 """Appending decision records: the audit chain in the registry, mirrored to the lake.
 
 Every decision a run or a person makes goes through :meth:`Recorder.record`: one record
-appended to the environment's chain (idempotent for a deterministic id, so a re-run adds
+appended to the (model, environment)'s chain (idempotent for a deterministic id, so a re-run adds
 nothing) and the same row appended to the Delta mirror under ``<lake>/audit/decisions``.
 """
 
@@ -71,9 +71,12 @@ class Recorder:
             commit=self.event.get("head_sha") or self.event.get("sha"),
             **fields,
         )
-        lake.append_audit([rec], lake.audit_table_path(self.settings.project.lake_root))
+        lake.append_audit([rec], lake.audit_table_path(self.settings.project.lake))
         return rec
 
     def chain(self) -> list["Record"]:
-        """The environment's whole chain (for the decisions that look back: holds, approvals)."""
-        return self.store.read_all(self.environment)
+        """This (model, environment)'s whole chain (for the decisions that look back: holds, approvals).
+
+        Keyed by the registered model: another model's holds and approvals are never in it.
+        """
+        return self.store.read_all(self.model_name)

@@ -369,6 +369,13 @@ class ProjectSettings(Strict):
     data: DataSettings = Field(default_factory=DataSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
 
+    @property
+    def lake(self) -> str:
+        """This model's own folder of the lake, ``<lake_root>/<model_name>``: every table the engine
+        writes or reads (bronze to gold, predictions, the audit mirror) is under it, so models that
+        share a lake root never share a table."""
+        return self.lake_root.rstrip("/") + "/" + self.model_name
+
     @field_validator("model_name")
     @classmethod
     def _name_ok(cls, v: str) -> str:

@@ -1,7 +1,7 @@
 """Decision records in a tamper-evident hash chain, behind a small storage protocol.
 
 Every decision (gate verdict, approval, alias move, rollback, hold, scoring run, registration)
-appends one :class:`Record` to its environment's chain. A record's ``hash`` is the sha256 of
+appends one :class:`Record` to its chain, one per (model, environment). A record's ``hash`` is the sha256 of
 the canonical JSON of all its other fields, ``prev_hash`` included, so editing any stored
 record, deleting one, or re-linking the chain is visible to :func:`verify`.
 
@@ -72,9 +72,7 @@ class DuplicateRecord(AuditError):
 
     def __init__(self, existing: "Record") -> None:
         self.existing = existing
-        super().__init__(
-            f"record {existing.record_id!r} is already in chain {existing.environment!r} at seq {existing.seq}"
-        )
+        super().__init__(f"record {existing.record_id!r} is already in chain {existing.chain!r} at seq {existing.seq}")
 
 
 class CorruptRecord(AuditError):
@@ -142,10 +140,10 @@ class Record:
     """One decision, as stored.
 
     Attributes:
-        seq: position in the environment's chain, from 0.
+        seq: position in the chain (:attr:`chain`), from 0.
         record_id: unique id (uuid4 hex, or a deterministic id from the caller).
         kind: one of :data:`KINDS`.
-        environment: the chain this record belongs to (``dev``, ``staging``, ``prod``).
+        environment: the environment decided for (``dev``, ``staging``, ``prod``).
         registered_model: e.g. ``hrob-risk-prod``.
         actor: who or what caused it (CI actor, approver).
         event: the triggering event (kind, branch, sha, PR, run URL, ...).
@@ -213,6 +211,13 @@ class Record:
             )
         return cls(**dict(data))
 
+    @property
+    def chain(self) -> str:
+        """The chain this record belongs to: one per (model, environment), named by the registered
+        model (``hrob-risk-prod``), so models sharing a registry never share a chain; a record
+        without a registered model (older callers, tests) is in its environment's chain."""
+        return self.registered_model or self.environment
+
     def computed_hash(self) -> str:
         """The hash this record's content implies (compare with :attr:`hash`)."""
         return record_hash(self.to_dict())
@@ -253,6 +258,8 @@ def build(
     if kind not in KINDS:
         raise AuditError(f"unknown audit record kind {kind!r} (known: {', '.join(KINDS)})")
     _check_chain(environment)
+    if registered_model:
+        _check_chain(registered_model)
     if not created_at:
         raise AuditError("created_at is required (an ISO-8601 time)")
     data: dict[str, Any] = _clean(
@@ -281,9 +288,9 @@ def build(
     return Record(**data)
 
 
-def _check_chain(environment: str) -> None:
-    if not isinstance(environment, str) or not _CHAIN.fullmatch(environment):
-        raise AuditError(f"bad environment name for an audit chain: {environment!r}")
+def _check_chain(name: str) -> None:
+    if not isinstance(name, str) or not _CHAIN.fullmatch(name):
+        raise AuditError(f"bad name for an audit chain: {name!r}")
 
 
 # --------------------------------------------------------------------------- storage
@@ -291,21 +298,21 @@ def _check_chain(environment: str) -> None:
 
 @runtime_checkable
 class AuditStore(Protocol):
-    """Where chains live: one chain per environment, records in ``seq`` order.
+    """Where chains live: one chain per (model, environment) (:attr:`Record.chain`), records in ``seq`` order.
 
     Implementations keep each record as its JSON (``Record.to_dict()``) and must make
-    ``append`` a compare-and-swap on ``(environment, seq)``. ``tail`` and ``find`` are what
+    ``append`` a compare-and-swap on ``(chain, seq)``. ``tail`` and ``find`` are what
     :func:`append` reads, so they must not read the whole chain: their cost should not grow
     with its length. ``read_all`` is for verification, history and repair.
     """
 
-    def read_all(self, environment: str | None = None) -> list[Record]:
-        """Every record of one chain in ``seq`` order; ``None``: all chains, by environment then seq."""
+    def read_all(self, chain: str | None = None) -> list[Record]:
+        """Every record of one chain in ``seq`` order; ``None``: all chains, by chain then seq."""
 
-    def tail(self, environment: str) -> Record | None:
+    def tail(self, chain: str) -> Record | None:
         """The record with the highest ``seq`` of the chain, or ``None`` when it is empty."""
 
-    def find(self, environment: str, record_id: str) -> Record | None:
+    def find(self, chain: str, record_id: str) -> Record | None:
         """The record of the chain with this ``record_id``, or ``None``."""
 
     def append(self, record: Record) -> None:
@@ -320,18 +327,18 @@ class AuditStore(Protocol):
 
 
 class FileAuditStore:
-    """One JSON file per record under ``<root>/<environment>/<seq:012d>.json``.
+    """One JSON file per record under ``<root>/<chain>/<seq:012d>.json``.
 
     The file is written in full to a temporary name, fsynced, and then hard-linked to its final
     name; ``link`` fails when the name exists, which makes the append an atomic
     compare-and-swap, and readers never see a half-written record. On a file system without
     hard links it falls back to ``open(O_CREAT | O_EXCL)``.
 
-    Costs: :meth:`tail` reads the hint ``<environment>/.tail`` (the seq of the last append),
+    Costs: :meth:`tail` reads the hint ``<chain>/.tail`` (the seq of the last append),
     steps forward past any record stored after it was written (a stat each), and parses one
     file; without a usable hint it lists the chain's directory (names only) instead. The hint
     is only a starting point, never trusted beyond an existing file, so a stale or lost one
-    costs a few stats or one listing, never a wrong tail. :meth:`find` uses an index of empty files ``<environment>/.ids/<key>/<seq:012d>``
+    costs a few stats or one listing, never a wrong tail. :meth:`find` uses an index of empty files ``<chain>/.ids/<key>/<seq:012d>``
     (``key``: sha256 of the record id, truncated to 32 hex characters), so it lists one small
     directory and parses only the records that claim that id: constant in the chain's length.
     An index entry is created *before* the record's link, so every stored record has one (a
@@ -344,35 +351,35 @@ class FileAuditStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
 
-    def _chain_dir(self, environment: str) -> Path:
-        _check_chain(environment)
-        return self.root / environment
+    def _chain_dir(self, chain: str) -> Path:
+        _check_chain(chain)
+        return self.root / chain
 
     @staticmethod
     def _name(seq: int) -> str:
         return f"{seq:012d}.json"
 
-    def path_of(self, environment: str, seq: int) -> Path:
-        """Where record ``seq`` of ``environment`` is (or would be) stored."""
-        return self._chain_dir(environment) / self._name(seq)
+    def path_of(self, chain: str, seq: int) -> Path:
+        """Where record ``seq`` of ``chain`` is (or would be) stored."""
+        return self._chain_dir(chain) / self._name(seq)
 
-    def environments(self) -> list[str]:
+    def chains(self) -> list[str]:
         """The chains present, sorted."""
         if not self.root.is_dir():
             return []
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _CHAIN.fullmatch(p.name))
 
-    def _names(self, environment: str) -> list[str]:
+    def _names(self, chain: str) -> list[str]:
         """File names of the chain's records, unsorted (a directory listing, nothing parsed)."""
         try:
-            names = os.listdir(self._chain_dir(environment))
+            names = os.listdir(self._chain_dir(chain))
         except (FileNotFoundError, NotADirectoryError):
             return []
         return [n for n in names if len(n) == 17 and n.endswith(".json") and n[:12].isascii() and n[:12].isdigit()]
 
-    def _files(self, environment: str) -> list[Path]:
-        folder = self._chain_dir(environment)
-        return [folder / name for name in sorted(self._names(environment))]
+    def _files(self, chain: str) -> list[Path]:
+        folder = self._chain_dir(chain)
+        return [folder / name for name in sorted(self._names(chain))]
 
     @staticmethod
     def _load(path: Path) -> Record:
@@ -387,28 +394,28 @@ class FileAuditStore:
         except CorruptRecord as exc:
             raise CorruptRecord(f"audit record {path}: {exc}") from None
 
-    def read_all(self, environment: str | None = None) -> list[Record]:
+    def read_all(self, chain: str | None = None) -> list[Record]:
         """Every record of one chain (or of all chains) in ``seq`` order.
 
         Raises:
             CorruptRecord: naming the file when a stored record is not valid JSON.
         """
-        envs = [environment] if environment is not None else self.environments()
-        return [self._load(p) for env in envs for p in self._files(env)]
+        names = [chain] if chain is not None else self.chains()
+        return [self._load(p) for name in names for p in self._files(name)]
 
-    def _hint_path(self, environment: str) -> Path:
-        return self._chain_dir(environment) / ".tail"
+    def _hint_path(self, chain: str) -> Path:
+        return self._chain_dir(chain) / ".tail"
 
-    def _read_hint(self, environment: str) -> int | None:
+    def _read_hint(self, chain: str) -> int | None:
         try:
-            text = self._hint_path(environment).read_text(encoding="ascii").strip()
+            text = self._hint_path(chain).read_text(encoding="ascii").strip()
         except (OSError, UnicodeDecodeError):
             return None
         return int(text) if text.isascii() and text.isdigit() else None
 
-    def _write_hint(self, environment: str, seq: int) -> None:
+    def _write_hint(self, chain: str, seq: int) -> None:
         """Point the tail hint at ``seq`` (best effort: atomic rename, no fsync; it is only a hint)."""
-        final = self._hint_path(environment)
+        final = self._hint_path(chain)
         tmp = final.with_name(f".tail.{uuid.uuid4().hex}")
         try:
             tmp.write_text(str(seq), encoding="ascii")
@@ -419,7 +426,7 @@ class FileAuditStore:
             except OSError:
                 pass
 
-    def tail(self, environment: str) -> Record | None:
+    def tail(self, chain: str) -> Record | None:
         """The last record of the chain (the highest seq), or ``None`` when it is empty.
 
         From the tail hint: a few stats and one parse; without one, a listing of the chain's
@@ -428,24 +435,24 @@ class FileAuditStore:
         Raises:
             CorruptRecord: when the last record is not valid JSON.
         """
-        seq = self._read_hint(environment)
-        if seq is not None and self.path_of(environment, seq).exists():
-            while self.path_of(environment, seq + 1).exists():  # appended after the hint was written
+        seq = self._read_hint(chain)
+        if seq is not None and self.path_of(chain, seq).exists():
+            while self.path_of(chain, seq + 1).exists():  # appended after the hint was written
                 seq += 1
-            return self._load(self.path_of(environment, seq))
-        names = self._names(environment)  # zero-padded: the greatest name is the greatest seq
-        return self._load(self._chain_dir(environment) / max(names)) if names else None
+            return self._load(self.path_of(chain, seq))
+        names = self._names(chain)  # zero-padded: the greatest name is the greatest seq
+        return self._load(self._chain_dir(chain) / max(names)) if names else None
 
     @staticmethod
     def _id_key(record_id: str) -> str:
         return hashlib.sha256(record_id.encode("utf-8")).hexdigest()[:32]
 
-    def _index_dir(self, environment: str) -> Path:
-        return self._chain_dir(environment) / ".ids"
+    def _index_dir(self, chain: str) -> Path:
+        return self._chain_dir(chain) / ".ids"
 
-    def _claim(self, environment: str, record_id: str, seq: int) -> None:
+    def _claim(self, chain: str, record_id: str, seq: int) -> None:
         """Add the index entry ``record_id -> seq`` (idempotent, durable before it returns)."""
-        index = self._index_dir(environment)
+        index = self._index_dir(chain)
         entry = index / self._id_key(record_id)
         try:
             entry.mkdir(parents=True)
@@ -455,19 +462,19 @@ class FileAuditStore:
         (entry / f"{seq:012d}").touch(exist_ok=True)
         _fsync_dir(entry)
 
-    def _ensure_index(self, environment: str) -> None:
+    def _ensure_index(self, chain: str) -> None:
         """Index a chain written before the index existed (once; a no-op afterwards)."""
-        folder = self._chain_dir(environment)
-        marker = self._index_dir(environment) / ".complete"
+        folder = self._chain_dir(chain)
+        marker = self._index_dir(chain) / ".complete"
         if marker.exists() or not folder.is_dir():
             return
-        for path in self._files(environment):
+        for path in self._files(chain):
             rec = self._load(path)
-            self._claim(environment, rec.record_id, rec.seq)
+            self._claim(chain, rec.record_id, rec.seq)
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch(exist_ok=True)
 
-    def find(self, environment: str, record_id: str) -> Record | None:
+    def find(self, chain: str, record_id: str) -> Record | None:
         """The record with ``record_id`` in the chain, or ``None``.
 
         Lists ``.ids/<key>/`` (one entry per attempt to store that id) and parses those
@@ -476,14 +483,14 @@ class FileAuditStore:
         Raises:
             CorruptRecord: when a candidate record is not valid JSON.
         """
-        self._ensure_index(environment)
-        entry = self._index_dir(environment) / self._id_key(record_id)
+        self._ensure_index(chain)
+        entry = self._index_dir(chain) / self._id_key(record_id)
         try:
             names = sorted(n for n in os.listdir(entry) if re.fullmatch(r"\d{12}", n))
         except (FileNotFoundError, NotADirectoryError):
             return None
         for name in names:
-            path = self.path_of(environment, int(name))
+            path = self.path_of(chain, int(name))
             if not path.exists():
                 continue  # a writer lost the race (or died) after claiming the id
             rec = self._load(path)
@@ -500,12 +507,12 @@ class FileAuditStore:
                 (Without a lock this check is not atomic with the link; :func:`append` reads
                 the tail before it looks the id up, which closes that gap: see there.)
         """
-        folder = self._chain_dir(record.environment)
+        folder = self._chain_dir(record.chain)
         folder.mkdir(parents=True, exist_ok=True)
-        existing = self.find(record.environment, record.record_id)
+        existing = self.find(record.chain, record.record_id)
         if existing is not None:
             raise DuplicateRecord(existing)
-        self._claim(record.environment, record.record_id, record.seq)
+        self._claim(record.chain, record.record_id, record.seq)
         final = folder / self._name(record.seq)
         payload = (
             json.dumps(record.to_dict(), sort_keys=True, indent=1, ensure_ascii=True, allow_nan=False) + "\n"
@@ -521,7 +528,7 @@ class FileAuditStore:
             try:
                 os.link(tmp, final)
             except FileExistsError:
-                raise ConcurrentAppend(f"record {record.seq} of chain {record.environment!r} already exists") from None
+                raise ConcurrentAppend(f"record {record.seq} of chain {record.chain!r} already exists") from None
             except OSError:
                 self._append_exclusive(final, payload, record)
         finally:
@@ -530,14 +537,14 @@ class FileAuditStore:
             except FileNotFoundError:
                 pass
         _fsync_dir(folder)
-        self._write_hint(record.environment, record.seq)
+        self._write_hint(record.chain, record.seq)
 
     @staticmethod
     def _append_exclusive(final: Path, payload: bytes, record: Record) -> None:
         try:
             fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
-            raise ConcurrentAppend(f"record {record.seq} of chain {record.environment!r} already exists") from None
+            raise ConcurrentAppend(f"record {record.seq} of chain {record.chain!r} already exists") from None
         try:
             os.write(fd, payload)
             os.fsync(fd)
@@ -583,7 +590,7 @@ def append(
     max_tries: int = 20,
     rng: random.Random | None = None,
 ) -> Record:
-    """Append one record to ``environment``'s chain, linked to the current tail.
+    """Append one record to its chain (``registered_model``'s, else ``environment``'s), linked to the tail.
 
     Reads the tail, builds the record at ``tail.seq + 1`` with ``prev_hash = tail.hash`` and
     appends it; when another writer took that ``seq`` first it reads the new tail and tries
@@ -600,7 +607,7 @@ def append(
     Args:
         store: where the chain lives.
         kind: one of :data:`KINDS`.
-        environment: the chain.
+        environment: the environment decided for.
         created_at: ISO-8601 time of the decision (the caller's clock).
         record_id: a deterministic id for idempotent appends; a uuid4 when omitted.
         registered_model, actor, event, commit, candidate_version, champion_version, metrics,
@@ -618,12 +625,13 @@ def append(
     """
     rng = rng or random.Random()
     rid = record_id or uuid.uuid4().hex
+    chain = registered_model or environment
     last_error: ConcurrentAppend | None = None
     for attempt in range(max(1, max_tries)):
         # tail first, then the id: anyone appending after the tail read takes our seq
-        tail = store.tail(environment)
+        tail = store.tail(chain)
         if record_id is not None:
-            found = store.find(environment, record_id)
+            found = store.find(chain, record_id)
             if found is not None:
                 return found
         record = build(
@@ -655,7 +663,7 @@ def append(
             last_error = exc
             time.sleep(rng.uniform(0.001, 0.01) * min(attempt + 1, 5))
     raise ConcurrentAppend(
-        f"could not append to the {environment!r} audit chain after {max(1, max_tries)} tries ({last_error})"
+        f"could not append to the {chain!r} audit chain after {max(1, max_tries)} tries ({last_error})"
     )
 
 
@@ -669,10 +677,10 @@ class Problem:
     seq: int
     record_id: str
     problem: str
-    environment: str = ""
+    chain: str = ""
 
     def __str__(self) -> str:
-        where = f"{self.environment} " if self.environment else ""
+        where = f"{self.chain} " if self.chain else ""
         return f"{where}record {self.seq} ({self.record_id}): {self.problem}"
 
 
@@ -707,7 +715,7 @@ def _verify_chain(records: Sequence[Record], head: tuple[int, str] | None) -> li
     prev: Record | None = None
     expected = 0
     for rec in records:
-        env = rec.environment
+        env = rec.chain
 
         def report(text: str, rec: Record = rec, env: str = env) -> None:
             problems.append(Problem(rec.seq, rec.record_id, text, env))
@@ -744,14 +752,12 @@ def _verify_chain(records: Sequence[Record], head: tuple[int, str] | None) -> li
                     f"missing record (the chain ends at seq "
                     f"{last.seq if last else -1} but record {head_seq} was recorded "
                     "as its head)",
-                    last.environment if last else "",
+                    last.chain if last else "",
                 )
             )
         elif match[0].hash != head_hash:
             problems.append(
-                Problem(
-                    head_seq, match[0].record_id, "edited (hash differs from the recorded head)", match[0].environment
-                )
+                Problem(head_seq, match[0].record_id, "edited (hash differs from the recorded head)", match[0].chain)
             )
     return problems
 
@@ -759,7 +765,7 @@ def _verify_chain(records: Sequence[Record], head: tuple[int, str] | None) -> li
 def verify(records: Iterable[Record], *, head: tuple[int, str] | None = None) -> VerifyResult:
     """Recompute every hash and link; name the first edited, missing or re-linked record.
 
-    Records of several environments are checked as separate chains (in order of first
+    Records of several chains (one per registered model) are checked separately (in order of first
     appearance). Pure: nothing is read or written.
 
     A hash chain alone cannot tell that records were cut off its *end*; pass ``head``
@@ -775,7 +781,7 @@ def verify(records: Iterable[Record], *, head: tuple[int, str] | None = None) ->
     """
     chains: dict[str, list[Record]] = {}
     for rec in records:
-        chains.setdefault(rec.environment, []).append(rec)
+        chains.setdefault(rec.chain, []).append(rec)
     problems: list[Problem] = []
     for env_records in chains.values():
         problems += _verify_chain(env_records, head if len(chains) == 1 else None)

@@ -54,7 +54,7 @@ class MlflowAuditStore:
       key lookups; a head tag without a run id (written before run ids were kept) costs one
       search by the seq tag instead.
     * :meth:`find`: one ``search_runs`` on the chain and record-id tags, one page.
-    * :meth:`append`: the ``audit.<env>`` registry lock (create, read and delete of a
+    * :meth:`append`: the ``audit.<chain>`` registry lock (create, read and delete of a
       registered model), ``get_experiment``, one :meth:`find`, and four writes (the ``next``
       tag, ``create_run``, ``set_terminated``, the head tag).
 
@@ -90,12 +90,12 @@ class MlflowAuditStore:
                 return runs
 
     @staticmethod
-    def _chain_filter(environment: str) -> str:
-        return f"tags.`{AUDIT_CHAIN}` = '{_quote(environment)}'"
+    def _chain_filter(chain: str) -> str:
+        return f"tags.`{AUDIT_CHAIN}` = '{_quote(chain)}'"
 
-    def _by_seq(self, environment: str, seq: int) -> list[Any]:
+    def _by_seq(self, chain: str, seq: int) -> list[Any]:
         # the selective tag first: SQLite evaluates the filters' joins in order (2x faster at 10k runs)
-        return self._search(f"tags.`{AUDIT_SEQ}` = '{int(seq)}' and {self._chain_filter(environment)}")
+        return self._search(f"tags.`{AUDIT_SEQ}` = '{int(seq)}' and {self._chain_filter(chain)}")
 
     @staticmethod
     def _record_of(run: Any) -> "Record":
@@ -124,18 +124,18 @@ class MlflowAuditStore:
             raise
         return run if run.info.lifecycle_stage == "active" else None
 
-    def read_all(self, environment: str | None = None) -> list["Record"]:
-        """Every record of one chain in seq order (all chains when ``environment`` is None)."""
-        flt = self._chain_filter(environment) if environment else ""
+    def read_all(self, chain: str | None = None) -> list["Record"]:
+        """Every record of one chain in seq order (all chains when ``chain`` is None)."""
+        flt = self._chain_filter(chain) if chain else ""
         records = [self._record_of(run) for run in self._search(flt)]
-        return sorted(records, key=lambda r: (r.environment, r.seq))
+        return sorted(records, key=lambda r: (r.chain, r.seq))
 
-    def head(self, environment: str) -> tuple[int, str] | None:
+    def head(self, chain: str) -> tuple[int, str] | None:
         """(seq, hash) of the newest record as recorded at append time, or ``None``."""
-        parsed = _parse_head(self._experiment_tags().get(AUDIT_HEAD + environment))
+        parsed = _parse_head(self._experiment_tags().get(AUDIT_HEAD + chain))
         return None if parsed is None else (parsed[0], parsed[1])
 
-    def tail(self, environment: str) -> "Record | None":
+    def tail(self, chain: str) -> "Record | None":
         """The chain's newest record, found through the head tag (no search when it names the run).
 
         Returns:
@@ -148,41 +148,37 @@ class MlflowAuditStore:
         """
         from promoter.core.audit import AuditError
 
-        parsed = _parse_head(self._experiment_tags().get(AUDIT_HEAD + environment))
+        parsed = _parse_head(self._experiment_tags().get(AUDIT_HEAD + chain))
         if parsed is None:
             return None
         seq, digest, run_id = parsed
         if run_id:
             run = self._active_run(run_id)
-            if (
-                run is not None
-                and run.data.tags.get(AUDIT_CHAIN) == environment
-                and run.data.tags.get(AUDIT_SEQ) == str(seq)
-            ):
+            if run is not None and run.data.tags.get(AUDIT_CHAIN) == chain and run.data.tags.get(AUDIT_SEQ) == str(seq):
                 return self._record_of(run)
-        records = [self._record_of(run) for run in self._by_seq(environment, seq)]
+        records = [self._record_of(run) for run in self._by_seq(chain, seq)]
         if not records:
             raise AuditError(
-                f"the head of audit chain {environment!r} is record {seq}, but no run in "
+                f"the head of audit chain {chain!r} is record {seq}, but no run in "
                 f"experiment {self.experiment!r} holds it (deleted?); `promote audit verify "
-                f"--env {environment}` names the problem"
+                f"--env <environment>` names the problem"
             )
         return next((r for r in records if r.hash == digest), records[0])
 
-    def find(self, environment: str, record_id: str) -> "Record | None":
+    def find(self, chain: str, record_id: str) -> "Record | None":
         """The record of the chain with ``record_id`` (one search by the record-id tag), or ``None``."""
         page = self.registry.client.search_runs(
             [self.experiment_id],
             max_results=50,
-            filter_string=f"tags.`{AUDIT_RECORD_ID}` = '{_quote(record_id)}' and {self._chain_filter(environment)}",
+            filter_string=f"tags.`{AUDIT_RECORD_ID}` = '{_quote(record_id)}' and {self._chain_filter(chain)}",
         )
         records = [self._record_of(run) for run in page]
-        found = [r for r in records if r.record_id == record_id and r.environment == environment]
+        found = [r for r in records if r.record_id == record_id and r.chain == chain]
         return min(found, key=lambda r: r.seq) if found else None
 
     @staticmethod
     def _run_name(record: "Record") -> str:
-        return f"{record.environment}-{record.seq:06d}-{record.kind}"
+        return f"{record.chain}-{record.seq:06d}-{record.kind}"
 
     @staticmethod
     def _run_tags(record: "Record") -> dict[str, str]:
@@ -190,7 +186,7 @@ class MlflowAuditStore:
         text = record.to_json()
         parts = [text[i : i + _PART_SIZE] for i in range(0, len(text), _PART_SIZE)] or [""]
         return {
-            AUDIT_CHAIN: record.environment,
+            AUDIT_CHAIN: record.chain,
             AUDIT_SEQ: str(record.seq),
             AUDIT_KIND: record.kind,
             AUDIT_RECORD_ID: record.record_id,
@@ -200,7 +196,7 @@ class MlflowAuditStore:
 
     def _move_head(self, record: "Record", run_id: str) -> None:
         self.registry.client.set_experiment_tag(
-            self.experiment_id, AUDIT_HEAD + record.environment, f"{record.seq}:{record.hash}:{run_id}"
+            self.experiment_id, AUDIT_HEAD + record.chain, f"{record.seq}:{record.hash}:{run_id}"
         )
 
     def append(self, record: "Record") -> None:
@@ -208,7 +204,7 @@ class MlflowAuditStore:
 
         Under the lock: the head must be ``record.seq - 1`` (compare-and-swap) and no run of the
         chain may hold ``record.record_id``. The seq about to be written is announced in the
-        ``promote.audit.next.<env>`` tag first, so when a writer stopped after creating its run
+        ``promote.audit.next.<chain>`` tag first, so when a writer stopped after creating its run
         but before moving the head, the next writer finds that run (one search, only then),
         moves the head to it and retries instead of storing a second record at that seq.
 
@@ -218,7 +214,7 @@ class MlflowAuditStore:
         """
         from promoter.core.audit import ConcurrentAppend, DuplicateRecord
 
-        env = record.environment
+        env = record.chain
         with self.registry.lock(
             f"audit.{env}", ttl_seconds=120, timeout_seconds=300, poll_seconds=0.1, max_poll_seconds=1.0
         ):
@@ -248,7 +244,7 @@ class MlflowAuditStore:
             client.set_terminated(run.info.run_id)
             self._move_head(record, run.info.run_id)
 
-    def run_id_of(self, environment: str, seq: int) -> str | None:
+    def run_id_of(self, chain: str, seq: int) -> str | None:
         """The MLflow run holding record ``seq`` (for operators and tests)."""
-        runs = self._by_seq(environment, seq)
+        runs = self._by_seq(chain, seq)
         return runs[0].info.run_id if runs else None

@@ -21,9 +21,19 @@ _STEP_ICON = {"done": "✅", "skipped": "⏭️", "failed": "❌"}
 _EXIT_MEANING = {0: "done", 1: "unexpected failure", 2: "invalid input", 3: "gate said no", 4: "waiting for approval"}
 
 
-def marker(environment: str | None) -> str:
-    """The hidden marker that identifies this environment's sticky comment or thread."""
-    return f"{MARKER_PREFIX}{environment or 'none'} -->"
+def marker(environment: str | None, registered_model: str | None = None) -> str:
+    """The hidden marker of the sticky comment or thread of one (model, environment).
+
+    Two models built from one pull request (a repository with several projects) each keep their
+    own comment: the marker names the registered model when there is one.
+    """
+    model = f" model={registered_model}" if registered_model else ""
+    return f"{MARKER_PREFIX}{environment or 'none'}{model} -->"
+
+
+def status_context(result: Mapping[str, Any]) -> str:
+    """The commit-status context of a run: ``promote/<registered model>`` (``promote/<env>`` without one)."""
+    return f"promote/{result.get('registered_model') or result.get('environment') or 'none'}"
 
 
 def _cell(value: Any) -> str:
@@ -267,7 +277,7 @@ def summary(result: Mapping[str, Any]) -> str:
 
 def comment(result: Mapping[str, Any]) -> str:
     """The sticky PR comment / thread body: the hidden marker, then :func:`summary`."""
-    body = marker(result.get("environment")) + "\n" + summary(result)
+    body = marker(result.get("environment"), result.get("registered_model")) + "\n" + summary(result)
     if len(body) > MAX_COMMENT_CHARS:
         body = body[:MAX_COMMENT_CHARS] + "\n\n…(truncated; the full report is in the job summary)\n"
     return body

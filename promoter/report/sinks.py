@@ -233,14 +233,14 @@ class GitHubSink:
                         repo,
                         int(pr),
                         ctx.masker.mask(markdown.comment(result)),
-                        markdown.marker(result.get("environment")),
+                        markdown.marker(result.get("environment"), result.get("registered_model")),
                     )
                 if sha:
                     state, description = markdown.status(result)
                     body = {
                         "state": state,
                         "description": ctx.masker.mask(description),
-                        "context": f"promote/{result.get('environment') or 'none'}",
+                        "context": markdown.status_context(result),
                     }
                     if event.get("run_url"):
                         body["target_url"] = event["run_url"]
@@ -392,13 +392,13 @@ class AzureSink:
                     session,
                     base,
                     ctx.masker.mask(markdown.comment(result)),
-                    markdown.marker(result.get("environment")),
+                    markdown.marker(result.get("environment"), result.get("registered_model")),
                     _AZ_THREAD[state],
                 )
                 body = {
                     "state": _AZ_STATE[state],
                     "description": ctx.masker.mask(description),
-                    "context": {"name": f"promote-{result.get('environment') or 'none'}", "genre": "promote"},
+                    "context": {"name": markdown.status_context(result).replace("/", "-"), "genre": "promote"},
                 }
                 if event.get("run_url"):
                     body["targetUrl"] = event["run_url"]

@@ -53,14 +53,14 @@ def test_approving_a_needs_approval_decision_moves_the_champion(prod):
     assert action.champion_moved
     assert registry.get_alias(MODEL, tags.CHAMPION) == 2
     assert registry.get_alias(MODEL, tags.PREVIOUS) == 1
-    records = registry.audit_store().read_all("prod")
+    records = registry.audit_store().read_all(MODEL)
     assert [r.kind for r in records] == ["gate", "approval", "alias_move"]
     assert records[1].decision_id == gate.record_id and records[1].details["ticket"] == "CHG-1"
     assert records[2].decision_id == gate.record_id and records[2].details["approved"] is True
     # approving again changes nothing
     again = decisions.approve(cfg, "prod", 2, "dr.lee")
     assert not again.champion_moved
-    assert len(registry.audit_store().read_all("prod")) == 3
+    assert len(registry.audit_store().read_all(MODEL)) == 3
 
 
 def test_a_fail_cannot_be_approved(prod):
@@ -93,7 +93,7 @@ def test_rollback_moves_back_holds_and_release_hold_lifts(prod):
     action = decisions.rollback(cfg, "prod", "ops.kim", "calibration drift")
     assert registry.get_alias(MODEL, tags.CHAMPION) == 1
     assert registry.get_alias(MODEL, tags.PREVIOUS) == 2
-    records = registry.audit_store().read_all("prod")
+    records = registry.audit_store().read_all(MODEL)
     assert [r.kind for r in records][-2:] == ["rollback", "hold"]
     assert hold_state(records) is not None
     assert "hold" in action.message
@@ -101,13 +101,13 @@ def test_rollback_moves_back_holds_and_release_hold_lifts(prod):
     _gate(registry, "PASS", 3, 1)
     decisions.approve(cfg, "prod", 3, "dr.lee")
     assert registry.get_alias(MODEL, tags.CHAMPION) == 3
-    assert hold_state(registry.audit_store().read_all("prod")) is None  # an approved move lifts it
+    assert hold_state(registry.audit_store().read_all(MODEL)) is None  # an approved move lifts it
     decisions.rollback(cfg, "prod", "ops.kim", "again")
     released = decisions.release_hold(cfg, "prod", "ops.kim", "fixed")
     assert "released" in released.message
-    assert hold_state(registry.audit_store().read_all("prod")) is None
+    assert hold_state(registry.audit_store().read_all(MODEL)) is None
     store = registry.audit_store()
-    assert audit.verify(store.read_all("prod"), head=store.head("prod")).ok
+    assert audit.verify(store.read_all(MODEL), head=store.head(MODEL)).ok
 
 
 def test_rollback_to_an_explicit_version_and_refusals(prod):
@@ -154,7 +154,7 @@ def test_two_approvals_from_two_named_people(prod):
     assert registry.get_alias(MODEL, tags.CHAMPION) == 1
     second = decisions.approve(cfg, "prod", 2, "ops.kim")
     assert second.champion_moved and registry.get_alias(MODEL, tags.CHAMPION) == 2
-    kinds = [r.kind for r in registry.audit_store().read_all("prod")]
+    kinds = [r.kind for r in registry.audit_store().read_all(MODEL)]
     assert kinds == ["gate", "approval", "approval", "alias_move"]
 
 
@@ -185,7 +185,7 @@ def test_a_dry_run_decision_has_nothing_to_approve(prod):
     with pytest.raises(errors.InvalidInput, match="nothing to approve: NEEDS_APPROVAL under mode dry_run"):
         decisions.approve(cfg, "prod", 2, "dr.lee")
     assert registry.get_alias(MODEL, tags.CHAMPION) == 1
-    assert [r.kind for r in registry.audit_store().read_all("prod")] == ["gate"]
+    assert [r.kind for r in registry.audit_store().read_all(MODEL)] == ["gate"]
 
 
 def test_release_hold_says_what_the_pending_decision_now_allows(prod):
@@ -195,3 +195,69 @@ def test_release_hold_says_what_the_pending_decision_now_allows(prod):
     _gate(registry, "PASS", 2, 3)  # a later release passed, waits on the hold
     released = decisions.release_hold(cfg, "prod", "ops.kim", "fixed")
     assert "version 2's decision is now MOVE" in released.message
+
+
+OTHER = "hie-b-prod"
+
+
+@pytest.fixture
+def two_models(prod, tmp_path: Path):
+    """A second project (model ``hie-b``) in the same registry as the first: versions 1..2, v1 champion."""
+    import shutil
+
+    registry, cfg = prod
+    other = tmp_path / "hie-b" / "configs"
+    shutil.copytree(cfg, other)
+    project = other / "base" / "project.yml"
+    text = project.read_text()
+    assert "model_name: hrob-risk" in text
+    project.write_text(text.replace("model_name: hrob-risk", "model_name: hie-b"))
+    registry.client.create_registered_model(OTHER)
+    exp = registry.client.get_experiment_by_name("train").experiment_id
+    for _ in range(2):
+        run = registry.client.create_run(exp)
+        registry.client.create_model_version(OTHER, source=str(tmp_path / "art" / "model"), run_id=run.info.run_id)
+    registry.set_alias(OTHER, tags.CHAMPION, 1)
+    return registry, cfg, other
+
+
+def _gate_of(registry, model: str, verdict: str, candidate: int, champion: int) -> audit.Record:
+    return audit.append(
+        registry.audit_store(),
+        kind="gate",
+        environment="prod",
+        created_at=datetime.now(UTC).isoformat(),
+        registered_model=model,
+        candidate_version=candidate,
+        champion_version=champion,
+        verdict=verdict,
+        details={"mode": "enforce", "approvals_required": 0},
+    )
+
+
+def test_two_models_in_one_registry_keep_their_decisions_apart(two_models):
+    """Regression: an approval bound to the other model's decision, a rollback's hold stopping the other model."""
+    registry, cfg, other = two_models
+    store = registry.audit_store()
+    b_gate = _gate_of(registry, OTHER, "NEEDS_APPROVAL", 2, 1)
+    a_gate = _gate_of(registry, MODEL, "NEEDS_APPROVAL", 2, 1)  # same version number, newer, other model
+
+    b_action = decisions.approve(other, "prod", 2, "dr.lee")
+    assert b_action.champion_moved
+    b_records = store.read_all(OTHER)
+    assert [r.kind for r in b_records] == ["gate", "approval", "alias_move"]
+    assert b_records[1].decision_id == b_gate.record_id != a_gate.record_id
+    assert registry.get_alias(OTHER, tags.CHAMPION) == 2
+    assert registry.get_alias(MODEL, tags.CHAMPION) == 1  # model A's v2 still waits for its own approval
+    assert [r.kind for r in store.read_all(MODEL)] == ["gate"]
+
+    # model A: approve, then roll back (a hold on A's prod chain only)
+    decisions.approve(cfg, "prod", 2, "dr.lee")
+    decisions.rollback(cfg, "prod", "ops.kim", "calibration drift")
+    assert hold_state(store.read_all(MODEL)) is not None
+    assert hold_state(store.read_all(OTHER)) is None
+    assert registry.get_alias(OTHER, tags.CHAMPION) == 2  # untouched by A's rollback
+    assert "hie-b-prod has no hold" in decisions.release_hold(other, "prod", "ops.kim", "not ours").message
+    assert [r.kind for r in store.read_all(OTHER)] == ["gate", "approval", "alias_move"]
+    for chain in (MODEL, OTHER):
+        assert audit.verify(store.read_all(chain), head=store.head(chain)).ok

@@ -19,6 +19,7 @@ def test_verify_names_an_edited_record_and_history_lists_the_chain(git_repo: Pat
             store,
             kind="gate",
             environment="prod",
+            registered_model="hrob-risk-prod",
             created_at=f"2026-11-23T09:0{i}:00+00:00",
             candidate_version=i + 1,
             verdict="PASS",
@@ -34,7 +35,7 @@ def test_verify_names_an_edited_record_and_history_lists_the_chain(git_repo: Pat
     records = json.loads(hist.stdout)
     assert [r["seq"] for r in records] == [0, 1, 2]
 
-    run_id = store.run_id_of("prod", 2)
+    run_id = store.run_id_of("hrob-risk-prod", 2)
     data = json.loads(registry.client.get_run(run_id).data.tags[AUDIT_PART + "0"])
     data["candidate_version"] = 99  # someone quietly rewrites which version passed
     registry.client.set_tag(run_id, AUDIT_PART + "0", json.dumps(data))

@@ -14,4 +14,4 @@ def test_score_without_a_champion_says_so(git_repo: Path, mlflow_uri: str):
     assert "hrob-risk-prod has no champion yet: nothing to score with" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (git_repo / ".promote" / "lake" / "predictions").exists()
-    assert Registry(mlflow_uri).audit_store().read_all("prod") == []
+    assert Registry(mlflow_uri).audit_store().read_all("hrob-risk-prod") == []

@@ -34,7 +34,6 @@ def _append(store: AuditStore, i: int, env: str = "prod", **kw) -> Record:
         kind="gate",
         environment=env,
         created_at=f"2026-01-05T10:00:{i:02d}+00:00",
-        registered_model=f"hrob-risk-{env}",
         actor="ci",
         commit=f"{i:040x}",
         candidate_version=i + 2,
@@ -166,15 +165,30 @@ def test_append_gives_up_after_bounded_tries(store, chain):
         _append(AlwaysLoses(), 5, max_tries=3)
 
 
+def test_two_models_in_one_environment_keep_separate_chains(store):
+    a0 = _append(store, 0, registered_model="hie-a-prod")
+    b0 = _append(store, 0, registered_model="hie-b-prod")
+    a1 = _append(store, 1, registered_model="hie-a-prod")
+    assert (a0.seq, b0.seq, a1.seq) == (0, 0, 1)
+    assert a1.prev_hash == a0.hash and b0.prev_hash == audit.GENESIS
+    assert [r.record_id for r in store.read_all("hie-a-prod")] == [a0.record_id, a1.record_id]
+    assert [r.record_id for r in store.read_all("hie-b-prod")] == [b0.record_id]
+    assert store.read_all("prod") == []  # the environment alone names no chain any more
+    assert store.find("hie-b-prod", a1.record_id) is None
+    result = verify(store.read_all(None))
+    assert result.ok and result.checked == 3
+
+
 @pytest.mark.parametrize(
     "kw,message",
     [
         ({"kind": "promote"}, "unknown audit record kind"),
-        ({"environment": "../etc"}, "bad environment name"),
+        ({"environment": "../etc"}, "bad name for an audit chain"),
+        ({"registered_model": "a/../b"}, "bad name for an audit chain"),
         ({"created_at": ""}, "created_at is required"),
         ({"details": {"x": object()}}, "JSON data only"),
     ],
-    ids=["unknown_kind", "path_like_environment", "no_time", "non_json_value"],
+    ids=["unknown_kind", "path_like_environment", "path_like_model", "no_time", "non_json_value"],
 )
 def test_bad_records_are_refused(store, kw, message):
     with pytest.raises(AuditError, match=message):

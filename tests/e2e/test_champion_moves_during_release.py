@@ -67,8 +67,8 @@ def test_a_champion_moved_after_the_gate_is_gated_again(tmp_path: Path, spark, m
     assert registry.get_alias(model, tags.PREVIOUS) == other  # the move replaced the champion it re-read
     assert any(f"champion moved to version {other} since the gate" in m for m in messages), messages
     store = registry.audit_store()
-    records = store.read_all("prod")
-    assert audit.verify(records, head=store.head("prod")).ok
+    records = store.read_all("hrob-risk-prod")
+    assert audit.verify(records, head=store.head("hrob-risk-prod")).ok
     gates = [r for r in records if r.kind == "gate" and r.candidate_version == candidate]
     assert [(r.champion_version, r.verdict) for r in gates] == [(1, "PASS"), (other, "PASS")]
     (move,) = [r for r in records if r.kind == "alias_move" and r.candidate_version == candidate]

@@ -42,8 +42,8 @@ def test_concurrent_runs_of_one_release_move_the_champion_once(tmp_path: Path):
     assert len(versions) == 1
     assert registry.get_alias("hrob-risk-prod", tags.CHAMPION) == 1
     store = registry.audit_store()
-    records = store.read_all("prod")
-    assert audit.verify(records, head=store.head("prod")).ok
+    records = store.read_all("hrob-risk-prod")
+    assert audit.verify(records, head=store.head("hrob-risk-prod")).ok
     moves = [r for r in records if r.kind == "alias_move"]
     gates = [r for r in records if r.kind == "gate"]
     assert len(moves) == 1 and moves[0].candidate_version == 1

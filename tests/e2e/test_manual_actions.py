@@ -97,7 +97,7 @@ def test_dispatch_rollback_hold_and_two_approvals(tmp_path: Path):
         == _plan(repo, env, "--provider", "github", "--event-file", str(payload))
     )
     assert registry.get_alias(MODEL, tags.CHAMPION) == v2 and registry.get_alias(MODEL, tags.PREVIOUS) == v3
-    records = registry.audit_store().read_all("prod")
+    records = registry.audit_store().read_all("hrob-risk-prod")
     rollback = next(r for r in records if r.kind == "rollback")
     assert rollback.actor == "Codertocat" and rollback.details["reason"] == "INC-991 calibration drift"
     assert records[-1].kind == "hold"
@@ -143,4 +143,4 @@ def test_dispatch_rollback_hold_and_two_approvals(tmp_path: Path):
     assert code == 0, err[-3000:]
     assert again["champion_moved"] is False
     store = registry.audit_store()
-    assert audit.verify(store.read_all("prod"), head=store.head("prod")).ok
+    assert audit.verify(store.read_all("hrob-risk-prod"), head=store.head("hrob-risk-prod")).ok

@@ -30,9 +30,9 @@ def test_a_release_through_a_tracking_server(mlflow_server: str, tmp_path: Path)
     registry = Registry(mlflow_server)
     assert registry.get_alias("hrob-risk-prod", tags.CHAMPION) == result["candidate"]["version"] == 1
     store = registry.audit_store()
-    kinds = [r.kind for r in store.read_all("prod")]
+    kinds = [r.kind for r in store.read_all("hrob-risk-prod")]
     assert kinds == ["gate", "alias_move", "scoring"]
-    assert audit.verify(store.read_all("prod"), head=store.head("prod")).ok
+    assert audit.verify(store.read_all("hrob-risk-prod"), head=store.head("hrob-risk-prod")).ok
     assert not (repo / ".promote" / "mlflow.db").exists()  # nothing went to the embedded store
     verify = run_promote("audit", "verify", "--env", "prod", cwd=repo, env=env)
     assert verify.returncode == 0 and "prod: ok, 3 record(s)" in verify.stdout

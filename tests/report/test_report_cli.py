@@ -20,7 +20,7 @@ def test_report_posts_and_survives_an_api_outage(fake_api, github_env, result_fa
     done = run_promote("report", str(result_file), env=github_env)
     assert done.returncode == 0, done.stderr
     assert "::error title=promote gate (staging)%3A FAIL::improvement.roc_auc" in done.stdout
-    assert [markdown.marker("staging") in c["body"] for c in fake_api.comments[7]] == [True]
+    assert [markdown.marker("staging", "hrob-risk-staging") in c["body"] for c in fake_api.comments[7]] == [True]
 
     fake_api.add_fault("GET", ".", 502, times=-1)
     down = run_promote("report", str(result_file), env={**github_env, "PROMOTE_HTTP_DEADLINE": "2"})

@@ -28,13 +28,13 @@ def test_first_run_creates_the_sticky_comment_and_the_second_updates_it(fake_api
     stream = io.StringIO()
     first = publish(result_factory(status="FAIL", exit_code=3), github_env, stream)
     assert first == []
-    ours = [c for c in fake_api.comments[7] if markdown.marker("staging") in c["body"]]
+    ours = [c for c in fake_api.comments[7] if markdown.marker("staging", "hrob-risk-staging") in c["body"]]
     assert len(ours) == 1 and "FAIL" in ours[0]["body"]
     comment_id = ours[0]["id"]
 
     second = publish(result_factory(status="PASS", exit_code=0), github_env, stream)
     assert second == []
-    ours = [c for c in fake_api.comments[7] if markdown.marker("staging") in c["body"]]
+    ours = [c for c in fake_api.comments[7] if markdown.marker("staging", "hrob-risk-staging") in c["body"]]
     assert [c["id"] for c in ours] == [comment_id]  # updated in place, not a new comment
     assert "PASS" in ours[0]["body"] and "FAIL" not in ours[0]["body"].split("###")[0]
     assert [c["body"] for c in fake_api.comments[7][:3]] == ["looks good", "nit: rename", "ship it"]
@@ -45,7 +45,7 @@ def test_first_run_creates_the_sticky_comment_and_the_second_updates_it(fake_api
     # one commit status per run, on the PR head, named for the environment
     assert [s["state"] for s in fake_api.statuses] == ["failure", "success"]
     assert {s["sha"] for s in fake_api.statuses} == {"b" * 40}
-    assert {s["context"] for s in fake_api.statuses} == {"promote/staging"}
+    assert {s["context"] for s in fake_api.statuses} == {"promote/hrob-risk-staging"}
     assert all(s.auth == f"Bearer {TOKEN}" for s in fake_api.seen)
     _no_token_anywhere(capfd, stream.getvalue())
 
@@ -56,8 +56,8 @@ def test_each_environment_keeps_its_own_comment(fake_api, github_env, result_fac
     publish(result_factory("staging", status="FAIL", exit_code=3), github_env, io.StringIO())
     bodies = [c["body"] for c in fake_api.comments[7]]
     assert len(bodies) == 2
-    assert sum(markdown.marker("staging") in b for b in bodies) == 1
-    assert sum(markdown.marker("prod") in b for b in bodies) == 1
+    assert sum(markdown.marker("staging", "hrob-risk-staging") in b for b in bodies) == 1
+    assert sum(markdown.marker("prod", "hrob-risk-prod") in b for b in bodies) == 1
 
 
 def test_step_summary_outputs_and_annotations(fake_api, github_env, result_factory, tmp_path):
@@ -199,3 +199,15 @@ def test_outside_ci_only_the_console_report_is_written(fake_api, result_factory,
     assert stream.getvalue().startswith("report:       staging: PASS")
     assert "::" not in stream.getvalue() and "##vso" not in stream.getvalue()
     assert fake_api.seen == []
+
+
+def test_each_model_keeps_its_own_comment_and_status(fake_api, github_env, result_factory):
+    """Two projects of one repository built by the same pull request: one sticky comment each."""
+    publish(result_factory("staging"), github_env, io.StringIO())
+    publish(result_factory("staging", registered_model="readmit-30d-staging"), github_env, io.StringIO())
+    publish(result_factory("staging", status="FAIL", exit_code=3), github_env, io.StringIO())
+    bodies = [c["body"] for c in fake_api.comments[7]]
+    assert len(bodies) == 2
+    assert sum(markdown.marker("staging", "hrob-risk-staging") in b for b in bodies) == 1
+    assert sum(markdown.marker("staging", "readmit-30d-staging") in b for b in bodies) == 1
+    assert {s["context"] for s in fake_api.statuses} == {"promote/hrob-risk-staging", "promote/readmit-30d-staging"}

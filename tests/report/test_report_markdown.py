@@ -73,7 +73,7 @@ def test_error_names_file_line_and_column(result_factory):
 
 def test_comment_starts_with_the_environment_marker(result_factory):
     body = markdown.comment(result_factory("prod"))
-    assert body.startswith("<!-- promote:env=prod -->\n## ")
+    assert body.startswith("<!-- promote:env=prod model=hrob-risk-prod -->\n## ")
     assert markdown.marker("staging") not in body
 
 
