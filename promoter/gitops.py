@@ -117,6 +117,59 @@ def read_tree_files(path: str | os.PathLike[str], rev: str, folder: str) -> dict
     return out
 
 
+# --------------------------------------------------------------------------- what changed (CI project selection)
+
+_NO_COMMIT = "0" * 40  # what GitHub and GitLab send as the "before" of a branch's first push
+
+
+def changed_files(
+    path: str | os.PathLike[str], base: str, head: str, *, since_merge_base: bool = False
+) -> list[str] | None:
+    """The paths (relative to the top of the work tree) that differ between ``base`` and ``head``.
+
+    Args:
+        path: inside the repository.
+        base: a commit, branch or remote branch (``origin/main``).
+        head: a commit or branch.
+        since_merge_base: diff from the merge base of the two (``git diff base...head``, what a
+            pull request shows) instead of from ``base`` itself (``base..head``, what a push added).
+
+    Returns:
+        Sorted paths (a rename counts as both names), or ``None`` when either commit is not
+        known here (a shallow clone, the all-zero "before" of a new branch).
+    """
+    import git
+
+    if not base or not head or base.strip("0") == "":
+        return None
+    repo = _repo(path, quiet=True)
+    if repo is None:
+        return None
+    a, b = resolve(path, base), resolve(path, head)
+    if a is None or b is None:
+        return None
+    try:
+        if since_merge_base:
+            bases = repo.git.merge_base(a, b).split()
+            if not bases:
+                return None
+            a = bases[0]
+        out = repo.git.diff("--name-only", "--no-renames", "-z", a, b, "--")
+    except git.GitCommandError:
+        return None
+    return sorted({p for p in out.split("\0") if p})
+
+
+def first_parent(path: str | os.PathLike[str], rev: str) -> str | None:
+    """The first parent of commit ``rev`` (what a merge was made onto), or ``None``."""
+    repo = _repo(path, quiet=True)
+    sha = resolve(path, rev) if repo is not None else None
+    if sha is None:
+        return None
+    parents = repo.commit(sha).parents
+    return parents[0].hexsha if parents else None
+
+
 # --------------------------------------------------------------------------- release cutting
 # Every name below reaches git as one argument of its own (GitPython builds argv, no shell),
 # and is checked with `git check-ref-format` first, so it can never be read as an option.

@@ -46,6 +46,7 @@ def examples(*lines: str) -> str:
         "promote plan --provider github --event-file event.json --json",
         "promote plan --event pull_request --from feature/x --into main",
         "PROMOTE_ENV=prod promote plan --branch release/1.2",
+        "promote --project claims plan                # models/claims/configs (promote projects lists them)",
         "",
         "Exit codes: 0 done (or nothing to do), 1 unexpected failure, 2 invalid input,",
         "3 gate said no, 4 waiting for approval.",
@@ -58,11 +59,18 @@ def examples(*lines: str) -> str:
     default="configs",
     show_default=True,
     type=click.Path(file_okay=False),
-    help="Folder with base/ and per-environment overrides.",
+    help="Folder with base/ and per-environment overrides (wins over --project).",
+)
+@click.option(
+    "--project",
+    envvar="PROMOTE_PROJECT",
+    metavar="NAME",
+    help="Which model project of the repository: models/NAME/configs, or the root configs/ by its "
+    "project.yml name (`promote projects` lists them).",
 )
 @click.version_option(package_name="promote", prog_name="promote")
 @click.pass_context
-def cli(ctx: click.Context, verbose: bool, config_dir: str) -> None:
+def cli(ctx: click.Context, verbose: bool, config_dir: str, project: str | None) -> None:
     """Git-branch-driven promotion of ML models: plan, train, gate, promote, score, audit.
 
     Branches are environments (feature branches = dev, the default branch = staging,
@@ -73,7 +81,35 @@ def cli(ctx: click.Context, verbose: bool, config_dir: str) -> None:
     # MLflow's INFO lines (database migrations, run links) drown the promotion's own progress
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "DEBUG" if verbose else "WARNING")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    ctx.obj = {"config_dir": config_dir}
+    project = (project or "").strip() or None
+    from click.core import ParameterSource
+
+    ctx.obj = {
+        "config_dir": _choose_config_dir(ctx, config_dir, project),
+        "project": project,
+        # the project was named (flag or variable), not taken as the repository's only one
+        "named": bool(project) or ctx.get_parameter_source("config_dir") != ParameterSource.DEFAULT,
+    }
+
+
+def _choose_config_dir(ctx: click.Context, config_dir: str, project: str | None) -> str:
+    """--config-dir > --project > PROMOTE_CONFIG_DIR > PROMOTE_PROJECT > configs/ (or the only project).
+
+    A flag wins over a variable; between two of a kind, the config folder wins.
+    """
+    from click.core import ParameterSource
+
+    from promoter.app import projects
+
+    dir_source = ctx.get_parameter_source("config_dir")
+    project_source = ctx.get_parameter_source("project")
+    if dir_source == ParameterSource.COMMANDLINE or not project:
+        if dir_source == ParameterSource.DEFAULT and not project:
+            return projects.default_config_dir() or config_dir
+        return config_dir
+    if dir_source == ParameterSource.ENVIRONMENT and project_source != ParameterSource.COMMANDLINE:
+        return config_dir
+    return projects.resolve(project)
 
 
 def event_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -162,3 +198,49 @@ def load_settings(ctx: click.Context, env: str | None):
 
 def config_dir(ctx: click.Context) -> str:
     return ctx.obj["config_dir"]
+
+
+def model_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--model NAME``: which model project a decision is about, in a repository with several."""
+    return click.option(
+        "--model",
+        "model",
+        metavar="MODEL",
+        help="The model the decision is about (its project.yml model_name, or its project name); "
+        "needed when the repository holds more than one model project.",
+    )(fn)
+
+
+def model_config_dir(ctx: click.Context, model: str | None) -> str:
+    """The config folder of the model a decision is about.
+
+    ``--model`` picks the project by ``model_name`` (or project name). Without it, a repository
+    holding several projects must be told which (``--project`` or ``--config-dir``): a decision
+    bound to the wrong model is worse than a question.
+
+    Raises:
+        InvalidInput: an unknown model, a --model that contradicts --project, or an ambiguous repository.
+    """
+    from promoter.app import projects
+
+    chosen = ctx.obj["config_dir"]
+    if model:
+        found = projects.discover(".")
+        match = [p for p in found if model in (p.model_name, p.name)]
+        if not match:
+            known = ", ".join(f"{p.model_name} ({p.name})" for p in found) or "none found"
+            raise errors.InvalidInput(f"--model: no model project {model!r} in this repository (known: {known})")
+        picked = match[0].config_dir
+        if ctx.obj.get("named") and os.path.realpath(picked) != os.path.realpath(chosen):
+            raise errors.InvalidInput(
+                f"--model {model} is the project in {picked}, but --project/--config-dir chose {chosen}"
+            )
+        return picked
+    if not ctx.obj.get("named"):
+        found = projects.discover(".")
+        if len(found) > 1:
+            raise errors.InvalidInput(
+                f"this repository holds {len(found)} model projects "
+                f"({', '.join(p.model_name for p in found)}): say which with --model MODEL (or --project NAME)"
+            )
+    return chosen

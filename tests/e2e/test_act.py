@@ -26,7 +26,7 @@ from tests.conftest import FIXTURES, ROOT
 
 pytestmark = [pytest.mark.act, pytest.mark.e2e]
 
-WORKFLOW = ROOT / "ci" / "github" / "promote.yml"
+WORKFLOW = ROOT / "promoter" / "templates" / "ci" / "github" / "promote.yml"
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -54,7 +54,7 @@ CASES = {
             "pull_request.opened.json", pull_request__base__ref="main", pull_request__head__ref="feature/x"
         ),
         args=["--var", "PROMOTE_COMMAND=plan"],
-        job="staging (pull_request)",
+        job="staging hrob (pull_request)",
         expect_event="event:        pull_request #2 'feature/x' -> 'main'",
         expect_env="staging",
     ),
@@ -62,7 +62,7 @@ CASES = {
         event="push",
         payload=lambda: _payload("push.with-new-branch.json", ref="refs/heads/release/1.2"),
         args=["--var", "PROMOTE_COMMAND=plan"],
-        job="prod (push)",
+        job="prod hrob (push)",
         expect_event="event:        push 'release/1.2'",
         expect_env="prod",
     ),
@@ -70,7 +70,7 @@ CASES = {
         event="push",
         payload=lambda: _payload("push.with-new-branch.json", ref="refs/heads/main"),
         args=["--var", "PROMOTE_COMMAND=plan"],
-        job="staging (push)",
+        job="staging hrob (push)",
         expect_event="event:        push 'main'",
         expect_env="staging",
     ),
@@ -78,7 +78,7 @@ CASES = {
         event="schedule",
         payload=lambda: {"schedule": "0 11 * * *"},
         args=["--var", "PROMOTE_COMMAND=plan"],
-        job="prod scoring (schedule)",
+        job="prod scoring hrob (schedule)",
         expect_event="event:        schedule 'main'",
         expect_env="prod",
     ),
@@ -91,7 +91,7 @@ CASES = {
             inputs={"action": "score", "dry_run": "true"},
         ),
         args=[],
-        job="staging (workflow_dispatch)",
+        job="staging hrob (workflow_dispatch)",
         expect_event="event:        manual 'main' (action: score)",
         expect_env="staging",
     ),
@@ -157,6 +157,6 @@ def test_workflow_calls_promote_and_resolves_event_and_environment(case, git_rep
     assert any(re.match(rf"environment:\s+{spec['expect_env']}\s", line) for line in step_lines), log
     assert f"model:        hrob-risk-{spec['expect_env']}" in step_lines
     assert re.search(rf"\[promote/{re.escape(job)}\s*\]\s+✅\s+Success - Main promote", log), log
-    # only the job for this event ran: the other environments' jobs were skipped
+    # the project matrix, then only this event's job for the one project: the others were skipped
     ran = set(re.findall(r"^\[promote/([^\]]+?)\s*\] 🏁", log, re.M))
-    assert ran == {job}, log
+    assert ran == {"projects", job}, log
