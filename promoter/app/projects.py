@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from promoter import config, errors
-from promoter.config import BranchRule, PromotionSettings, Settings
+from promoter.config import BranchRule, Settings
 from promoter.core import plan as planning
 from promoter.core.branches import matches
 from promoter.core.events import Event
@@ -305,17 +305,6 @@ def default_config_dir(repo_root: str | os.PathLike[str] = ".") -> str | None:
 # --------------------------------------------------------------------------- selection (pure)
 
 
-def _first_rule(promotion: PromotionSettings, branch: str, default_branch: str) -> tuple[int, BranchRule] | None:
-    """The rule that decides ``branch`` (first match wins, as in ``core.plan.resolve_environment``)."""
-    for i, rule in enumerate(promotion.branch_rules, 1):
-        if rule.default_branch:
-            if branch == default_branch:
-                return i, rule
-        elif rule.pattern is not None and matches(rule.pattern, branch):
-            return i, rule
-    return None
-
-
 def is_catch_all(rule: BranchRule) -> bool:
     """A rule whose pattern has no literal character (``**``, ``*``): it names no branch in particular."""
     return rule.pattern is not None and set(rule.pattern) <= set("*?/")
@@ -342,7 +331,7 @@ def decide(project: Project, settings: Settings, event: Event, changed: Sequence
         return Selection(project, True, env, "schedule: every project scores with its champion", "schedule")
     branch = (event.target_branch if event.is_pull_request else event.branch) or ""
     default_branch, _ = planning.effective_default_branch(settings.promotion, event)
-    found = _first_rule(settings.promotion, branch, default_branch)
+    found = planning.first_rule(settings.promotion, branch, default_branch)
     if found is None or is_catch_all(found[1]):
         where = f" ({_describe(*found)} -> {found[1].environment})" if found else ""
         return Selection(project, False, env, f"{branch!r} is no branch of this project's rules{where}: not run in CI")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from promoter.config import PromotionSettings, Settings
+from promoter.config import BranchRule, PromotionSettings, Settings
 from promoter.core.branches import matches
 from promoter.core.events import Event
 
@@ -84,15 +84,26 @@ def effective_default_branch(promotion: PromotionSettings, event: Event) -> tupl
     )
 
 
-def resolve_environment(promotion: PromotionSettings, branch: str, default_branch: str) -> tuple[str | None, str]:
-    """First matching rule wins. Returns (environment or None, description of the rule)."""
-    for i, rule in enumerate(promotion.branch_rules):
+def first_rule(promotion: PromotionSettings, branch: str, default_branch: str) -> tuple[int, BranchRule] | None:
+    """The rule that decides ``branch``: (its 1-based number, the rule), or ``None``. First match wins."""
+    for i, rule in enumerate(promotion.branch_rules, 1):
         if rule.default_branch:
             if branch == default_branch:
-                return rule.environment, f"rule {i + 1}: default branch ({default_branch})"
+                return i, rule
         elif rule.pattern is not None and matches(rule.pattern, branch):
-            return rule.environment, f"rule {i + 1}: {rule.pattern!r}"
-    return None, "no rule matched"
+            return i, rule
+    return None
+
+
+def resolve_environment(promotion: PromotionSettings, branch: str, default_branch: str) -> tuple[str | None, str]:
+    """First matching rule wins. Returns (environment or None, description of the rule)."""
+    found = first_rule(promotion, branch, default_branch)
+    if found is None:
+        return None, "no rule matched"
+    i, rule = found
+    if rule.default_branch:
+        return rule.environment, f"rule {i}: default branch ({default_branch})"
+    return rule.environment, f"rule {i}: {rule.pattern!r}"
 
 
 def check_expected_environment(plan: Plan, expected: str | None, settings: Settings) -> None:
