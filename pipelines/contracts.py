@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from promoter.errors import ConfigError, DataContractError
+from promoter.errors import DataContractError
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -195,11 +195,18 @@ def check(spark: "SparkSession", settings: "Settings", today: date | None = None
         The report (``.ok``, ``.violations``, ``.to_text()``, ``.to_markdown()``, ``.to_json()``).
 
     Raises:
-        ConfigError: when a contract names a table that is not a source table.
+        ConfigError: (exit 2, naming the config file, line and key) when a contract, the entity
+            table or the event table is not a source table, or a column the config names (id,
+            label, snapshot date, subgroups, PHI, event columns) is not in the table it names;
+            nothing is checked or written then.
     """
     from pipelines import lake
+    from promoter import config
 
     sources = lake.source_tables(settings)
+    problems = config_table_problems(settings, sources)
+    if problems:
+        raise config.errors_at(settings, problems)
     today = today or datetime.now(UTC).date()
     key = _pass_key(settings, sources, today)
     passed = _load_pass(settings, key) if key is not None else None
@@ -208,22 +215,125 @@ def check(spark: "SparkSession", settings: "Settings", today: date | None = None
     frames: dict[str, DataFrame | None] = {}
     locations: dict[str, str] = {}
     for name in settings.contracts.tables:
-        if name not in sources:
-            raise ConfigError(
-                f"no source table {name!r} (source tables: {', '.join(sources) or 'none'})",
-                file=_contracts_file(settings),
-                key=f"tables.{name}",
-            )
         locations[name] = sources[name].path
         try:
             frames[name] = lake.read_table(spark, name, sources[name])
         except DataContractError:
             frames[name] = None
-    phi = [*settings.project.data.phi_columns, settings.project.data.id_column]
+    check_config_columns(spark, settings, frames)
+    data = settings.project.data
+    phi = [*data.phi_columns, data.id_column]
     report = check_frames(frames, settings.contracts, today=today, phi_columns=phi, locations=locations)
     if key is not None and report.ok:
-        _remember_pass(settings, key, report)
+        _save_pass(settings, key, report)
     return report
+
+
+def check_config_columns(
+    spark: "SparkSession", settings: "Settings", frames: "dict[str, DataFrame | None] | None" = None
+) -> None:
+    """Stop when a table the config names, or a column it names, is not in the data (schemas only).
+
+    :func:`check` calls it first; a project whose contracts step is its own code can call it too.
+
+    Args:
+        spark: the session.
+        settings: loaded settings (their key positions name the file and line).
+        frames: tables already read (name -> DataFrame, ``None`` when missing); others are read here.
+
+    Raises:
+        ConfigError: one line per problem, ``file:line:col: key: message`` of the key naming it.
+    """
+    from pipelines import lake
+    from promoter import config
+
+    sources = lake.source_tables(settings)
+    problems = config_table_problems(settings, sources)
+    if problems:
+        raise config.errors_at(settings, problems)
+    frames = frames or {}
+    data = settings.project.data
+    columns: dict[str, list[str] | None] = {}
+    for name in [data.entity_table] + ([data.events.table] if data.events is not None else []):
+        frame = frames.get(name)
+        if frame is None and name not in frames:
+            try:
+                frame = lake.read_table(spark, name, sources[name])
+            except DataContractError:
+                frame = None  # a missing table is the features step's (or the report's) to name
+        columns[name] = None if frame is None else list(frame.columns)
+    problems = config_column_problems(settings, columns)
+    if problems:
+        raise config.errors_at(settings, problems)
+
+
+def config_table_problems(settings: "Settings", sources: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """The tables the config names that are not source tables (pure; ``(config key, message)`` pairs).
+
+    Args:
+        settings: loaded settings.
+        sources: the source tables (``pipelines.lake.source_tables``).
+    """
+    data = settings.project.data
+    known = ", ".join(sources) or "none"
+    out: list[tuple[tuple[Any, ...], str]] = []
+    if data.entity_table not in sources:
+        out.append((("project", "data", "entity_table"), f"{data.entity_table!r} is not a source table ({known})"))
+    if data.events is not None and data.events.table not in sources:
+        out.append((("project", "data", "events", "table"), f"{data.events.table!r} is not a source table ({known})"))
+    for name in settings.contracts.tables:
+        if name not in sources:
+            out.append((("contracts", "tables", name), f"no source table {name!r} (source tables: {known})"))
+    return out
+
+
+def config_column_problems(
+    settings: "Settings", columns: dict[str, list[str] | None]
+) -> list[tuple[tuple[Any, ...], str]]:
+    """The columns the config names that the data lacks (pure; ``(config key, message)`` pairs).
+
+    The entity table must have the id, label and snapshot date columns, the subgroup columns
+    (except those ``derive`` makes) and the columns ``derive`` reads; the event table its id,
+    date, type and amount columns; every PHI column must be in one of the two. Each problem is
+    located at the key of ``project.yml`` that names the column.
+
+    Args:
+        settings: loaded settings.
+        columns: table name -> its columns (``None``: not readable, not checked).
+    """
+    data = settings.project.data
+    out: list[tuple[tuple[Any, ...], str]] = []
+
+    def missing(table: str, named: dict[str, tuple[Any, ...]], what: str) -> None:
+        have = columns.get(table)
+        if have is None:
+            return
+        for col, loc in named.items():
+            if col not in have:
+                out.append((("project",) + loc, f"column {col!r} is not in the {what} {table!r}{_near(col, have)}"))
+
+    missing(data.entity_table, data.named_columns(), "entity table")
+    if data.events is not None:
+        missing(data.events.table, data.event_columns(), "event table")
+    readable = [t for t in [data.entity_table] + ([data.events.table] if data.events else []) if columns.get(t)]
+    if readable:
+        present = {c for t in readable for c in columns[t] or []}
+        for i, col in enumerate(data.phi_columns):
+            if col not in present:
+                out.append(
+                    (
+                        ("project", "data", "phi_columns", i),
+                        f"PHI column {col!r} is in none of the tables ({', '.join(readable)}){_near(col, present)}",
+                    )
+                )
+    return out
+
+
+def _near(name: str, names: Any) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(names), n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
 
 
 _PASS_FILE = "_checks/contracts_passed.json"
@@ -236,11 +346,18 @@ def _pass_key(settings: "Settings", sources: dict[str, Any], today: date) -> str
 
     from pipelines import lake
 
-    tables = {n: sources[n] for n in settings.contracts.tables if n in sources}
+    data = settings.project.data
+    names = [*settings.contracts.tables, data.entity_table, *([data.events.table] if data.events else [])]
+    tables = {n: sources[n] for n in names if n in sources}
     parts = [
         settings.contracts.model_dump(),
-        settings.project.data.phi_columns,
-        settings.project.data.id_column,
+        data.phi_columns,
+        data.id_column,
+        # the columns the config names are checked against the same files
+        sorted(data.named_columns()),
+        sorted(data.event_columns()),
+        data.entity_table,
+        data.events.table if data.events else None,
         today.isoformat(),
     ]
     return lake.inputs_key(tables, parts, [sys.modules[__name__]])
@@ -268,7 +385,7 @@ def _load_pass(settings: "Settings", key: str) -> "ContractReport | None":
     )
 
 
-def _remember_pass(settings: "Settings", key: str, report: ContractReport) -> None:
+def _save_pass(settings: "Settings", key: str, report: ContractReport) -> None:
     path = _pass_file(settings)
     if path is None:
         return
@@ -276,11 +393,6 @@ def _remember_pass(settings: "Settings", key: str, report: ContractReport) -> No
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps({"key": key, "report": report.to_dict()}, default=str))
     os.replace(tmp, path)
-
-
-def _contracts_file(settings: "Settings") -> str:
-    names = [s for s in settings.sources if s.endswith("/contracts.yml")]
-    return names[-1] if names else "configs/base/contracts.yml"
 
 
 def check_frames(

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from promoter.config.models import EVALUATION_METRICS
 from promoter.errors import DataContractError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,19 +46,9 @@ if TYPE_CHECKING:  # pragma: no cover
 EPS = 1e-15
 ALL = "__all__"
 MISSING_GROUP = "(missing)"
-METRIC_NAMES = (
-    "n",
-    "positives",
-    "prevalence",
-    "roc_auc",
-    "pr_auc",
-    "brier",
-    "log_loss",
-    "ece",
-    "precision_at_k",
-    "recall_at_k",
-    "selected",
-)
+# the keys of every metrics dict below; the list lives in config (a gate may name only these)
+METRIC_NAMES = EVALUATION_METRICS
+DEFAULT_ID_COLUMN = "key"  # the engine's default key column (project.yml data.key_column)
 
 
 @dataclass(frozen=True)
@@ -176,18 +167,19 @@ def metrics(
     top_k_percent: float = 5.0,
     subgroup_cols: Sequence[str] = (),
     ece_bins: int = 10,
-    id_col: str | None = "member_key",
+    id_col: str | None = DEFAULT_ID_COLUMN,
 ) -> EvalResult:
     """Every metric of the module docstring, overall and per subgroup, in one Spark job.
 
     Args:
-        pred_df: scored rows (one per member), e.g. ``score(model, evaluation_rows(...))``.
+        pred_df: scored rows (one per key), e.g. ``score(model, evaluation_rows(...))``.
         label_col: 0/1 label column.
         score_col: probability of class 1.
         top_k_percent: outreach capacity for ``precision_at_k``/``recall_at_k``, in percent.
         subgroup_cols: columns to break the metrics down by (a null value is "(missing)").
         ece_bins: equal-width probability bins for the calibration error.
-        id_col: breaks score ties in the top-k list (``None``: ties broken arbitrarily).
+        id_col: the key column (``data.key_column``); it breaks score ties in the top-k list
+            (``None``: ties broken arbitrarily).
 
     Returns:
         EvalResult.
@@ -359,7 +351,7 @@ def curves(
 
 
 def paired_rows(
-    pred_df: "DataFrame", label_col: str, score_col: str = "score", id_col: str = "member_key"
+    pred_df: "DataFrame", label_col: str, score_col: str = "score", id_col: str = DEFAULT_ID_COLUMN
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(ids, labels, scores) of every row, ordered by id, for paired comparisons.
 
@@ -391,6 +383,6 @@ def paired_rows(
     if len(set(ids)) != len(ids):
         raise DataContractError(
             f"{id_col!r} is not unique in the evaluation rows: paired comparison needs "
-            f"one row per member (filter to one snapshot)"
+            f"one row per key (filter to one snapshot)"
         )
     return ids, labels, scores

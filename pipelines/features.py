@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from promoter.config.models import UNGROUPED
 from promoter.errors import ConfigError, DataContractError, InvalidInput, NotFound
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,7 +46,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 CATALOG_FORMAT = 1
 DEV_PSEUDONYM_KEY = "promote-DEVELOPMENT-pseudonym-key-not-for-real-PHI"
-UNGROUPED = "ungrouped"
 INDICATOR_SUFFIX = "__missing"
 MEDIAN_ACCURACY = 1_000  # percentile_approx: rank error 1/1000, ~3x faster than 10,000
 _NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double", "boolean")
@@ -78,7 +78,7 @@ class Catalog:
         snapshot_id: a stable id of the data snapshot (same data and config -> same id);
             training uses it for idempotent registration.
         groups: group -> its feature columns (in ``feature_columns`` order).
-        id_column: the pseudonymous key column (``member_key``).
+        id_column: the pseudonymous key column (``data.key_column``).
         label_column, subgroup_columns, snapshot_date_column: what the other gold columns mean.
     """
 
@@ -90,7 +90,7 @@ class Catalog:
     groups: dict[str, list[str]] = field(default_factory=dict)
     schema_hash: str = ""
     source_contract_version: str = ""
-    id_column: str = "member_key"
+    id_column: str = "key"
     label_column: str = "label"
     subgroup_columns: list[str] = field(default_factory=list)
     snapshot_date_column: str = "snapshot_date"
@@ -164,22 +164,10 @@ def load_gold(spark: "SparkSession", settings: "Settings") -> tuple["DataFrame",
 
 
 def _config_error(settings: "Settings", filename: str, key: tuple[Any, ...], message: str) -> ConfigError:
-    """A ConfigError naming the file (the environment overlay when it set the key) and line."""
+    """A ConfigError naming the file (the environment overlay when it set the key), line and column."""
     from promoter import config
 
-    candidates = [s for s in settings.sources if s.endswith("/" + filename)] or [f"configs/base/{filename}"]
-    dotted = config._dotted(key)
-    for display in reversed(candidates):
-        try:
-            with open(display, encoding="utf-8") as fh:
-                doc = config._parse(fh.read(), display)
-        except (OSError, ConfigError):
-            continue
-        for cut in range(len(key), 0, -1):
-            pos = doc.positions.get(tuple(key[:cut]))
-            if pos is not None:
-                return ConfigError(message, file=pos[0], line=pos[1], column=pos[2], key=dotted)
-    return ConfigError(message, file=candidates[-1], key=dotted)
+    return config.error_at(settings, (config.CONFIG_FILES[filename], *key), message)
 
 
 # --------------------------------------------------------------------------- feature plan (pure)
@@ -200,7 +188,7 @@ class FeatureSpec:
 @dataclass(frozen=True)
 class FeaturePlan:
     specs: list[FeatureSpec]
-    mapped: dict[str, list[str]]  # group -> every candidate column it claims (selected or not)
+    mapped: dict[str, list[str]]  # group -> every candidate column it maps (selected or not)
 
 
 def _kind(dtype: str) -> str | None:
@@ -225,7 +213,7 @@ def resolve_features(columns: list[tuple[str, str]], settings: "Settings") -> Fe
         The ordered feature specs (mapping group order, then column order).
 
     Raises:
-        ConfigError: naming file and key for an unknown group or column, a column claimed
+        ConfigError: naming file and key for an unknown group or column, a column mapped
             by two groups, a reserved column mapped by name, or an unusable column type.
     """
     data = settings.project.data
@@ -415,7 +403,7 @@ def pseudonym_key(settings: "Settings", environ: dict[str, str] | None = None) -
     if value:
         return value.encode("utf-8"), "environment"
     warnings.warn(
-        f"{name} is not set: member ids are pseudonymised with the DEVELOPMENT key. "
+        f"{name} is not set: ids are pseudonymised with the DEVELOPMENT key. "
         f"Never use it with real PHI; set {name} to a secret key.",
         DevelopmentKeyWarning,
         stacklevel=2,
@@ -442,7 +430,7 @@ def pseudonymize(col: "Column", key: bytes) -> "Column":
 
 
 def pseudonymize_value(value: str, key: bytes) -> str:
-    """The same HMAC in Python (for tests and for looking one member up)."""
+    """The same HMAC in Python (for tests and for looking one id up)."""
     return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
@@ -500,7 +488,7 @@ def silver_entity(df: "DataFrame", settings: "Settings", key: bytes) -> "DataFra
     """The entity table in silver: typed, de-duplicated, pseudonymised, PHI derived then dropped.
 
     Args:
-        df: the bronze entity table (e.g. members).
+        df: the bronze entity table (``data.entity_table``).
         settings: loaded settings (``project.data``, the table's contract for types).
         key: the HMAC key.
 
@@ -557,7 +545,7 @@ def silver_entity(df: "DataFrame", settings: "Settings", key: bytes) -> "DataFra
 
 
 def silver_events(df: "DataFrame", settings: "Settings", key: bytes) -> "DataFrame":
-    """The event table (claims) in silver: typed, de-duplicated, pseudonymised, PHI dropped."""
+    """The event table (``data.events.table``) in silver: typed, de-duplicated, pseudonymised, PHI dropped."""
     from pyspark.sql import functions as F
 
     from pipelines import lake
@@ -603,7 +591,7 @@ def event_features(events: "DataFrame", entities: "DataFrame", settings: "Settin
     """Counts, recency and totals per (key, snapshot) from the silver event table.
 
     Only events on or before each row's snapshot date and within ``lookback_days`` count.
-    Members without events are not in the result (the gold join fills 0 / lookback).
+    Entities without events are not in the result (the gold join fills 0 / lookback).
     """
     from pyspark.sql import functions as F
 
@@ -838,7 +826,7 @@ def build(spark: "SparkSession", settings: "Settings", environ: dict[str, str] |
         base = s_entity
         if s_events is not None and any(s.column in event_names for s in plan.specs):
             agg = event_features(s_events, s_entity, settings)
-            # hash the narrow side: the wide members rows are shuffled once but never sorted
+            # hash the narrow side: the wide entity rows are shuffled once but never sorted
             base = s_entity.join(agg.hint("shuffle_hash"), on=[k, snap], how="left")
         for spec in plan.specs:
             outs: list[tuple[str, Column]] = []

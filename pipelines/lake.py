@@ -37,7 +37,7 @@ def root(settings: "Settings") -> str:
 
 
 def path(settings: "Settings", layer: str, table: str) -> str:
-    """The folder of one table, e.g. ``path(s, "silver", "members")``."""
+    """The folder of one table, e.g. ``path(s, "silver", "entities")``."""
     return root(settings).rstrip("/") + f"/{layer}/{table}"
 
 

@@ -77,7 +77,7 @@ def check(df: "DataFrame", settings: "Settings", where: str = "table") -> None:
     Args:
         df: the table to inspect.
         settings: loaded settings (``project.data.phi_columns`` and the id column are PHI).
-        where: how to name the table in the message, e.g. ``silver/members``.
+        where: how to name the table in the message, e.g. ``silver/entities``.
 
     Raises:
         DataContractError: listing every finding (never the values).

@@ -3,24 +3,27 @@
 The whole population is scored in Spark. The driver receives only aggregates (row, key and tier
 counts), the capacity cut points with the few scores that make them exact (about
 4 x ``quantile_relative_error`` x rows doubles per tier, no keys) and the Parquet footers of the
-written files; member rows never pass through it. The tables are written by Spark as Parquet and committed to Delta with ``deltalake``'s
-transaction API, one atomic commit per table that replaces the day's partition and leaves other
-days alone (see :mod:`pipelines.delta` for why this and not ``write_deltalake``).
+written files; the scored rows never pass through it. The tables are written by Spark as Parquet
+and committed to Delta with ``deltalake``'s transaction API, one atomic commit per table that
+replaces the day's partition and leaves other days alone (see :mod:`pipelines.delta` for why this
+and not ``write_deltalake``).
 
-Tables (paths from ``project.yml`` ``scoring:``, relative to ``lake_root``), both partitioned by
-``score_date``, and holding no PHI: only the pseudonymous member key and the columns below.
+Tables (paths from ``project.yml`` ``scoring:``, relative to the model's lake folder
+``<lake_root>/<model_name>``), both partitioned by ``score_date``, and holding no PHI: only the
+pseudonymous key, in a column named as the project's ``data.key_column`` (``<key>`` below), and
+the columns below.
 
-* predictions: ``member_key, score, risk_tier, model_name, model_version, run_id, scored_at, score_date``
-* outreach list (the top ``top_n`` members by score, ties by member key):
-  ``member_key, score, risk_tier, rank, model_version, score_date``
+* predictions: ``<key>, score, risk_tier, model_name, model_version, run_id, scored_at, score_date``
+* outreach list (the top ``top_n`` rows by score, ties by key):
+  ``<key>, score, risk_tier, rank, model_version, score_date``
 
 Risk tiers (pure functions below, also usable without Spark):
 
 * ``tiering: cut_points``: tier ``i`` holds scores ``>= min_score_i`` (first match, highest first).
-* ``tiering: capacity``: tier ``i`` holds the next ``percent_i`` of members by score. The cut
+* ``tiering: capacity``: tier ``i`` holds the next ``percent_i`` of rows by score. The cut
   point is the exact score at quantile ``p = 1 - cumulative share`` (rank ``ceil(p * rows)``, as
   Spark defines it) and a tier holds the scores strictly above it, so a tier never exceeds its
-  capacity (``floor(share * rows)`` members when scores are distinct); members tied at a boundary
+  capacity (``floor(share * rows)`` rows when scores are distinct); rows tied at a boundary
   go to the lower tier together. Spark's ``approxQuantile`` brackets each cut point within
   ``quantile_relative_error`` x rows ranks and one more pass picks the exact score from the few
   scores inside the bracket (:func:`capacity_scores`).
@@ -49,18 +52,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from promoter.config import ProjectSettings, ScoringSettings, Settings
 
 PARTITION_COLUMN = "score_date"
-PREDICTION_COLUMNS = (
-    "member_key",
-    "score",
-    "risk_tier",
-    "model_name",
-    "model_version",
-    "run_id",
-    "scored_at",
-    "score_date",
-)
-OUTREACH_COLUMNS = ("member_key", "score", "risk_tier", "rank", "model_version", "score_date")
-DEFAULT_KEY_COLUMN = "member_key"
+# the columns after the key (the key column is named as the project's data.key_column, which
+# config keeps off these names: promoter.config.models.SCORE_TABLE_COLUMNS)
+PREDICTION_VALUE_COLUMNS = ("score", "risk_tier", "model_name", "model_version", "run_id", "scored_at", "score_date")
+OUTREACH_VALUE_COLUMNS = ("score", "risk_tier", "rank", "model_version", "score_date")
+DEFAULT_KEY_COLUMN = "key"  # the engine's default data.key_column
 MAX_REFINE_WINDOW = 2_000_000  # scores brought to the driver to make capacity cut points exact
 
 # Values that must never appear in an output table (a guard for tests and audits).
@@ -188,12 +184,12 @@ class ScoreResult:
     """What one scoring run wrote.
 
     Attributes:
-        rows: members scored (rows in the day's predictions partition).
-        tier_counts: members per tier, every configured tier present (0 when empty).
+        rows: rows scored (rows in the day's predictions partition).
+        tier_counts: rows per tier, every configured tier present (0 when empty).
         cut_points: each bounded tier's score threshold as used (capacity: the quantile score).
         predictions_path: the predictions Delta table.
         outreach_path: the outreach-list Delta table.
-        outreach_rows: members on the outreach list.
+        outreach_rows: rows on the outreach list.
         score_date: the partition written.
         predictions_version: Delta version of the predictions commit.
         outreach_version: Delta version of the outreach commit.
@@ -236,13 +232,23 @@ class ScoreResult:
 # --------------------------------------------------------------------------- Spark
 
 
-def predictions_schema() -> "pa.Schema":
+def prediction_columns(key_column: str = DEFAULT_KEY_COLUMN) -> tuple[str, ...]:
+    """The predictions table's columns, in order: the key (``data.key_column``) first."""
+    return (key_column, *PREDICTION_VALUE_COLUMNS)
+
+
+def outreach_columns(key_column: str = DEFAULT_KEY_COLUMN) -> tuple[str, ...]:
+    """The outreach table's columns, in order: the key (``data.key_column``) first."""
+    return (key_column, *OUTREACH_VALUE_COLUMNS)
+
+
+def predictions_schema(key_column: str = DEFAULT_KEY_COLUMN) -> "pa.Schema":
     """The predictions table's Arrow schema (partition column last)."""
     import pyarrow as pa
 
     return pa.schema(
         [
-            ("member_key", pa.string()),
+            (key_column, pa.string()),
             ("score", pa.float64()),
             ("risk_tier", pa.string()),
             ("model_name", pa.string()),
@@ -254,13 +260,13 @@ def predictions_schema() -> "pa.Schema":
     )
 
 
-def outreach_schema() -> "pa.Schema":
+def outreach_schema(key_column: str = DEFAULT_KEY_COLUMN) -> "pa.Schema":
     """The outreach table's Arrow schema (partition column last)."""
     import pyarrow as pa
 
     return pa.schema(
         [
-            ("member_key", pa.string()),
+            (key_column, pa.string()),
             ("score", pa.float64()),
             ("risk_tier", pa.string()),
             ("rank", pa.int32()),
@@ -271,11 +277,11 @@ def outreach_schema() -> "pa.Schema":
 
 
 def table_paths(settings: "Settings | ProjectSettings") -> tuple[str, str]:
-    """``(predictions table, outreach table)`` locations under the lake root."""
+    """``(predictions table, outreach table)`` locations under the model's folder of the lake."""
     project = _project(settings)
     return (
-        delta.join(project.lake_root, project.scoring.predictions_table),
-        delta.join(project.lake_root, project.scoring.outreach_table),
+        delta.join(project.lake, project.scoring.predictions_table),
+        delta.join(project.lake, project.scoring.outreach_table),
     )
 
 
@@ -300,7 +306,7 @@ def capacity_scores(
 
     Spark's ``approxQuantile`` brackets each rank within ``relative_error * rows``; one more pass
     counts the scores below each bracket and brings the few scores inside it (about
-    ``4 * relative_error * rows`` doubles per tier: 400 per million members at 1e-4) to the driver,
+    ``4 * relative_error * rows`` doubles per tier: 400 per million rows at 1e-4) to the driver,
     where the exact one is picked. Only scores travel, never keys.
 
     Returns:
@@ -387,7 +393,7 @@ def model_input_columns(model: Any) -> list[str]:
 
 
 def score_frame(model: "PipelineModel", gold_df: "DataFrame", key_column: str = DEFAULT_KEY_COLUMN) -> "DataFrame":
-    """``member_key, score`` for every row of ``gold_df`` (lazy; the score is P(class 1)).
+    """``<key_column>, score`` for every row of ``gold_df`` (lazy; the score is P(class 1)).
 
     Raises:
         DataContractError: when the key or a column the model reads is missing, or the model
@@ -408,7 +414,7 @@ def score_frame(model: "PipelineModel", gold_df: "DataFrame", key_column: str = 
                 "the model gives no 'probability' column; scoring needs a probabilistic binary classifier"
             )
         return out.select(
-            F.col(key_column).cast("string").alias("member_key"),
+            F.col(key_column).cast("string").alias(key_column),
             vector_to_array(F.col("probability"))[1].cast("double").alias("score"),
         )
     except AnalysisException as exc:
@@ -427,18 +433,20 @@ def score_population(
     settings: "Settings | ProjectSettings",
     scored_at: datetime,
 ) -> ScoreResult:
-    """Score every member in Spark and replace ``score_date``'s partitions of both tables.
+    """Score every row in Spark and replace ``score_date``'s partitions of both tables.
 
     Args:
         spark: the session (the gold frame's).
         model: a fitted Spark ML pipeline whose output has ``probability``; the score is P(class 1).
-        gold_df: one snapshot of gold features: one row per member, with the key column
-            (``data.key_column``, default ``member_key``) and the model's input columns.
+        gold_df: one snapshot of gold features: one row per key, with the key column
+            (``data.key_column``, which also names the key column of both tables) and the
+            model's input columns.
         score_date: the partition to write (re-running a date replaces it).
         model_name: the registered model, written on every row.
         model_version: the registered version, written on every row.
         run_id: the MLflow run of the model version, written on every row.
-        settings: the loaded settings (or just ``settings.project``): ``lake_root``, ``scoring``.
+        settings: the loaded settings (or just ``settings.project``): the lake, ``data.key_column``,
+            ``scoring``.
         scored_at: when this run scored (a naive time is taken as UTC).
 
     Returns:
@@ -446,7 +454,7 @@ def score_population(
 
     Raises:
         InvalidInput: bad model name/version/run id.
-        DataContractError: no rows, a missing column, a null or repeated member key, or scores
+        DataContractError: no rows, a missing column, a null or repeated key, or scores
             that are null/NaN; nothing is written.
     """
     from pyspark import StorageLevel
@@ -455,11 +463,10 @@ def score_population(
 
     project = _project(settings)
     scoring = project.scoring
-    key_column = getattr(project.data, "key_column", DEFAULT_KEY_COLUMN)
+    key_column = project.data.key_column
     if key_column in set(project.data.phi_columns):
         raise DataContractError(
-            f"the member key column {key_column!r} is listed in data.phi_columns; "
-            "predictions carry only a pseudonymous key"
+            f"the key column {key_column!r} is listed in data.phi_columns; predictions carry only a pseudonymous key"
         )
     if not isinstance(model_version, int) or isinstance(model_version, bool) or model_version < 1:
         raise InvalidInput(f"model_version must be a positive whole number, got {model_version!r}")
@@ -474,8 +481,8 @@ def score_population(
     try:
         check = scored.agg(
             F.count(F.lit(1)).alias("rows"),
-            F.count_distinct("member_key").alias("keys"),
-            F.sum(F.col("member_key").isNull().cast("long")).alias("null_keys"),
+            F.count_distinct(key_column).alias("keys"),
+            F.sum(F.col(key_column).isNull().cast("long")).alias("null_keys"),
             F.sum((F.col("score").isNull() | F.isnan("score")).cast("long")).alias("bad_scores"),
         ).first()
         rows = int(check["rows"])
@@ -488,11 +495,11 @@ def score_population(
         if int(check["keys"]) != rows:
             raise DataContractError(
                 f"gold has {rows} rows but {check['keys']} distinct {key_column} values: "
-                "score one snapshot (one row per member); nothing was written"
+                "score one snapshot (one row per key); nothing was written"
             )
         if check["bad_scores"]:
             raise DataContractError(
-                f"{check['bad_scores']} member(s) got no score (null/NaN features?); nothing was written"
+                f"{check['bad_scores']} row(s) got no score (null/NaN features?); nothing was written"
             )
 
         quantiles, exact = None, True
@@ -516,7 +523,7 @@ def score_population(
             "tiering": scoring.tiering,
         }
         predictions = tiered.select(
-            "member_key",
+            key_column,
             "score",
             "risk_tier",
             F.lit(model_name).alias("model_name"),
@@ -527,7 +534,7 @@ def score_population(
         written = delta.replace_partition(
             predictions,
             predictions_path,
-            schema=predictions_schema(),
+            schema=predictions_schema(key_column),
             partition_column=PARTITION_COLUMN,
             value=score_date,
             commit_metadata=metadata,
@@ -535,12 +542,12 @@ def score_population(
             num_files=max(1, math.ceil(rows / scoring.max_rows_per_file)),
         )
         if written.rows != rows:
-            raise DataContractError(f"wrote {written.rows} prediction rows for {rows} members")
+            raise DataContractError(f"wrote {written.rows} prediction rows for {rows} scored rows")
 
-        order = [F.col("score").desc(), F.col("member_key").asc()]
+        order = [F.col("score").desc(), F.col(key_column).asc()]
         top = tiered.orderBy(*order).limit(scoring.top_n)
         outreach = top.select(
-            "member_key",
+            key_column,
             "score",
             "risk_tier",
             F.row_number().over(Window.orderBy(*order)).cast("int").alias("rank"),
@@ -549,7 +556,7 @@ def score_population(
         listed = delta.replace_partition(
             outreach,
             outreach_path,
-            schema=outreach_schema(),
+            schema=outreach_schema(key_column),
             partition_column=PARTITION_COLUMN,
             value=score_date,
             commit_metadata=metadata,

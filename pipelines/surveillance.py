@@ -5,8 +5,8 @@ After each scoring run, the day's predictions are compared with the previous sco
 * **score drift**: the population stability index (PSI) of the score distribution, over bins
   cut at the reference day's deciles (PSI < 0.1 stable, 0.1-0.2 moderate, > ``psi_alert`` acts);
 * **subgroup shifts** (bias surveillance): per configured subgroup column and group, the mean
-  score and the share of members in the highest-risk tier, today against the reference; a
-  change larger than ``share_alert`` in any group with at least ``min_group_size`` members is an
+  score and the share of rows in the highest-risk tier, today against the reference; a
+  change larger than ``share_alert`` in any group with at least ``min_group_size`` rows is an
   alert, because outreach capacity would silently move between groups.
 
 All aggregation runs in Spark over the Delta partitions' Parquet files; only per-bin and
@@ -130,7 +130,7 @@ def surveil(spark: "SparkSession", settings: "Settings", gold_df: "DataFrame", s
         raise NotFound(f"no predictions for {day} in {path}: score that day first")
     earlier = [d for d in days if d < day]
     reference = earlier[-1] if earlier else None
-    key = settings.project.data.key_column if hasattr(settings.project.data, "key_column") else "member_key"
+    key = settings.project.data.key_column  # the key of gold and of the predictions table
     top_tier = settings.project.scoring.tiers[0].name
     subgroups = [c for c in settings.project.data.subgroup_columns if c in gold_df.columns]
 

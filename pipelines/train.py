@@ -3,7 +3,7 @@
 Three layers, pure core first:
 
 * :func:`split`, :func:`evaluation_rows`, :func:`validation_split` decide which rows do what
-  from a hash of the pseudonymous member key and a salt, so the held-out rows are the same in
+  from a hash of the pseudonymous key (``data.key_column``) and a salt, so the held-out rows are the same in
   every run, for every search seed, in every environment, for the same data snapshot.
 * :func:`train` takes DataFrames and returns a :class:`TrainOutput` (the fitted Spark
   ``PipelineModel``, the search trials, held-out metrics). It never touches MLflow; a
@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipelines import evaluate as ev
-from promoter.errors import DataContractError
+from pipelines.api import FitInput, Fitted, Trial
+from promoter.errors import DataContractError, PromoteError
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.ml import PipelineModel
@@ -42,7 +43,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from pipelines.tracking import TrainingRun
     from promoter.config import Settings
 
-KEY_COLUMN = "member_key"
 SCORE_COLUMN = "score"
 LABEL = "promote_label"
 FEATURES_RAW = "promote_features_raw"
@@ -75,22 +75,28 @@ def _require(df: "DataFrame", cols: Sequence[str], what: str) -> None:
         raise DataContractError(f"{what} lacks column(s) {', '.join(missing)}")
 
 
-def split(df: "DataFrame", settings: "Settings", key_col: str = KEY_COLUMN) -> tuple["DataFrame", "DataFrame"]:
-    """(training rows, held-out evaluation rows) by a hash of the member key.
+def _key(settings: "Settings", key_col: str | None) -> str:
+    """The key column: ``key_col`` when given, else the project's ``data.key_column``."""
+    return key_col or settings.project.data.key_column
+
+
+def split(df: "DataFrame", settings: "Settings", key_col: str | None = None) -> tuple["DataFrame", "DataFrame"]:
+    """(training rows, held-out evaluation rows) by a hash of the key (default ``data.key_column``).
 
     The first ``split_config`` fraction of hash buckets trains, the rest is held out. Every
-    row of one member lands on the same side.
+    row of one key lands on the same side.
 
     Raises:
-        DataContractError: when ``key_col`` is missing.
+        DataContractError: when the key column is missing.
     """
+    key_col = _key(settings, key_col)
     _require(df, [key_col], "the gold table")
     threshold = round(settings.training.split_config[0] * BUCKETS)
     bucket = _bucket(key_col, settings.training.split_salt)
     return df.filter(bucket < threshold), df.filter(bucket >= threshold)
 
 
-def evaluation_rows(df: "DataFrame", settings: "Settings", key_col: str = KEY_COLUMN) -> "DataFrame":
+def evaluation_rows(df: "DataFrame", settings: "Settings", key_col: str | None = None) -> "DataFrame":
     """The held-out rows the gate compares models on (the second part of :func:`split`)."""
     return split(df, settings, key_col)[1]
 
@@ -101,10 +107,10 @@ def _validation_flag(settings: "Settings", key_col: str) -> "Column":
 
 
 def validation_split(
-    train_df: "DataFrame", settings: "Settings", key_col: str = KEY_COLUMN
+    train_df: "DataFrame", settings: "Settings", key_col: str | None = None
 ) -> tuple["DataFrame", "DataFrame"]:
     """(search-fit rows, search-validation rows) carved from the training rows by a second salt."""
-    flag = _validation_flag(settings, key_col)
+    flag = _validation_flag(settings, _key(settings, key_col))
     return train_df.filter(~flag), train_df.filter(flag)
 
 
@@ -171,17 +177,6 @@ def make_estimator(settings: "Settings", params: Mapping[str, Any], seed: int | 
 
 
 # --------------------------------------------------------------------------- the pure core
-
-
-@dataclass(frozen=True)
-class Trial:
-    """One Hyperopt trial: parameters (YAML names), the validation metric, its wall time."""
-
-    number: int
-    params: dict[str, Any]
-    metric: float
-    seconds: float
-    started_at: float
 
 
 @dataclass
@@ -261,28 +256,117 @@ def train(
     gold_df: "DataFrame",
     feature_columns: Sequence[str],
     *,
-    key_col: str = KEY_COLUMN,
+    key_col: str | None = None,
     label_col: str | None = None,
     seed: int | None = None,
     on_trial: Callable[[Trial], None] | None = None,
+    fit: Callable[[FitInput], Fitted] | None = None,
 ) -> TrainOutput:
-    """Fit the configured pipeline with a Hyperopt search, refit, and measure it on held-out rows.
+    """Split by key, fit on the training rows (``fit``, the project's trainer, or
+    :func:`default_fit`), and measure the fitted model on the held-out rows.
 
     Args:
         spark: the active session.
         settings: settings for one environment (``training`` section, label and subgroup columns).
         gold_df: the gold table: key, label, subgroup and feature columns.
         feature_columns: the selected features (``Catalog.feature_columns``).
-        key_col: the pseudonymous member key the split hashes.
+        key_col: the pseudonymous key the split hashes (default ``settings.project.data.key_column``).
         label_col: the 0/1 label (default ``settings.project.data.label_column``).
         seed: search seed (default ``settings.training.seed``); it never changes the split.
         on_trial: called after each search trial (tracking, lock heartbeat).
+        fit: the trainer (see :mod:`pipelines.api`); it never sees the held-out rows.
 
     Returns:
         TrainOutput.
 
     Raises:
         DataContractError: when columns are missing, PHI is selected, or a part has one class.
+        PromoteError: when the trainer returns something other than a fitted model.
+    """
+    from pyspark import StorageLevel
+
+    t = settings.training
+    feature_columns = list(feature_columns)
+    key_col = _key(settings, key_col)
+    label_col = label_col or settings.project.data.label_column
+    seed = t.seed if seed is None else int(seed)
+    subgroups = t.subgroups(settings.project.data)
+    _check_features(settings, feature_columns, key_col, label_col)
+    _require(gold_df, [key_col, label_col, *feature_columns], "the gold table")
+    _require(gold_df, subgroups, "the gold table (evaluation.subgroups)")
+    started = time.monotonic()
+    train_df, eval_df = split(gold_df, settings, key_col)
+    trainer = fit or default_fit
+    fitted = trainer(FitInput(spark, settings, train_df, tuple(feature_columns), key_col, label_col, seed, on_trial))
+    if not isinstance(fitted, Fitted) or not callable(getattr(fitted.model, "transform", None)):
+        name = f"{getattr(trainer, '__module__', '?')}:{getattr(trainer, '__qualname__', trainer)}"
+        raise PromoteError(
+            f"the train entry point {name} returned {type(fitted).__name__}, not a pipelines.api.Fitted "
+            "holding a fitted Spark ML model"
+        )
+    model = fitted.model
+    timings: dict[str, float] = dict(fitted.timings) or {"fit_s": time.monotonic() - started}
+
+    # ---- held-out evaluation
+    eval_start = time.monotonic()
+    keep = list(dict.fromkeys([key_col, label_col, *subgroups, *feature_columns]))
+    scored = (
+        ev.score(model, eval_df.select(*[_col(c) for c in keep]))
+        .select(key_col, label_col, *subgroups, SCORE_COLUMN)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    try:
+        result = _measure(scored, settings, label_col, subgroups, key_col)
+        curves = ev.curves(scored, label_col, SCORE_COLUMN, ece_bins=t.evaluation.ece_bins)
+        paired = ev.paired_rows(scored, label_col, SCORE_COLUMN, key_col)
+    finally:
+        scored.unpersist()
+    timings["evaluate_s"] = time.monotonic() - eval_start
+    timings["total_s"] = time.monotonic() - started
+
+    example = fitted.input_example or _input_example(train_df, feature_columns)
+    return TrainOutput(
+        model=model,
+        feature_columns=feature_columns,
+        best_params=dict(fitted.params),
+        search_metric=t.search_metric,
+        best_validation_metric=fitted.validation_metric,
+        trials=list(fitted.trials),
+        eval_result=result,
+        curves=curves,
+        importance=list(fitted.importance or []),
+        coefficients=fitted.coefficients,
+        input_example=example,
+        rows={**fitted.rows, "evaluation": len(paired[0])},
+        timings=timings,
+        evaluation_ids_sha256=hashlib.sha256("\n".join(paired[0]).encode()).hexdigest(),
+        paired=paired,
+    )
+
+
+def _input_example(train_df: "DataFrame", feature_columns: Sequence[str]) -> dict[str, list[float]]:
+    """Synthetic rows around the training means (never real entities), for the model's signature."""
+    from pyspark.sql import functions as F
+
+    aggs = [F.avg(_col(c)).alias(f"m{i}") for i, c in enumerate(feature_columns)]
+    aggs += [F.stddev(_col(c)).alias(f"s{i}") for i, c in enumerate(feature_columns)]
+    row = train_df.select(*aggs).first() if feature_columns else None
+    offsets = (-1.0, -0.5, 0.0, 0.5, 1.0)
+    out: dict[str, list[float]] = {}
+    for i, c in enumerate(feature_columns):
+        mean = float(row[f"m{i}"] or 0.0) if row is not None else 0.0
+        std = float(row[f"s{i}"] or 0.0) if row is not None else 0.0
+        out[c] = [mean + z * std for z in offsets]
+    return out
+
+
+def default_fit(inp: FitInput) -> Fitted:
+    """The shipped trainer: the configured algorithm (``training.algorithm``) with a Hyperopt
+    search over ``training.search_space`` on a validation part of the training rows, then a refit
+    on all of them with the best parameters.
+
+    Raises:
+        DataContractError: when the label is not 0/1 or a part has one class.
     """
     from hyperopt import STATUS_OK, Trials, fmin, space_eval, tpe
     from hyperopt.early_stop import no_progress_loss
@@ -293,19 +377,14 @@ def train(
     from pyspark.ml.stat import Summarizer
     from pyspark.sql import functions as F
 
+    settings, train_df = inp.settings, inp.train_df
     t = settings.training
-    feature_columns = list(feature_columns)
-    label_col = label_col or settings.project.data.label_column
-    seed = t.seed if seed is None else int(seed)
-    subgroups = t.subgroups(settings.project.data)
-    _check_features(settings, feature_columns, key_col, label_col)
-    _require(gold_df, [key_col, label_col, *feature_columns], "the gold table")
-    _require(gold_df, subgroups, "the gold table (evaluation.subgroups)")
+    feature_columns = list(inp.feature_columns)
+    key_col, label_col, seed, on_trial = inp.key_column, inp.label_column, inp.seed, inp.on_trial
     timings: dict[str, float] = {}
     started = time.monotonic()
 
     # ---- prepare: assemble (+ scale) once, cache the training part as vectors
-    train_df, eval_df = split(gold_df, settings, key_col)
     scale = t.scale_features
     assembler = VectorAssembler(
         inputCols=feature_columns, outputCol=FEATURES_RAW if scale else FEATURES, handleInvalid="error"
@@ -405,52 +484,28 @@ def train(
     finally:
         prepared.unpersist()
 
-    # ---- held-out evaluation
-    eval_start = time.monotonic()
-    keep = list(dict.fromkeys([key_col, label_col, *subgroups, *feature_columns]))
-    scored = (
-        ev.score(model, eval_df.select(*[_col(c) for c in keep]))
-        .select(key_col, label_col, *subgroups, SCORE_COLUMN)
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
-    try:
-        result = _measure(scored, settings, label_col, subgroups, key_col)
-        curves = ev.curves(scored, label_col, SCORE_COLUMN, ece_bins=t.evaluation.ece_bins)
-        paired = ev.paired_rows(scored, label_col, SCORE_COLUMN, key_col)
-    finally:
-        scored.unpersist()
-    timings["evaluate_s"] = time.monotonic() - eval_start
-    timings["total_s"] = time.monotonic() - started
-
     coefficients = None
     if hasattr(clf, "featureImportances"):
         importance = clf.featureImportances.toArray()
     else:
         coefficients = [float(x) for x in clf.coefficients.toArray()]
         importance = np.abs(np.asarray(coefficients))
-    offsets = (-1.0, -0.5, 0.0, 0.5, 1.0)  # synthetic rows around the mean: never real members
+    offsets = (-1.0, -0.5, 0.0, 0.5, 1.0)  # synthetic rows around the mean: never real entities
     example = {c: [float(mean[i] + z * std[i]) for z in offsets] for i, c in enumerate(feature_columns)}
-    return TrainOutput(
+    return Fitted(
         model=model,
-        feature_columns=feature_columns,
-        best_params=best,
-        search_metric=t.search_metric,
-        best_validation_metric=best_metric,
+        params=best,
+        validation_metric=best_metric,
         trials=trials_out,
-        eval_result=result,
-        curves=curves,
-        importance=[(c, float(v)) for c, v in zip(feature_columns, importance)],
-        coefficients=coefficients,
-        input_example=example,
         rows={
             "train": sum(counts.values()),
             "search_fit": sum(n_fit.values()),
             "search_validation": sum(n_val.values()),
-            "evaluation": len(paired[0]),
         },
+        importance=[(c, float(v)) for c, v in zip(feature_columns, importance)],
+        coefficients=coefficients,
+        input_example=example,
         timings=timings,
-        evaluation_ids_sha256=hashlib.sha256("\n".join(paired[0]).encode()).hexdigest(),
-        paired=paired,
     )
 
 
@@ -475,17 +530,19 @@ def evaluate_model(
     gold_df: "DataFrame",
     settings: "Settings",
     *,
-    key_col: str = KEY_COLUMN,
+    key_col: str | None = None,
     label_col: str | None = None,
 ) -> tuple[ev.EvalResult, tuple[list[str], np.ndarray, np.ndarray]]:
     """Score any model (candidate or champion) on this snapshot's held-out rows, the same way.
 
     Returns:
-        (EvalResult, (ids, labels, scores) ordered by member key) for the gate.
+        (EvalResult, (ids, labels, scores) ordered by key) for the gate. The key and label
+        default to the project's ``data.key_column`` and ``data.label_column``.
     """
     from pyspark import StorageLevel
 
     t = settings.training
+    key_col = _key(settings, key_col)
     label_col = label_col or settings.project.data.label_column
     subgroups = t.subgroups(settings.project.data)
     scored = (
@@ -611,6 +668,8 @@ def fit_and_log(
     key_col: str | None = None,
     heartbeat: Callable[[], None] | None = None,
     seed: int | None = None,
+    fit: Callable[[FitInput], Fitted] | None = None,
+    trainer: str | None = None,
 ) -> tuple[str, TrainOutput]:
     """Train (see :func:`train`) and log everything through ``run``: parameters, one nested run per
     trial, held-out metrics, plots, the resolved config, the catalog entry and the Spark model.
@@ -627,15 +686,18 @@ def fit_and_log(
         key_col: the pseudonymous key column (default: the catalog's id column).
         heartbeat: called after each trial and before the model upload (keeps a lock fresh).
         seed: search seed override.
+        fit: the project's trainer (``project.yml`` ``pipelines.train``); :func:`default_fit` when ``None``.
+        trainer: its ``module:function`` name, logged as the ``trainer`` parameter.
 
     Returns:
         (model URI of the logged model, TrainOutput).
     """
     features = list(feature_columns if feature_columns is not None else catalog.feature_columns)
-    key_col = key_col or getattr(catalog, "id_column", None) or KEY_COLUMN
+    key_col = key_col or getattr(catalog, "id_column", None) or settings.project.data.key_column
     t = settings.training
     run.log_params(
         {
+            "trainer": trainer or "pipelines.train:default_fit",
             "algorithm": t.algorithm,
             "scale_features": t.scale_features,
             "split_config": t.split_config,
@@ -654,7 +716,10 @@ def fit_and_log(
         }
     )
 
+    logged: set[int] = set()
+
     def on_trial(trial: Trial) -> None:
+        logged.add(trial.number)
         run.log_trial(
             trial.number,
             trial.params,
@@ -665,7 +730,10 @@ def fit_and_log(
         if heartbeat is not None:
             heartbeat()
 
-    out = train(spark, settings, gold_df, features, key_col=key_col, seed=seed, on_trial=on_trial)
+    out = train(spark, settings, gold_df, features, key_col=key_col, seed=seed, on_trial=on_trial, fit=fit)
+    for trial in out.trials:  # a trainer that searched without calling on_trial
+        if trial.number not in logged:
+            on_trial(trial)
     run.log_params({f"best.{k}": v for k, v in out.best_params.items()})
     run.log_metrics(_finite({_metric_key(k): v for k, v in out.eval_result.flat().items()}))
     run.log_metrics(

@@ -112,7 +112,7 @@ def staging_candidate_passed(
     Args:
         tracking_uri: the MLflow tracking server (or SQLite store).
         registry_uri: the model registry, when it is not the tracking server.
-        model_name: the staging registered model, e.g. ``hrob-risk-staging``.
+        model_name: the staging registered model, e.g. ``churn-staging``.
         sha: the full commit sha.
 
     Returns:

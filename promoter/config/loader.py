@@ -377,7 +377,54 @@ def load(
         )
     except ValidationError as exc:
         raise _problems_from(exc, merged, source) from None
+    settings._positions = {section: dict(doc.positions) for section, doc in merged.items()}
     return settings
+
+
+def locate(settings: Settings, loc: Path_) -> tuple[str, int | None, int | None]:
+    """Where a key of the loaded settings was written: ``(file, line, column)``.
+
+    Args:
+        settings: settings from :func:`load` (they keep every key's position, from the
+            environment overlay when it set the key, else from ``base``).
+        loc: the section then the key path, e.g. ``("project", "data", "label_column")`` or
+            ``("promotion", "gate", "prod", "fairness", "subgroups", 0)``.
+
+    Returns:
+        The file as shown in messages and the 1-based line and column of the nearest key
+        written in it (a parent's when the key itself was left to its default); line and
+        column are ``None`` when the section's file is absent or the settings were not loaded.
+    """
+    file_of = {section: name for name, section in CONFIG_FILES.items()}
+    section = loc[0] if loc else "project"
+    name = file_of.get(section, "project.yml")
+    shown = [s for s in settings.sources if s.endswith("/" + name)]
+    fallback = shown[0] if shown else f"configs/{BASE}/{name}"
+    positions = settings._positions.get(section)
+    if not positions:
+        return fallback, None, None
+    return _position(_Doc(data=None, positions=positions), tuple(loc[1:]), fallback)
+
+
+def error_at(settings: Settings, loc: Path_, message: str) -> ConfigError:
+    """A :class:`ConfigError` naming the file, line, column and key of ``loc`` (see :func:`locate`).
+
+    Use it for a problem found after loading (e.g. a configured column missing from the data):
+    the message is the same one line ``file:line:col: key: message`` a load-time problem gets.
+    """
+    file, line, column = locate(settings, loc)
+    return ConfigError(message, file=file, line=line, column=column, key=_dotted(tuple(loc[1:])))
+
+
+def errors_at(settings: Settings, problems: list[tuple[Path_, str]]) -> ConfigInvalid:
+    """Several post-load problems (``(loc, message)`` pairs, see :func:`error_at`) as one error:
+    the first (by file and line) is its message, :func:`describe_problems` lists them all."""
+    found = []
+    for loc, message in problems:
+        file, line, column = locate(settings, loc)
+        found.append(ConfigProblem(file, line, column, _dotted(tuple(loc[1:])), message))
+    found.sort(key=lambda p: (p.file, p.line or 0, p.column or 0))
+    return ConfigInvalid(found)
 
 
 def _problems_from(exc: ValidationError, merged: dict[str, _Doc], source: FileSource) -> ConfigInvalid:

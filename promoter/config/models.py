@@ -8,6 +8,7 @@ environment, with the cross-file checks. Loading (files, merge, positions) is ``
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationInfo,
     field_validator,
@@ -28,6 +30,38 @@ from promoter.config.branch_patterns import GlobError, compile_glob
 
 REQUIRED_FILES = ("project.yml", "promotion.yml")
 BASE = "base"
+
+# The metrics the shipped evaluation computes on the held-out rows, overall and per subgroup
+# (pipelines/evaluate.py takes its list from here). Plain data so config validation needs no Spark:
+# a gate's primary_metric, floors, ceilings and fairness.metric must be one of them.
+EVALUATION_METRICS: tuple[str, ...] = (
+    "n",
+    "positives",
+    "prevalence",
+    "roc_auc",
+    "pr_auc",
+    "brier",
+    "log_loss",
+    "ece",
+    "precision_at_k",
+    "recall_at_k",
+    "selected",
+)
+# The columns of the prediction and outreach tables besides the key (pipelines/score.py): the
+# project's key column must not take one of these names.
+SCORE_TABLE_COLUMNS: tuple[str, ...] = (
+    "score",
+    "risk_tier",
+    "rank",
+    "model_name",
+    "model_version",
+    "run_id",
+    "scored_at",
+    "score_date",
+)
+# An imputation entry may name a feature group, ``default`` (the fallback) or this pseudo-group
+# (columns the selection adds with include_features that no group maps).
+UNGROUPED = "ungrouped"
 
 # --------------------------------------------------------------------------- interpolation
 
@@ -114,20 +148,21 @@ class TableSource(Strict):
 
 
 class EventFeatures(Strict):
-    """Engineered features from an event table (claims): counts and recency per kind, over windows.
+    """Engineered features from an event table (visits, orders, payments ...): counts and recency per
+    kind, over windows.
 
     For each ``kinds`` entry ``name: [type values]`` gold gets ``<prefix><name>_<w>d`` (events in the
     last ``w`` days before the snapshot) for every window, and ``<prefix><name>_days_since`` (capped
     at ``lookback_days``); plus ``<prefix>events_<w>d`` and, with ``amount_column``,
-    ``<prefix><amount>_<w>d`` totals.
+    ``<prefix><amount>_<w>d`` totals. ``id_column`` defaults to the project's ``data.id_column``.
     """
 
-    table: str = "claims"
-    id_column: str = "member_id"
-    date_column: str = "service_date"
-    type_column: str = "claim_type"
+    table: str = "events"
+    id_column: str = "id"  # filled from data.id_column when the file leaves it out
+    date_column: str = "event_date"
+    type_column: str = "event_type"
     amount_column: str | None = None
-    prefix: str = "util_"
+    prefix: str = "ev_"
     kinds: dict[str, list[str]] = Field(default_factory=dict)
     windows_days: list[int] = Field(default_factory=lambda: [30, 90, 180, 365])
     lookback_days: int = Field(730, ge=1)
@@ -199,10 +234,10 @@ class DataSettings(Strict):
     """
 
     source: Literal["synthetic", "tables"] = "synthetic"
-    entity_table: str = "members"
+    entity_table: str = "entities"
     tables: dict[str, TableSource] = Field(default_factory=dict)
-    id_column: str = "member_id"
-    key_column: str = "member_key"  # the pseudonymous id in silver and gold
+    id_column: str = "id"
+    key_column: str = "key"  # the pseudonymous id in silver and gold, and the key of the prediction tables
     label_column: str = "label"
     snapshot_date_column: str = "snapshot_date"
     subgroup_columns: list[str] = Field(default_factory=list)
@@ -210,6 +245,54 @@ class DataSettings(Strict):
     pseudonym_key_env: str = "PROMOTE_PSEUDONYM_KEY"
     derive: DeriveSettings = Field(default_factory=DeriveSettings)
     events: EventFeatures | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _events_id(cls, v: Any) -> Any:
+        """The event table's id column is the entity id unless ``events.id_column`` says otherwise."""
+        if isinstance(v, dict) and isinstance(v.get("events"), dict) and "id_column" not in v["events"]:
+            return {**v, "events": {**v["events"], "id_column": v.get("id_column", "id")}}
+        return v
+
+    def derived_columns(self) -> dict[str, str]:
+        """Columns silver makes from PHI (``derive``): column -> the PHI column it comes from."""
+        d = self.derive
+        out: dict[str, str] = {}
+        if d.age_from:
+            out[d.age_column] = d.age_from
+            out[d.age_band_column] = d.age_from
+        if d.region_from:
+            out[d.region_column] = d.region_from
+        return out
+
+    def named_columns(self) -> dict[str, tuple[Any, ...]]:
+        """Every column of the entity table this section names -> the key path that names it
+        (``("data", "label_column")``, ``("data", "subgroup_columns", 1)``, ...). Derived subgroup
+        columns are left out: silver makes them."""
+        out: dict[str, tuple[Any, ...]] = {}
+        for key in ("id_column", "label_column", "snapshot_date_column"):
+            out.setdefault(getattr(self, key), ("data", key))
+        derived = self.derived_columns()
+        for i, col in enumerate(self.subgroup_columns):
+            if col not in derived:
+                out.setdefault(col, ("data", "subgroup_columns", i))
+        for key in ("age_from", "region_from"):
+            col = getattr(self.derive, key)
+            if col:
+                out.setdefault(col, ("data", "derive", key))
+        return out
+
+    def event_columns(self) -> dict[str, tuple[Any, ...]]:
+        """The event table's columns this section names -> the key path that names each."""
+        ev = self.events
+        if ev is None:
+            return {}
+        out: dict[str, tuple[Any, ...]] = {}
+        for key in ("id_column", "date_column", "type_column", "amount_column"):
+            col = getattr(ev, key)
+            if col:
+                out.setdefault(col, ("data", "events", key))
+        return out
 
     @model_validator(mode="after")
     def _consistent(self) -> "DataSettings":
@@ -248,13 +331,34 @@ class DataSettings(Strict):
                 problems.append((where + (key,), f"{getattr(self, key)!r} is a PHI column"))
         if self.key_column == self.id_column:
             problems.append((where + ("key_column",), "must differ from id_column: the id is replaced"))
+        if self.key_column in SCORE_TABLE_COLUMNS:
+            problems.append(
+                (
+                    where + ("key_column",),
+                    f"{self.key_column!r} is a column the prediction tables already have "
+                    f"({', '.join(SCORE_TABLE_COLUMNS)}); name the key otherwise",
+                )
+            )
+        if self.label_column == self.snapshot_date_column:
+            problems.append((where + ("label_column",), "must differ from snapshot_date_column"))
+        roles = {
+            self.id_column: "the id column",
+            self.key_column: "the key column",
+            self.label_column: "the label column",
+            self.snapshot_date_column: "the snapshot date column",
+        }
+        for i, col in enumerate(self.subgroup_columns):
+            if col in roles:
+                problems.append((where + ("subgroup_columns", i), f"{col!r} is {roles[col]}, not a subgroup"))
+            elif col in self.subgroup_columns[:i]:
+                problems.append((where + ("subgroup_columns", i), f"{col!r} is listed twice"))
         if problems:
             raise _CrossRefError(problems)
         return self
 
 
 class RiskTier(Strict):
-    """One risk tier: a share of the scored members (``percent``) or a score floor (``min_score``).
+    """One risk tier: a share of the scored rows (``percent``) or a score floor (``min_score``).
 
     The last tier of a list has neither: it takes everyone left.
     """
@@ -278,16 +382,16 @@ def _default_tiers() -> list[RiskTier]:
 class ScoringSettings(Strict):
     """``project.yml`` ``scoring:``: risk tiers, outreach list size and the prediction tables.
 
-    ``tiering: capacity`` gives each tier (highest risk first) a ``percent`` of the scored members:
-    care management's outreach capacity. ``tiering: cut_points`` gives each tier a ``min_score``
+    ``tiering: capacity`` gives each tier (highest risk first) a ``percent`` of the scored rows:
+    the outreach capacity. ``tiering: cut_points`` gives each tier a ``min_score``
     (score >= min_score). Either way the last tier names everyone else.
-    Table paths are relative to ``lake_root``.
+    Table paths are relative to the model's folder of the lake (``<lake_root>/<model_name>``).
     """
 
     tiering: Literal["capacity", "cut_points"] = "capacity"
     tiers: list[RiskTier] = Field(default_factory=_default_tiers)
     top_n: int = Field(500, ge=1, le=10_000_000)
-    predictions_table: str = "predictions/hrob_scores"
+    predictions_table: str = "predictions/scores"
     outreach_table: str = "predictions/outreach_list"
     # capacity tiers: bracket of Spark's approxQuantile (in ranks / rows) that one more pass refines
     # to the exact cut point; 0 asks Spark for exact quantiles directly (costly at scale)
@@ -535,7 +639,7 @@ class FeatureMappings(Strict):
     """``feature_mappings.yml``: group name -> column names or glob patterns (``sdoh_food_*``).
 
     An exact name wins over a pattern; a column matched by patterns of two groups is an error.
-    Columns no group claims are not features.
+    Columns that no group maps are not features.
     """
 
     groups: dict[str, list[str]] = Field(default_factory=dict)
@@ -917,6 +1021,8 @@ class Settings(Strict):
     env: str | None = None
     config_hash: str = ""
     sources: tuple[str, ...] = ()
+    # section -> key path -> (file, line, column), kept by the loader for config.locate()
+    _positions: dict[str, dict[tuple[Any, ...], tuple[str, int, int]]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _cross_refs(self) -> "Settings":
@@ -955,12 +1061,13 @@ class Settings(Strict):
                             f"unknown environment {env!r} (known: {', '.join(p.environments)})",
                         )
                     )
+        problems += _cross_file(self)
         if problems:
             raise _CrossRefError(problems)
         return self
 
     def model_name_for(self, env: str) -> str:
-        """The registered model for ``env``, e.g. ``hrob-risk-staging``."""
+        """The registered model for ``env``, e.g. ``<model_name>-staging``."""
         return self.project.registry.model_name_template.format(model=self.project.model_name, env=env)
 
     @property
@@ -968,6 +1075,170 @@ class Settings(Strict):
         if self.env is None:
             raise ValueError("settings were loaded without an environment")
         return self.promotion.policy(self.env)
+
+
+def _listed(names: Any) -> str:
+    return ", ".join(str(n) for n in names) or "none"
+
+
+def _cross_file(s: "Settings") -> list[tuple[tuple[Any, ...], str]]:
+    """Every column or name one file uses that another file defines, checked against it.
+
+    Each problem is located at the key that names the column (in whichever file names it).
+    Checks that need the data itself (a column missing from the actual table) run at the
+    ``contracts`` step instead (``pipelines.contracts.check_config_columns``).
+    """
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    data = s.project.data
+    subgroups = list(data.subgroup_columns)
+    evaluated = s.training.subgroups(data)
+    own = s.training.evaluation.subgroups
+
+    # training.yml evaluation.subgroups: only columns gold keeps (project.yml data.subgroup_columns)
+    for i, col in enumerate(own or ()):
+        if col not in subgroups:
+            problems.append(
+                (
+                    ("training", "evaluation", "subgroups", i),
+                    f"{col!r} is not one of project.yml data.subgroup_columns ({_listed(subgroups)}); "
+                    "gold keeps only those",
+                )
+            )
+
+    # promotion.yml gate policies: metrics the evaluation produces, subgroups it measures
+    metrics = ", ".join(EVALUATION_METRICS)
+    where_groups = "training.yml evaluation.subgroups" if own is not None else "project.yml data.subgroup_columns"
+    # loaded for one environment: only its policy applies (another environment's overlay may
+    # change the subgroups); base only: every policy
+    gates = s.promotion.gate if s.env is None else {k: v for k, v in s.promotion.gate.items() if k == s.env}
+    for env, policy in gates.items():
+        at = ("promotion", "gate", env)
+        if policy.primary_metric not in EVALUATION_METRICS:
+            problems.append(
+                (
+                    at + ("primary_metric",),
+                    f"unknown metric {policy.primary_metric!r} (the evaluation gives: {metrics})",
+                )
+            )
+        for kind in ("floors", "ceilings"):
+            for metric in getattr(policy, kind):
+                if metric not in EVALUATION_METRICS:
+                    problems.append(
+                        (at + (kind, metric), f"unknown metric {metric!r} (the evaluation gives: {metrics})")
+                    )
+        if policy.fairness.metric not in EVALUATION_METRICS:
+            problems.append(
+                (
+                    at + ("fairness", "metric"),
+                    f"unknown metric {policy.fairness.metric!r} (the evaluation gives: {metrics})",
+                )
+            )
+        for i, col in enumerate(policy.fairness.subgroups):
+            if col not in evaluated:
+                problems.append(
+                    (
+                        at + ("fairness", "subgroups", i),
+                        f"{col!r} is not a measured subgroup: not in {where_groups} ({_listed(evaluated)})",
+                    )
+                )
+
+    # feature_mappings.yml / feature_selection_config.yml: the project's special columns are never features
+    reserved = {
+        data.key_column: "the key column",
+        data.id_column: "the id column",
+        data.label_column: "the label column",
+        data.snapshot_date_column: "the snapshot date column",
+        **{c: "a subgroup column" for c in data.subgroup_columns},
+        **{c: "a PHI column" for c in data.phi_columns},
+    }
+    groups = s.feature_mappings.groups
+    for group, entries in groups.items():
+        for i, entry in enumerate(entries):
+            if entry in reserved:
+                problems.append(
+                    (
+                        ("feature_mappings", "groups", group, i),
+                        f"{entry!r} is {reserved[entry]} in project.yml data and can never be a feature",
+                    )
+                )
+    sel = s.feature_selection
+    for listname in ("include_features", "exclude_features"):
+        for i, col in enumerate(getattr(sel, listname)):
+            if col in reserved:
+                problems.append(
+                    (
+                        ("feature_selection", listname, i),
+                        f"{col!r} is {reserved[col]} in project.yml data and can never be a feature",
+                    )
+                )
+    for listname in ("include_groups", "exclude_groups"):
+        for i, group in enumerate(getattr(sel, listname)):
+            if group not in groups:
+                problems.append(
+                    (
+                        ("feature_selection", listname, i),
+                        f"unknown group {group!r} (groups in feature_mappings.yml: {_listed(groups)})",
+                    )
+                )
+    for group in sel.imputation:
+        if group not in groups and group not in ("default", UNGROUPED):
+            problems.append(
+                (
+                    ("feature_selection", "imputation", group),
+                    f"unknown group {group!r} (groups in feature_mappings.yml: {_listed(groups)}, "
+                    f"or 'default', or '{UNGROUPED}')",
+                )
+            )
+
+    # contracts.yml: its tables are the source tables; closed contracts list every column there is
+    tables = s.contracts.tables
+    if data.source == "tables":
+        for name in tables:
+            if name not in data.tables:
+                problems.append(
+                    (
+                        ("contracts", "tables", name),
+                        f"no source table {name!r} in project.yml data.tables ({_listed(data.tables)})",
+                    )
+                )
+
+    def closed(table: str) -> TableContract | None:
+        contract = tables.get(table)
+        return contract if contract is not None and not contract.allow_extra_columns else None
+
+    def lists(contract: TableContract, col: str) -> bool:
+        return col in contract.columns or any(fnmatch.fnmatchcase(col, pat) for pat in contract.column_patterns)
+
+    def absent(table: str, named: dict[str, tuple[Any, ...]]) -> None:
+        contract = closed(table)
+        if contract is None:
+            return
+        for col, loc in named.items():
+            if not lists(contract, col):
+                problems.append(
+                    (
+                        ("project",) + loc,
+                        f"{col!r} is not a column of table {table!r}: its contract in contracts.yml "
+                        f"(allow_extra_columns: false) lists every column, and not this one",
+                    )
+                )
+
+    absent(data.entity_table, data.named_columns())
+    if data.events is not None:
+        absent(data.events.table, data.event_columns())
+    homes = [data.entity_table] + ([data.events.table] if data.events is not None else [])
+    contracts_of_homes = [closed(t) for t in homes]
+    if all(c is not None for c in contracts_of_homes):
+        for i, col in enumerate(data.phi_columns):
+            if not any(lists(c, col) for c in contracts_of_homes if c is not None):
+                problems.append(
+                    (
+                        ("project", "data", "phi_columns", i),
+                        f"{col!r} is in no table's contract in contracts.yml ({_listed(homes)} list every "
+                        "column they have, with allow_extra_columns: false)",
+                    )
+                )
+    return problems
 
 
 class _CrossRefError(ValueError):

@@ -144,7 +144,7 @@ class Record:
         record_id: unique id (uuid4 hex, or a deterministic id from the caller).
         kind: one of :data:`KINDS`.
         environment: the environment decided for (``dev``, ``staging``, ``prod``).
-        registered_model: e.g. ``hrob-risk-prod``.
+        registered_model: e.g. ``churn-prod``.
         actor: who or what caused it (CI actor, approver).
         event: the triggering event (kind, branch, sha, PR, run URL, ...).
         commit: the commit sha the decision was made for.
@@ -214,7 +214,7 @@ class Record:
     @property
     def chain(self) -> str:
         """The chain this record belongs to: one per (model, environment), named by the registered
-        model (``hrob-risk-prod``), so models sharing a registry never share a chain; a record
+        model (``churn-prod``), so models sharing a registry never share a chain; a record
         without a registered model (older callers, tests) is in its environment's chain."""
         return self.registered_model or self.environment
 

@@ -153,7 +153,7 @@ class Registry:
 
     @staticmethod
     def model_name(settings: "Settings", env: str | None = None) -> str:
-        """The registered model of ``env`` (default ``settings.env``), e.g. ``hrob-risk-staging``.
+        """The registered model of ``env`` (default ``settings.env``), e.g. ``churn-staging`` (model ``churn``).
 
         Raises:
             PromoteError: when no environment is given or loaded.

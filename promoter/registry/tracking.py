@@ -125,7 +125,7 @@ def training_run(
 
     Args:
         registry: the adapter whose tracking server holds the run.
-        experiment_name: e.g. ``/promote/hrob-risk-staging``.
+        experiment_name: e.g. ``/promote/churn-staging``.
         run_name: shown in the MLflow UI.
         tags: lineage tags set when the run starts.
 

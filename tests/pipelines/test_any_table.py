@@ -5,7 +5,6 @@ its own YAML, and the PHI guard stops it when PHI hides in a free-text column.""
 from __future__ import annotations
 
 import random
-import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -139,7 +138,11 @@ def loans_project(tmp_path):
     write_deltalake(str(data / "payments"), pd.DataFrame(payments))
     cfg = tmp_path / "configs"
     (cfg / "base").mkdir(parents=True)
-    shutil.copy(ROOT / "configs" / "base" / "promotion.yml", cfg / "base" / "promotion.yml")
+    # the reference project's branch rules and steps, with this project's fairness subgroups
+    promotion = (ROOT / "configs" / "base" / "promotion.yml").read_text()
+    (cfg / "base" / "promotion.yml").write_text(
+        promotion.replace("subgroups: [race_ethnicity, payer_type, region, age_band]", "subgroups: [branch_region]")
+    )
     (cfg / "base" / "project.yml").write_text(PROJECT.format(loans=data / "loans.csv", payments=data / "payments"))
     (cfg / "base" / "contracts.yml").write_text(CONTRACTS)
     (cfg / "base" / "feature_mappings.yml").write_text(MAPPINGS)

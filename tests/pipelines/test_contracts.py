@@ -219,3 +219,44 @@ def test_contract_config_errors_name_file_and_key(tmp_path):
         config.load(root, environ={})
     text = str(exc.value)
     assert "contracts.yml" in text and ("strng" in text or "nowhere" in text)
+
+
+def test_config_columns_the_data_lacks_are_named_by_their_config_key():
+    """The pure half of the contracts step's data-time check (no Spark): which configured columns a
+    table lacks, each at the key that names it; columns ``derive`` makes are not looked for."""
+    from pipelines import contracts
+    from promoter.config import DataSettings
+
+    class S:  # the two sections the check reads
+        class project:
+            data = DataSettings(
+                entity_table="people",
+                id_column="person_id",
+                key_column="person_key",
+                label_column="outcome",
+                snapshot_date_column="as_of",
+                subgroup_columns=["sex", "age_band"],
+                phi_columns=["dob", "name"],
+                derive={"age_from": "dob"},
+                events={"table": "visits", "date_column": "seen_on", "type_column": "kind", "kinds": {"er": ["ER"]}},
+            )
+
+    people = ["person_id", "as_of", "outcome", "sex", "dob"]
+    visits = ["person_id", "seen_on", "kind"]
+    assert contracts.config_column_problems(S, {"people": people, "visits": visits}) == [
+        (("project", "data", "phi_columns", 1), "PHI column 'name' is in none of the tables (people, visits)")
+    ]
+    got = contracts.config_column_problems(S, {"people": ["person_id", "outcomes", "as_of"], "visits": None})
+    assert [loc for loc, _ in got] == [
+        ("project", "data", "label_column"),
+        ("project", "data", "subgroup_columns", 0),
+        ("project", "data", "derive", "age_from"),
+        ("project", "data", "phi_columns", 0),
+        ("project", "data", "phi_columns", 1),
+    ]
+    assert "(did you mean 'outcomes'?)" in got[0][1]
+    # the event table's id is the entity id unless said otherwise, and is looked for there
+    assert contracts.config_column_problems(S, {"people": None, "visits": ["seen_on", "kind"]})[0] == (
+        ("project", "data", "events", "id_column"),
+        "column 'person_id' is not in the event table 'visits'",
+    )

@@ -39,7 +39,7 @@ def pred_df(spark, rows):
     # shuffle the row order so nothing depends on input order
     order = np.random.default_rng(3).permutation(N)
     return spark.createDataFrame(
-        [data[i] for i in order], "member_key string, label int, score double, grp string, region string"
+        [data[i] for i in order], "key string, label int, score double, grp string, region string"
     ).cache()
 
 
@@ -67,7 +67,7 @@ def test_overall_metrics_match_reference_implementations(result, rows):
     assert m["ece"] == pytest.approx(_ece(y, p, 10), abs=1e-12)
 
 
-def test_top_k_uses_one_list_broken_by_member_key(result, rows):
+def test_top_k_uses_one_list_broken_by_the_key(result, rows):
     ids, y, p, group, _ = rows
     k = math.ceil(N * 0.10)
     order = sorted(range(N), key=lambda i: (-p[i], ids[i]))[:k]
@@ -113,7 +113,7 @@ def test_eval_result_round_trips_and_flattens_without_nan(result):
     assert "roc_auc.grp.solo" not in flat and all(not math.isnan(v) for v in flat.values())
 
 
-def test_paired_rows_are_ordered_by_member_key(pred_df, rows):
+def test_paired_rows_are_ordered_by_the_key(pred_df, rows):
     from pipelines import evaluate as ev
 
     ids, y, p, _, _ = rows
@@ -124,10 +124,24 @@ def test_paired_rows_are_ordered_by_member_key(pred_df, rows):
     assert scores.tolist() == [float(p[where[k]]) for k in got_ids]
 
 
+def test_the_key_column_is_the_projects_and_the_metric_list_is_configs(spark, pred_df, result):
+    from pipelines import evaluate as ev
+    from promoter import config
+
+    renamed = pred_df.withColumnRenamed("key", "person_key")
+    ids, _, _ = ev.paired_rows(renamed, "label", id_col="person_key")
+    assert ids == sorted(r["key"] for r in pred_df.select("key").collect())
+    other = ev.metrics(renamed, "label", top_k_percent=10, subgroup_cols=["grp", "region"], id_col="person_key")
+    assert other.metrics == result.metrics  # the same rows, the same tie-break, another key name
+    with pytest.raises(DataContractError, match="key"):  # the default is the engine's neutral 'key'
+        ev.paired_rows(renamed, "label")
+    assert tuple(result.metrics) == ev.METRIC_NAMES == config.EVALUATION_METRICS
+
+
 def test_paired_rows_refuses_duplicate_ids(spark):
     from pipelines import evaluate as ev
 
-    df = spark.createDataFrame([("x", 1, 0.9), ("x", 0, 0.1)], "member_key string, label int, score double")
+    df = spark.createDataFrame([("x", 1, 0.9), ("x", 0, 0.1)], "key string, label int, score double")
     with pytest.raises(DataContractError, match="not unique"):
         ev.paired_rows(df, "label")
 
@@ -143,7 +157,7 @@ def test_paired_rows_refuses_duplicate_ids(spark):
 def test_bad_labels_or_scores_are_named(spark, rows_, message):
     from pipelines import evaluate as ev
 
-    df = spark.createDataFrame(rows_, "member_key string, label int, score double")
+    df = spark.createDataFrame(rows_, "key string, label int, score double")
     with pytest.raises(DataContractError, match=message):
         ev.metrics(df, "label")
 
@@ -151,9 +165,9 @@ def test_bad_labels_or_scores_are_named(spark, rows_, message):
 def test_missing_column_is_named(spark):
     from pipelines import evaluate as ev
 
-    df = spark.createDataFrame([("a", 1, 0.5)], "member_key string, label int, score double")
-    with pytest.raises(DataContractError, match="race_ethnicity"):
-        ev.metrics(df, "label", subgroup_cols=["race_ethnicity"])
+    df = spark.createDataFrame([("a", 1, 0.5)], "key string, label int, score double")
+    with pytest.raises(DataContractError, match="plan_kind"):
+        ev.metrics(df, "label", subgroup_cols=["plan_kind"])
 
 
 def test_curves_span_the_unit_square(pred_df, result):
@@ -175,14 +189,14 @@ def test_score_adds_probability_of_class_one_and_keeps_inputs(spark):
     from pipelines import evaluate as ev
 
     df = spark.createDataFrame(
-        [(f"m{i}", float(i), int(i >= 10)) for i in range(20)], "member_key string, x double, label int"
+        [(f"m{i}", float(i), int(i >= 10)) for i in range(20)], "key string, x double, label int"
     )
     model = Pipeline(
         stages=[VectorAssembler(inputCols=["x"], outputCol="v"), LogisticRegression(featuresCol="v", labelCol="label")]
     ).fit(df)
     out = ev.score(model, df)
     assert out.columns == df.columns + ["score"]
-    got = {r["member_key"]: r["score"] for r in out.collect()}
+    got = {r["key"]: r["score"] for r in out.collect()}
     assert got["m19"] > 0.9 and got["m0"] < 0.1
 
 

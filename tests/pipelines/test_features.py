@@ -249,7 +249,6 @@ def _mapping_error(tmp_path: Path, file: str, text: str) -> ConfigError:
     )
     (configs / "base" / "feature_selection_config.yml").write_text("include_groups: []\n")
     (configs / "base" / file).write_text(text)
-    settings, _ = _settings(tmp_path / "lake", configs)
     old = Path.cwd()
     columns = [
         ("age_years", "int"),
@@ -264,10 +263,16 @@ def _mapping_error(tmp_path: Path, file: str, text: str) -> ConfigError:
     os.chdir(tmp_path)  # the error names the file relative to the working directory
     try:
         with pytest.raises(ConfigError) as exc:
+            # what one file says of another fails at load (LOAD_TIME); what needs the columns, here
+            settings, _ = _settings(tmp_path / "lake", configs)
             features.resolve_features(columns, settings)
     finally:
         os.chdir(old)
     return exc.value
+
+
+# problems config.load finds on its own (cross-file checks), before any column is known
+LOAD_TIME = {"label-as-feature", "unknown-group", "unknown-imputation-group"}
 
 
 BAD_MAPPINGS = [
@@ -343,13 +348,20 @@ BAD_MAPPINGS = [
         "unknown-imputation-group",
     ],
 )
-def test_a_bad_mapping_is_one_clear_config_error(tmp_path, file, text, where, key, message, hint):
+def test_a_bad_mapping_is_one_clear_config_error(request, tmp_path, file, text, where, key, message, hint):
     err = _mapping_error(tmp_path, file, text)
     line = str(err)
     assert "\n" not in line and err.exit_code == 2
     assert where in line and key in line and message in line, line
     if hint:
         assert f"did you mean '{hint}'" in line
+    case = request.node.callspec.id
+    try:
+        config.load(tmp_path / "configs", environ={"PROMOTE_LAKE_ROOT": str(tmp_path / "lake")})
+    except ConfigError as exc:
+        assert case in LOAD_TIME and key in str(exc), (case, str(exc))
+    else:
+        assert case not in LOAD_TIME, f"{case}: config.load should have found it"
 
 
 def test_imputation_value_is_only_for_constant():
@@ -382,6 +394,7 @@ def test_cli_features_with_a_bad_mapping_exits_2_and_writes_nothing(lake, tmp_pa
         )
     )
     (configs / "base" / "feature_mappings.yml").write_text("groups:\n  demographics: [age_years, demo_typo]\n")
+    (configs / "base" / "feature_selection_config.yml").write_text("include_groups: []\n")
     out_lake = tmp_path / "lake"
     proc = run_promote(
         "--config-dir",

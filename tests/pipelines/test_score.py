@@ -12,11 +12,13 @@ from pydantic import ValidationError
 
 from pipelines import score as sc
 from promoter import config
-from promoter.config import ConfigError, ProjectSettings, RiskTier, ScoringSettings
+from promoter.config import ConfigError, DataSettings, ProjectSettings, RiskTier, ScoringSettings
 from promoter.errors import DataContractError, InvalidInput
 from tests.conftest import CONFIGS
 
 FEATURES = ["f_age", "f_er_visits", "f_bmi", "f_prior_preterm"]
+# a project of neutral names: the prediction tables take their key column's name from data.key_column
+KEY, LABEL, MODEL = "person_key", "outcome", "scores-test"
 D1, D2 = date(2026, 11, 23), date(2026, 11, 24)
 AT = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)
 
@@ -126,7 +128,7 @@ def test_phi_findings_spot_ssn_phone_email_and_not_hex_keys():
         ({"tiers": [{"name": "high", "percent": 0}, {"name": "low"}]}, "greater than 0"),
         ({"predictions_table": "../elsewhere"}, "relative to lake_root"),
         ({"predictions_table": "/abs/path"}, "relative to lake_root"),
-        ({"outreach_table": "predictions/hrob_scores/list"}, "different folder"),
+        ({"outreach_table": "predictions/scores/list"}, "different folder"),
         ({"top_n": 0}, "greater than or equal to 1"),
     ],
 )
@@ -164,13 +166,13 @@ def _gold(spark, n: int, seed: int = 7, phi_decoys: bool = False):
     from pyspark.sql import functions as F
 
     df = spark.range(n).select(
-        F.sha2(F.concat(F.lit("m-"), F.col("id").cast("string")), 256).substr(1, 16).alias("member_key"),
+        F.sha2(F.concat(F.lit("m-"), F.col("id").cast("string")), 256).substr(1, 16).alias(KEY),
         F.lit("2026-11-01").cast("date").alias("snapshot_date"),
         F.when(F.col("id") % 2 == 0, "Central").otherwise("Northeast").alias("region"),
         *[F.round(F.rand(seed + i) * (10 if i else 40), 3).alias(f) for i, f in enumerate(FEATURES)],
     )
     logit = -3 + 0.04 * F.col("f_age") + 0.3 * F.col("f_er_visits") + 0.2 * F.col("f_prior_preterm")
-    df = df.withColumn("hrob_label", (F.rand(seed + 99) < 1 / (1 + F.exp(-logit))).cast("int"))
+    df = df.withColumn(LABEL, (F.rand(seed + 99) < 1 / (1 + F.exp(-logit))).cast("int"))
     if phi_decoys:  # columns that must never reach an output table
         df = (
             df.withColumn(
@@ -192,7 +194,7 @@ def fitted(spark):
     model = Pipeline(
         stages=[
             VectorAssembler(inputCols=FEATURES, outputCol="features"),
-            LogisticRegression(labelCol="hrob_label", maxIter=25),
+            LogisticRegression(labelCol=LABEL, maxIter=25),
         ]
     ).fit(gold)
     yield model, gold
@@ -200,7 +202,13 @@ def fitted(spark):
 
 
 def project(lake: Path, scoring: ScoringSettings | None = None) -> ProjectSettings:
-    return ProjectSettings(name="t", model_name="hrob-risk", lake_root=str(lake), scoring=scoring or capacity(top_n=50))
+    return ProjectSettings(
+        name="t",
+        model_name=MODEL,
+        lake_root=str(lake),
+        data=DataSettings(id_column="person_id", key_column=KEY, label_column=LABEL),
+        scoring=scoring or capacity(top_n=50),
+    )
 
 
 def run(spark, model, gold, settings, *, day=D1, version=1, run_id="run-a", at=AT) -> sc.ScoreResult:
@@ -209,7 +217,7 @@ def run(spark, model, gold, settings, *, day=D1, version=1, run_id="run-a", at=A
         model,
         gold,
         score_date=day,
-        model_name="hrob-risk-prod",
+        model_name=f"{MODEL}-prod",
         model_version=version,
         run_id=run_id,
         settings=settings,
@@ -247,7 +255,7 @@ def test_rescoring_a_date_replaces_its_partition_only(spark, fitted, tmp_path: P
     assert len(day1) == 700 and {(r["model_version"], r["run_id"]) for r in day1} == {(2, "run-c")}
     assert {r["scored_at"] for r in day1} == {datetime(2026, 11, 23, 9, 0, tzinfo=UTC)}
     assert len(day2) == 300 and {(r["model_version"], r["run_id"]) for r in day2} == {(1, "run-b")}
-    assert len({r["member_key"] for r in day1}) == 700
+    assert len({r[KEY] for r in day1}) == 700
 
     outreach = read(second.outreach_path).to_pylist()
     assert sorted({(r["score_date"], r["model_version"]) for r in outreach}) == [(D1, 2), (D2, 1)]
@@ -292,8 +300,8 @@ def test_capacity_tiers_are_exact_and_outreach_list_is_the_top_n(spark, fitted, 
     outreach = sorted(read(result.outreach_path).to_pylist(), key=lambda r: r["rank"])
     assert result.outreach_rows == 40 and [r["rank"] for r in outreach] == list(range(1, 41))
     assert [r["score"] for r in outreach] == sorted(scores, reverse=True)[:40]
-    by_key = {r["member_key"]: r for r in preds}
-    assert all(by_key[r["member_key"]]["risk_tier"] == r["risk_tier"] == "high" for r in outreach)
+    by_key = {r[KEY]: r for r in preds}
+    assert all(by_key[r[KEY]]["risk_tier"] == r["risk_tier"] == "high" for r in outreach)
     assert result.cut_points["high"] == pytest.approx(sorted(scores)[949])
 
 
@@ -319,8 +327,10 @@ def test_outputs_hold_only_their_columns_and_no_phi(spark, fitted, tmp_path: Pat
     assert {"ssn", "phone", "email"} <= set(gold.columns)  # the input does carry PHI decoys
     result = run(spark, model, gold, project(tmp_path / "lake"))
     preds, outreach = read(result.predictions_path), read(result.outreach_path)
-    assert tuple(preds.column_names) == sc.PREDICTION_COLUMNS
-    assert tuple(outreach.column_names) == sc.OUTREACH_COLUMNS
+    assert tuple(preds.column_names) == sc.prediction_columns(KEY) == (KEY, *sc.PREDICTION_VALUE_COLUMNS)
+    assert tuple(outreach.column_names) == sc.outreach_columns(KEY) == (KEY, *sc.OUTREACH_VALUE_COLUMNS)
+    # the project's table paths, under the model's own folder of the lake
+    assert result.predictions_path == str(tmp_path / "lake" / MODEL / "predictions" / "scores")
     assert preds.schema.field("score").type == pa.float64()
     assert preds.schema.field("model_version").type == pa.int64()
     assert pa.types.is_timestamp(preds.schema.field("scored_at").type)
@@ -338,8 +348,10 @@ def test_full_settings_object_is_accepted(spark, fitted, tmp_path: Path):
     loaded = config.load(CONFIGS, "prod", environ={})
     lake = tmp_path / "lake"
     settings = loaded.model_copy(update={"project": loaded.project.model_copy(update={"lake_root": str(lake)})})
-    result = run(spark, model, gold.limit(200), settings)
-    assert result.predictions_path == str(lake / "predictions" / "hrob_scores")
+    # the reference project names its key member_key and its tables explicitly
+    result = run(spark, model, gold.limit(200).withColumnRenamed(KEY, "member_key"), settings)
+    assert result.predictions_path == str(lake / "hrob-risk" / "predictions" / "hrob_scores")
+    assert read(result.predictions_path).column_names[0] == "member_key"
     assert result.outreach_rows == min(200, loaded.project.scoring.top_n)
     assert result.to_dict()["score_date"] == "2026-11-23"
 
@@ -359,9 +371,9 @@ def test_bad_gold_is_rejected_before_any_write(spark, fitted, tmp_path: Path):
     settings = project(tmp_path / "lake")
     with pytest.raises(DataContractError, match="f_bmi"):
         run(spark, model, gold.drop("f_bmi"), settings)
-    with pytest.raises(DataContractError, match="member_key"):
-        run(spark, model, gold.drop("member_key"), settings)
-    with pytest.raises(DataContractError, match="distinct member_key"):
+    with pytest.raises(DataContractError, match=KEY):
+        run(spark, model, gold.drop(KEY), settings)
+    with pytest.raises(DataContractError, match=f"distinct {KEY}"):
         run(spark, model, gold.limit(10).unionByName(gold.limit(10)), settings)
     with pytest.raises(InvalidInput, match="model_version"):
         run(spark, model, gold, settings, version=0)
@@ -375,7 +387,7 @@ def test_existing_table_with_another_schema_is_not_overwritten(spark, fitted, tm
 
     model, gold = fitted
     settings = project(tmp_path / "lake")
-    path = tmp_path / "lake" / "predictions" / "hrob_scores"
+    path = tmp_path / "lake" / MODEL / "predictions" / "scores"
     write_deltalake(str(path), pa.table({"x": [1], "score_date": [D1]}), partition_by=["score_date"])
     with pytest.raises(DataContractError, match="existing Delta table has columns"):
         run(spark, model, gold, settings)

@@ -27,12 +27,16 @@ def test_first_run_creates_the_thread_and_the_second_updates_it(fake_api, azure_
     ]
     stream = io.StringIO()
     assert publish(result_factory(status="FAIL", exit_code=3), azure_env, stream) == []
-    ours = [t for t in fake_api.threads[7] if markdown.marker("staging", "hrob-risk-staging") in t["comments"][0]["content"]]
+    ours = [
+        t for t in fake_api.threads[7] if markdown.marker("staging", "hrob-risk-staging") in t["comments"][0]["content"]
+    ]
     assert len(ours) == 1 and ours[0]["status"] == "active"
     thread_id = ours[0]["id"]
 
     assert publish(result_factory(status="PASS"), azure_env, stream) == []
-    ours = [t for t in fake_api.threads[7] if markdown.marker("staging", "hrob-risk-staging") in t["comments"][0]["content"]]
+    ours = [
+        t for t in fake_api.threads[7] if markdown.marker("staging", "hrob-risk-staging") in t["comments"][0]["content"]
+    ]
     assert [t["id"] for t in ours] == [thread_id]
     assert "· PASS" in ours[0]["comments"][0]["content"]
     assert ours[0]["status"] == "fixed"  # a passing report resolves its thread
