@@ -29,12 +29,15 @@ class Prepared:
         plan: the steps that will run, each with its reason.
         settings: the environment's settings (``None`` when there is nothing to do).
         protected_from: the branch the protected settings were read from (a PR's target), or ``None``.
+        project_dir: the project's folder (the parent of its ``configs/``): its own pipeline
+            code, named in ``project.yml`` ``pipelines:``, is imported from there.
     """
 
     plan: Plan
     settings: Settings | None
     protected_from: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    project_dir: Path | None = None
 
 
 def target_source(event: Event, config_dir: str | Path, repo_path: str | Path) -> config.MappingSource:
@@ -96,7 +99,13 @@ def prepare(
         notes = change_notes(changed, event.target_branch or "")
     the_plan = planning.build(event, settings)
     the_plan = replace(the_plan, notes=tuple(list(the_plan.notes) + notes))
-    return Prepared(the_plan, settings, protected_from=event.target_branch if protected else None, notes=tuple(notes))
+    return Prepared(
+        the_plan,
+        settings,
+        protected_from=event.target_branch if protected else None,
+        notes=tuple(notes),
+        project_dir=Path(config_dir).resolve().parent,
+    )
 
 
 def manual_event(repo_path: str | Path, action: str) -> Event:
@@ -136,4 +145,6 @@ def prepare_action(event: Event, config_dir: str | Path, env: str | None, action
             f"(configured in promotion.yml: {', '.join(base.promotion.environments)})"
         )
     settings = config.load(config_dir, env)
-    return Prepared(planning.build_action(event, settings, env, action), settings)
+    return Prepared(
+        planning.build_action(event, settings, env, action), settings, project_dir=Path(config_dir).resolve().parent
+    )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from promoter import errors
+from promoter.app import plugins
 from promoter.app.connect import open_registry
 from promoter.app.prepare import Prepared
 from promoter.app.recording import Recorder
@@ -34,7 +35,7 @@ from promoter.app.state import (
     stderr_progress,
     utc_now,
 )
-from promoter.app.steps import ALWAYS, LOCKING, STEPS
+from promoter.app.steps import ALWAYS, LOCKING, PIPELINE_PARTS, STEPS
 
 if TYPE_CHECKING:  # pragma: no cover
     from promoter.registry import Registry
@@ -117,6 +118,7 @@ def new_state(
         audit=store,
         recorder=recorder,
         repo_path=Path(repo_path),
+        project_dir=prepared.project_dir,
         progress=progress,
         clock=clock,
         score_date=score_date,
@@ -136,6 +138,12 @@ def execute(prepared: Prepared, **kwargs: Any) -> RunResult:
     """
     if prepared.plan.is_empty or prepared.settings is None:
         return dry_result(prepared)
+    # the project's ML code imports before anything is opened or run (a typo fails in seconds, exit 2)
+    for step in prepared.plan.steps:
+        if step.name in PIPELINE_PARTS:
+            plugins.entry_point(
+                prepared.settings, PIPELINE_PARTS[step.name], (prepared.project_dir, kwargs.get("repo_path", "."))
+            )
     return run_steps(new_state(prepared, **kwargs))
 
 

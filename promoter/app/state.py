@@ -161,6 +161,7 @@ class RunState:
     recorder: "Recorder"
     repo_path: Path
     progress: Progress = stderr_progress
+    project_dir: Path | None = None
     clock: Callable[[], datetime] = utc_now
     score_date: date | None = None
     publish: bool = True
@@ -172,6 +173,12 @@ class RunState:
     gate: GateState | None = None
     promotion: "PromotionDecision | None" = None
     result: RunResult = field(init=False)
+
+    def pipeline(self, part: str) -> Callable[..., Any]:
+        """The project's entry point for ``part`` (``project.yml`` ``pipelines:``; see ``pipelines/api.py``)."""
+        from promoter.app.plugins import entry_point
+
+        return entry_point(self.settings, part, (self.project_dir, self.repo_path))
 
     def __post_init__(self) -> None:
         self.result = RunResult(

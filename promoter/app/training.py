@@ -47,7 +47,7 @@ class TrainResult:
         eval_result: full held-out metrics incl. subgroups.
         best_params: parameters of the refit model.
         timings: seconds per phase (empty when reused).
-        evaluation_rows_sha256: digest of the held-out member keys.
+        evaluation_rows_sha256: digest of the held-out keys.
         output: the TrainOutput (model, trials, per-row scores); ``None`` when reused or resumed.
         resumed: True when an earlier run with this key had trained and logged the model but not
             registered it (it died); that run's model was registered, nothing trained.
@@ -156,6 +156,8 @@ def train_and_register(
     key_col: str | None = None,
     lock_timeout_seconds: float = 3600,
     seed: int | None = None,
+    fit: Any = None,
+    trainer: str | None = None,
 ) -> TrainResult:
     """Train, log and register a candidate in the environment's model, at most once per content key.
 
@@ -176,6 +178,8 @@ def train_and_register(
         key_col: the pseudonymous key (default ``catalog.id_column``).
         lock_timeout_seconds: how long to wait for another run holding the lock.
         seed: search seed override (default ``training.seed``).
+        fit: the project's trainer (``pipelines.api``); the shipped one when ``None``.
+        trainer: its ``module:function`` name (logged with the run).
 
     Raises:
         PromoteError: when settings and lineage disagree on the environment; LockTimeout/LockLost.
@@ -228,6 +232,8 @@ def train_and_register(
                 key_col=key_col,
                 heartbeat=held.refresh,
                 seed=seed,
+                fit=fit,
+                trainer=trainer,
             )
             run_id = run.run_id
         held.check()

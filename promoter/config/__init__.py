@@ -75,6 +75,7 @@ from promoter.config.models import (  # noqa: F401
     FreshnessContract,
     GatePolicy,
     Imputation,
+    PipelineEntryPoints,
     ProjectSettings,
     PromotionSettings,
     RegistrySettings,

@@ -459,6 +459,30 @@ class ScoringSettings(Strict):
         return self
 
 
+_ENTRY_POINT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
+
+
+class PipelineEntryPoints(Strict):
+    """``project.yml`` ``pipelines:``: the project's ML code, one ``module:function`` per part.
+
+    The defaults are the shipped Spark pipelines; see ``pipelines/api.py`` for what each entry
+    point gets and returns. Modules are imported with the project's folder first on the path.
+    """
+
+    contracts: str = "pipelines.contracts:check"
+    features: str = "pipelines.features:build"
+    train: str = "pipelines.train:default_fit"
+    score: str = "pipelines.score:score_population"
+    monitor: str = "pipelines.surveillance:surveil"
+
+    @field_validator("*")
+    @classmethod
+    def _entry_point(cls, v: str) -> str:
+        if not _ENTRY_POINT.fullmatch(v):
+            raise ValueError(f"must be 'package.module:function', got {v!r}")
+        return v
+
+
 class ProjectSettings(Strict):
     name: str
     model_name: str
@@ -472,6 +496,7 @@ class ProjectSettings(Strict):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     data: DataSettings = Field(default_factory=DataSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    pipelines: PipelineEntryPoints = Field(default_factory=PipelineEntryPoints)
 
     @property
     def lake(self) -> str:

@@ -33,3 +33,12 @@ ALWAYS = frozenset({"report"})
 
 # Steps that act on the registry: the run holds the model's run lock while they run.
 LOCKING = frozenset({"train", "gate", "promote", "rollback"})
+
+# Steps that call the project's ML code: step -> the ``project.yml`` ``pipelines:`` part it calls.
+PIPELINE_PARTS = {
+    "contracts": "contracts",
+    "features": "features",
+    "train": "train",
+    "score": "score",
+    "surveillance": "monitor",
+}

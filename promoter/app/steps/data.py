@@ -40,8 +40,11 @@ def selected_columns(catalog: Any, settings: Any) -> list[str]:
 def contracts(state: RunState) -> StepOutcome:
     """Check every data contract; a violation stops the run (exit 2) with the full report."""
     from pipelines import contracts as checks
+    from promoter.app import plugins
 
-    state.contract_report = checks.check(state.spark, state.settings)
+    if not plugins.is_default(state.settings, "contracts"):  # the shipped check does this itself
+        checks.check_config_columns(state.spark, state.settings)
+    state.contract_report = state.pipeline("contracts")(state.spark, state.settings)
     checks.enforce(state.contract_report)
     c = state.settings.contracts
     return StepOutcome(
@@ -55,10 +58,8 @@ def features(state: RunState) -> StepOutcome:
     Gold holds every group so that the champion, trained on another selection, is scored on
     the same rows from the same table.
     """
-    from pipelines import features as feats
-
     wide = wide_settings(state.settings)
-    feats.build(state.spark, wide)
+    state.pipeline("features")(state.spark, wide)
     gold = load_gold(state)
     cat = gold.catalog
     return StepOutcome(

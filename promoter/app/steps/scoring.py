@@ -11,8 +11,6 @@ from promoter.core import tags
 
 def score(state: RunState) -> StepOutcome:
     """Score the population with whichever version is champion now into the Delta predictions table."""
-    from pipelines import score as scoring
-
     champion = state.registry.get_alias(state.model_name, tags.CHAMPION)
     if champion is None:
         raise errors.NotFound(
@@ -22,7 +20,7 @@ def score(state: RunState) -> StepOutcome:
     day = state.day()
     info = state.registry.version_info(state.model_name, champion)
     model = state.registry.load_model(state.model_name, champion)
-    res = scoring.score_population(
+    res = state.pipeline("score")(
         state.spark,
         model,
         gold.df,
@@ -49,16 +47,14 @@ def score(state: RunState) -> StepOutcome:
             "snapshot": gold.catalog.snapshot_id,
         },
     )
-    return StepOutcome(f"scored {res.rows} members with version {champion} for {day.isoformat()}")
+    return StepOutcome(f"scored {res.rows} rows with version {champion} for {day.isoformat()}")
 
 
 def surveillance(state: RunState) -> StepOutcome:
     """Compare the champion's latest scores with the previous day's: drift and subgroup shares."""
-    from pipelines import surveillance as watch
-
     gold = load_gold(state)
     champion = state.registry.get_alias(state.model_name, tags.CHAMPION)
-    report = watch.surveil(state.spark, state.settings, gold.df, state.day())
+    report = state.pipeline("monitor")(state.spark, state.settings, gold.df, state.day())
     rid = decision_id("surveillance", state.model_name, champion, report.score_date, report.rows)
     state.recorder.record(
         "surveillance",

@@ -24,6 +24,8 @@ def train(state: RunState) -> StepOutcome:
         state.registry,
         contract_report=state.contract_report,
         feature_columns=gold.feature_columns,
+        fit=state.pipeline("train"),
+        trainer=state.settings.project.pipelines.train,
     )
     state.candidate = tr
     url = state.registry.run_url(tr.run_id)
