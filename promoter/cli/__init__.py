@@ -16,7 +16,7 @@ import traceback
 import click
 
 from promoter import errors
-from promoter.cli import data, decisions, events, projects, records, release  # noqa: F401 - registers the commands
+from promoter.cli import data, decisions, events, init, projects, records, release  # noqa: F401 - registers the commands
 from promoter.cli.base import _state, cli
 
 __all__ = ["cli", "main"]
