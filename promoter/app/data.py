@@ -34,6 +34,15 @@ def generate(
     return str(lake.root(settings)), counts
 
 
+def generate_readmission(
+    config_dir: str | Path, env: str | None, *, rows: int, seed: int, as_of: date, shift: float
+) -> dict[str, Any]:
+    """Write the synthetic readmission table (one row per discharge) to the project's entity table."""
+    from pipelines import synthetic_readmission
+
+    return synthetic_readmission.generate(config.load(config_dir, env), rows, seed, as_of, shift)
+
+
 def check(config_dir: str | Path, env: str | None) -> Any:
     """Check every table contract; returns the report (``report.ok`` says whether all hold)."""
     from pipelines import contracts

@@ -1,17 +1,28 @@
-"""`promote demo` (and `make demo`): the whole release story on the embedded default.
+"""`promote demo` (and `make demo`): two model projects released through one engine.
 
-In a scratch folder it creates a git repository holding the project's configs, generates the
-synthetic population, and replays, through the same code path CI uses:
+In a scratch folder it creates ONE git repository holding two model projects, HROB (``configs/``,
+the reference project) and 30-day readmission (``models/readmission/configs/``), generates each
+one's synthetic data, and replays, through the same code path CI uses, against ONE registry
+(MLflow on SQLite) and ONE lake, in interleaved order:
 
-1. a push to a feature branch (dev), a PR into main (staging candidate), the merge (staging
-   champion), then ``release/1.0``: the first prod champion, and batch scoring;
-2. a change that adds the social-determinant groups: PR, merge, ``release/1.1``: the
+1. HROB: a PR into main (staging candidate), the merge (staging champion), ``release/1.0``:
+   the first prod champion, and batch scoring;
+2. HROB: a change that adds the social-determinant groups: PR, merge, ``release/1.1``: the
    challenger beats the champion by the policy's margin, is promoted, and scores;
-3. a change that drops the clinical groups: PR, merge, ``release/1.2``: the gate says no, the
-   champion stays (exit 3, expected and handled here).
+3. HROB: an incident: ``promote rollback`` puts version 1 back and holds HROB's automatic
+   promotion;
+4. readmission: a push to a feature branch (dev), PR, merge, ``release/readmission/1.0``: its
+   first prod champion, promoted normally: HROB's hold is HROB's alone;
+5. HROB: a change that drops the clinical groups: PR, merge, ``release/1.2``: the gate says no
+   (exit 3, expected and handled here), the rolled-back champion stays;
+6. readmission: a change that adds prior utilisation and the social context: PR, merge,
+   ``release/readmission/1.1``: promoted.
 
-It ends with a table of every decision and the count of scored members, and prints the
-command that opens the MLflow UI on the demo's store. No servers are needed.
+``story="short"`` stops after step 4 (the isolation of a rollback; what the quick test runs).
+
+It ends with a table of every decision (model, environment, event, planned steps, decision,
+version, champion after, exit code), each model's scored rows and champion, the total time, and
+the command that opens the MLflow UI on the demo's store. No servers are needed.
 """
 
 from __future__ import annotations
@@ -21,30 +32,75 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
-from pipelines import synthetic
+from pipelines import synthetic, synthetic_readmission
 from promoter import errors
 
-PROJECT_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-# the synthetic population's feature groups (the demo's story selects them)
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_DIR = "demo-out"
+REPO_NAME = "model-repo"
+Story = Literal["full", "short"]
+
+# The demo's populations are smaller than the shipped HROB policy is sized for (20,000 members,
+# 4,000 held out): at a few thousand members a subgroup's AUC is too noisy for a 0.15 gap rule.
+# The scratch repository's configs/prod/promotion.yml says so and loosens only the fairness
+# limits; every other rule (floors, ceilings, margin, significance) is the shipped one.
+DEMO_HROB_POLICY: dict[str, Any] = {
+    "gate": {"prod": {"fairness": {"max_gap": 0.25, "max_regression": 0.10, "min_group_size": 100}}}
+}
+
+
+@dataclass(frozen=True)
+class Project:
+    """One model project of the demo's repository."""
+
+    name: str  # what `promote --project` takes
+    config_dir: str  # relative to the repository root
+    source: Path  # the shipped configs it is copied from
+    readme: str
+
+
+HROB = Project(
+    "hrob",
+    "configs",
+    ROOT / "configs",
+    "High-risk obstetrics (HROB) risk model: `configs/`.",
+)
+READMISSION = Project(
+    "readmission",
+    "models/readmission/configs",
+    ROOT / "models" / "readmission" / "configs",
+    "30-day readmission risk at discharge: `models/readmission/configs/`.",
+)
+PROJECTS = (HROB, READMISSION)
+
+# the synthetic data's feature groups (the story selects them)
 CLINICAL_GROUPS = list(synthetic.CLINICAL_GROUPS)
 SDOH_GROUPS = list(synthetic.SDOH_GROUPS)
-DEMO_DIR = "demo-out"
+READMISSION_CLINICAL = list(synthetic_readmission.CLINICAL_GROUPS)
+READMISSION_HISTORY = list(synthetic_readmission.HISTORY_GROUPS)
+# Release branches: the reference project keeps release/<version>; another project releases from
+# release/<project>/<version>. cut-release names the tag after the last part (v<version>) for
+# every project, so the second project's versions must not repeat the first one's: a young model
+# starts at 0.x.
+HROB_RELEASES = ("release/1.0", "release/1.1", "release/1.2")
+READMISSION_RELEASES = ("release/readmission/1.0", "release/readmission/1.1")
 
 
 @dataclass
 class Decision:
     """One row of the closing table."""
 
+    model: str  # the project's model_name
     event: str
     environment: str | None
     candidate: int | None
-    champion: int | None
+    champion: int | None  # the champion the gate compared against (before the event)
     candidate_metric: float | None
     champion_metric: float | None
     verdict: str
@@ -52,26 +108,42 @@ class Decision:
     seconds: float
     planned: list[str] = field(default_factory=list)
     executed: list[str] = field(default_factory=list)
+    champion_after: int | None = None  # the environment's champion once the event was handled
+    project: str = ""
 
 
 @dataclass
 class DemoResult:
     repo: Path
     decisions: list[Decision] = field(default_factory=list)
-    champion: int | None = None
-    scored: dict[Any, dict[str, Any]] = field(default_factory=dict)
+    champions: dict[str, int | None] = field(default_factory=dict)  # project -> prod champion
+    scored: dict[str, dict[Any, dict[str, Any]]] = field(default_factory=dict)  # project -> day -> rows
     seconds: float = 0.0
     mlflow_uri: str = ""
+    primary: dict[str, str] = field(default_factory=dict)  # project -> primary metric
+    models: dict[str, str] = field(default_factory=dict)  # project -> model_name
+
+    def decision(self, project: str, event: str) -> Decision:
+        """The row of ``event`` of ``project``.
+
+        Raises:
+            KeyError: no such row.
+        """
+        for d in self.decisions:
+            if d.project == project and d.event == event:
+                return d
+        raise KeyError(f"{project}: {event}")
 
 
-def _write_yaml(path: Path, data: dict[str, Any]) -> None:
+def _write_yaml(path: Path, data: dict[str, Any], comment: str = "") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    head = "".join(f"# {line}\n" for line in comment.splitlines())
+    path.write_text(head + yaml.safe_dump(data, sort_keys=False))
 
 
-def _selection(repo: Path, *, groups: list[str]) -> None:
-    """Select exactly ``groups`` in the repo's feature_selection_config.yml (a config-only change)."""
-    path = repo / "configs" / "base" / "feature_selection_config.yml"
+def _selection(repo: Path, project: Project, *, groups: list[str]) -> None:
+    """Select exactly ``groups`` in a project's feature_selection_config.yml (a config-only change)."""
+    path = repo / project.config_dir / "base" / "feature_selection_config.yml"
     data = yaml.safe_load(path.read_text()) or {}
     data["include_groups"] = groups
     data["exclude_groups"] = []
@@ -83,31 +155,36 @@ def _fmt(x: float | None) -> str:
 
 
 class Demo:
-    """Drives the story; each step is one replayed event."""
+    """Drives the story; each step is one replayed event or one decision a person makes."""
 
     def __init__(
         self,
         workdir: Path,
         members: int,
+        discharges: int,
         seed: int,
         max_evals: int,
         say: Callable[[str], None],
         overrides: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.workdir = workdir
-        self.repo = workdir / "hrob-model"
+        self.repo = workdir / REPO_NAME
         self.members = members
+        self.discharges = discharges
         self.seed = seed
         self.max_evals = max_evals
         self.say = say
         self.result = DemoResult(repo=self.repo)
         self.spark: Any = None
-        self.primary = "roc_auc"
         self.today = datetime.now(UTC).date()
-        # the story's releases land on consecutive days, so the predictions table shows which
-        # champion scored which day: release 1.0 two days ago, 1.1 yesterday, 1.2 today
-        self.score_date = self.today - timedelta(days=2)
-        self.overrides = overrides or {}
+        # each model's releases land on consecutive days, so its predictions table shows which
+        # champion scored which day (HROB: 1.0 two days ago, 1.1 yesterday; readmission: 1.0
+        # yesterday, 1.1 today)
+        self.score_dates: dict[str, date] = {
+            HROB.name: self.today - timedelta(days=2),
+            READMISSION.name: self.today - timedelta(days=1),
+        }
+        self.overrides = overrides if overrides is not None else {"configs/prod/promotion.yml": DEMO_HROB_POLICY}
 
     # -------------------------------------------------------------- set-up
     def setup(self) -> None:
@@ -116,69 +193,97 @@ class Demo:
         if self.repo.exists():
             shutil.rmtree(self.repo)
         self.repo.mkdir(parents=True)
-        shutil.copytree(PROJECT_CONFIGS, self.repo / "configs")
-        # the demo keeps the search short so the whole story fits in minutes on 2 cores
-        for env in ("dev", "staging", "prod"):
-            path = self.repo / "configs" / env / "training.yml"
-            data = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
-            data["max_evals"] = self.max_evals
-            _write_yaml(path, data)
-        for rel, data in self.overrides.items():  # e.g. {"prod/promotion.yml": {...}} for small data
-            _write_yaml(self.repo / "configs" / rel, data)
-        _selection(self.repo, groups=list(CLINICAL_GROUPS))
+        for project in PROJECTS:
+            target = self.repo / project.config_dir
+            shutil.copytree(project.source, target)
+            # the demo keeps the search short so the whole story fits in minutes on 2 cores
+            for env in ("dev", "staging", "prod"):
+                path = target / env / "training.yml"
+                data = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+                data["max_evals"] = self.max_evals
+                _write_yaml(path, data)
+        for rel, data in self.overrides.items():  # e.g. {"configs/prod/promotion.yml": {...}}
+            _write_yaml(
+                self.repo / rel,
+                data,
+                "The demo's data is smaller than the shipped policy is sized for; this overlay\n"
+                "loosens only what a few thousand rows cannot measure (see promoter/app/demo.py).",
+            )
+        _selection(self.repo, HROB, groups=list(CLINICAL_GROUPS))
+        _selection(self.repo, READMISSION, groups=list(READMISSION_CLINICAL))
         (self.repo / ".gitignore").write_text(".promote/\nspark-warehouse/\n")
         (self.repo / "README.md").write_text(
-            "# HROB risk model\n\nDeployed with `promote`: branches are environments.\n"
+            "# Model projects\n\nDeployed with `promote`: branches are environments; one engine, one registry.\n\n"
+            + "".join(f"- {p.readme}\n" for p in PROJECTS)
         )
         gitops.init_repo(self.repo)
-        gitops.commit_all(self.repo, "HROB model: clinical feature groups")
+        gitops.commit_all(self.repo, "Two model projects: HROB and 30-day readmission, clinical groups")
         os.chdir(self.repo)
-        settings = config.load("configs", None)
-        self.primary = settings.promotion.policy(settings.promotion.prod_environment).primary_metric
         self.result.mlflow_uri = f"sqlite:///{(self.repo / '.promote' / 'mlflow.db').resolve()}"
+        loaded = {p.name: config.load(p.config_dir, None) for p in PROJECTS}
+        for p in PROJECTS:
+            s = loaded[p.name]
+            self.result.primary[p.name] = s.promotion.policy(s.promotion.prod_environment).primary_metric
+            self.result.models[p.name] = s.project.model_name
 
-        from pipelines import session, synthetic
+        from pipelines import session
 
-        self.say(f"generating {self.members:,} synthetic members (bronze, with PHI columns)")
-        self.spark = session.from_settings(settings.project.spark)
-        counts = synthetic.generate(self.spark, settings, self.members, self.seed, self.today)
+        self.spark = session.from_settings(loaded[HROB.name].project.spark)
+        self.say(f"generating {self.members:,} synthetic HROB members (bronze, with PHI columns)")
+        counts = synthetic.generate(self.spark, loaded[HROB.name], self.members, self.seed, self.today)
         self.say("  " + ", ".join(f"{k}: {v:,}" for k, v in counts.items()))
+        self.say(f"generating {self.discharges:,} synthetic discharges for the readmission model")
+        info = synthetic_readmission.generate(loaded[READMISSION.name], self.discharges, self.seed, self.today)
+        self.say(f"  {info['table']}: {info['rows']:,} rows, {info['prevalence']:.1%} readmitted within 30 days")
 
     # -------------------------------------------------------------- one event
-    def replay(self, label: str, **event_args: Any) -> Decision:
+    def replay(self, project: Project, label: str, **event_args: Any) -> Decision:
         from promoter.app import prepare, run, sources
 
         started = time.monotonic()
         event = sources.from_local(self.repo, **event_args)
-        self.say(f"\n=== {label}")
+        model = self.result.models[project.name]
+        self.say(f"\n=== {model}: {label}")
         code, result = 0, None
+        prepared = prepare.prepare(event, project.config_dir, self.repo)
+        self.say(f"    -> {prepared.plan.environment}: " + ", ".join(prepared.plan.step_names()))
         try:
-            prepared = prepare.prepare(event, "configs", self.repo)
-            self.say(f"    -> {prepared.plan.environment}: " + ", ".join(prepared.plan.step_names()))
-            result = run.execute(prepared, repo_path=self.repo, spark=self.spark, score_date=self.score_date)
+            day = self.score_dates[project.name]
+            result = run.execute(prepared, repo_path=self.repo, spark=self.spark, score_date=day)
         except (errors.GateRejected, errors.AwaitingApproval) as exc:
             code = exc.exit_code
             self.say(f"    exit {code}: {exc}")
             result = getattr(exc, "result", None)
-        verdict = result.verdict if result is not None else None
-        decision = self._decision(label, event, result, verdict, code, time.monotonic() - started)
+        decision = self._decision(project, label, result, code, time.monotonic() - started)
         decision.planned = prepared.plan.step_names()
         decision.executed = result.executed if result is not None else []
+        decision.champion_after = self._champion(project, decision.environment)
         self.result.decisions.append(decision)
+        primary = self.result.primary[project.name]
         self.say(
-            f"    {decision.verdict}: candidate v{decision.candidate} {self.primary} "
+            f"    {decision.verdict}: candidate v{decision.candidate} {primary} "
             f"{_fmt(decision.candidate_metric)}, champion v{decision.champion} {_fmt(decision.champion_metric)}"
             f" ({decision.seconds:.0f}s)"
         )
         return decision
 
-    def _decision(
-        self, label: str, event: Any, result: Any, verdict: dict[str, Any] | None, code: int, seconds: float
-    ) -> Decision:
+    def _champion(self, project: Project, env: str | None) -> int | None:
+        from promoter import config
+        from promoter.app.connect import open_registry
+        from promoter.core import tags
+
+        if env is None:
+            return None
+        settings = config.load(project.config_dir, env)
+        return open_registry(settings).get_alias(settings.model_name_for(env), tags.CHAMPION)
+
+    def _decision(self, project: Project, label: str, result: Any, code: int, seconds: float) -> Decision:
         cand = champ = None
         cand_m = champ_m = None
         env = None
         status = "DONE"
+        primary = self.result.primary[project.name]
+        verdict = result.verdict if result is not None else None
         if result is not None:
             env = result.environment
             cand = (result.candidate or {}).get("version")
@@ -186,15 +291,29 @@ class Demo:
             if result.champion_moved:
                 status = "PROMOTED"
         if verdict:
-            row = verdict.get("comparison", {}).get(self.primary, {})
+            row = verdict.get("comparison", {}).get(primary, {})
             cand_m, champ_m = row.get("candidate"), row.get("champion")
             champ = verdict.get("champion_version", champ)
             status = verdict["status"] + (" -> champion" if result is not None and result.champion_moved else "")
         elif result is not None and result.candidate:
-            cand_m = (result.candidate.get("metrics") or {}).get(self.primary)
+            cand_m = (result.candidate.get("metrics") or {}).get(primary)
         if code == 3:
             status = "FAIL (exit 3)"
-        return Decision(label, env, cand, champ, cand_m, champ_m, status, code, seconds)
+        elif code == 4:
+            status = f"{verdict['status'] if verdict else 'PASS'} -> waiting (exit 4)"
+        return Decision(
+            self.result.models[project.name],
+            label,
+            env,
+            cand,
+            champ,
+            cand_m,
+            champ_m,
+            status,
+            code,
+            seconds,
+            project=project.name,
+        )
 
     def change(self, branch: str, message: str, edit: Callable[[], None]) -> None:
         from promoter import gitops
@@ -204,10 +323,12 @@ class Demo:
         edit()
         gitops.commit_all(self.repo, message)
 
-    def pull_request_and_merge(self, branch: str, number: int) -> None:
+    def pull_request_and_merge(self, project: Project, branch: str, number: int) -> Decision:
+        """The PR's staging run, the fast-forward merge and the merge's staging run; returns the merge's row."""
         from promoter import gitops
 
         self.replay(
+            project,
             f"PR #{number} {branch} -> main",
             kind="pull_request",
             source_branch=branch,
@@ -216,144 +337,229 @@ class Demo:
         )
         gitops.checkout(self.repo, "main")
         gitops.merge_ff(self.repo, branch)
-        self.replay(f"merge #{number} into main", kind="push", branch="main")
+        return self.replay(project, f"merge #{number} into main", kind="push", branch="main")
 
-    def cut_and_release(self, version: str, *, force_reason: str | None = None) -> Decision:
+    def cut_and_release(self, project: Project, branch: str, *, force_reason: str | None = None) -> Decision:
         from promoter import config
         from promoter.app import release
 
-        settings = config.load("configs", None)
-        staging = config.load("configs", settings.promotion.pull_request_fallback)
+        settings = config.load(project.config_dir, None)
+        staging = config.load(project.config_dir, settings.promotion.pull_request_fallback)
         readiness = None if force_reason else release.mlflow_readiness(staging, repo=str(self.repo))
         cut = release.cut_release(
             str(self.repo),
             source="main",
-            version=version,
+            name=branch,
             force=bool(force_reason),
             reason=force_reason,
             readiness=readiness,
             settings=settings,
         )
-        self.say(f"\n$ promote cut-release --version {version}" + (" --force" if force_reason else ""))
+        self.say(
+            f"\n$ promote --project {project.name} cut-release --name {branch}" + (" --force" if force_reason else "")
+        )
         self.say(f"    {cut.branch} + tag {cut.tag} at {cut.sha[:12]} ({cut.readiness})")
-        decision = self.replay(f"release {cut.branch}", kind="push", branch=cut.branch)
-        self.score_date += timedelta(days=1)
-        if decision.exit_code == 4 and decision.candidate is not None:
-            # the policy sends a marginal win to a person: the release manager signs it off
+        decision = self.replay(project, f"release {cut.branch}", kind="push", branch=cut.branch)
+        if decision.executed and "score" in decision.executed and decision.exit_code == 0:
+            self.score_dates[project.name] += timedelta(days=1)
+        if decision.exit_code == 4 and decision.candidate is not None and decision.verdict.startswith("NEEDS"):
+            # the policy sends a marginal win to a person: the release manager signs it off (a run
+            # that waits for any other reason, e.g. a hold after a rollback, is left waiting)
             from promoter.app import decisions
 
+            env = settings.promotion.prod_environment
             action = decisions.approve(
-                "configs",
-                settings.promotion.prod_environment,
+                project.config_dir,
+                env,
                 decision.candidate,
                 "release.manager",
                 ticket="CHG-DEMO",
                 reason="reviewed the gate report",
             )
-            self.say(f"\n$ promote approve --env prod --version {decision.candidate} --by release.manager")
+            self.say(
+                f"\n$ promote --project {project.name} approve --env {env} --model {decision.model} "
+                f"--version {decision.candidate} --by release.manager"
+            )
             self.say(f"    {action.message}")
             if action.champion_moved:
                 decision.verdict = "NEEDS_APPROVAL -> approved -> champion"
+                decision.champion_after = self._champion(project, env)
+                self.score_dates[project.name] += timedelta(days=1)
+        return decision
+
+    def rollback(self, project: Project, reason: str) -> Decision:
+        """``promote rollback`` of the project's prod champion (to the ``previous`` alias), as a row."""
+        from promoter import config
+        from promoter.app import decisions
+
+        started = time.monotonic()
+        env = config.load(project.config_dir, None).promotion.prod_environment
+        model = self.result.models[project.name]
+        before = self._champion(project, env)
+        self.say(
+            f"\n$ promote --project {project.name} rollback --env {env} --model {model} "
+            f"--by oncall.engineer --reason '{reason}'"
+        )
+        action = decisions.rollback(project.config_dir, env, "oncall.engineer", reason)
+        self.say(f"    {action.message}")
+        after = self._champion(project, env)
+        decision = Decision(
+            model,
+            f"rollback {env} ({reason})",
+            env,
+            after,
+            before,
+            None,
+            None,
+            f"ROLLED_BACK v{before} -> v{after}, hold",
+            0,
+            time.monotonic() - started,
+            planned=["rollback"],
+            executed=["rollback"],
+            champion_after=after,
+            project=project.name,
+        )
+        self.result.decisions.append(decision)
         return decision
 
     # -------------------------------------------------------------- the story
-    def story(self) -> None:
+    def story(self, story: Story = "full") -> None:
+        repo = self.repo
+        # 1. HROB's first champion
         self.change(
-            "feature/baseline",
-            "Tune the baseline search",
-            lambda: (self.repo / "NOTES.md").write_text("Baseline: clinical groups only.\n"),
+            "feature/hrob-baseline",
+            "HROB: tune the baseline search",
+            lambda: (repo / "NOTES.md").write_text("HROB baseline: clinical groups only.\n"),
         )
-        self.replay("push feature/baseline", kind="push", branch="feature/baseline")
-        self.pull_request_and_merge("feature/baseline", 1)
-        self.cut_and_release("1.0")
-
+        self.pull_request_and_merge(HROB, "feature/hrob-baseline", 1)
+        self.cut_and_release(HROB, HROB_RELEASES[0])
+        # 2. HROB: social determinants added, promoted
         self.change(
-            "feature/sdoh",
-            "Add the social-determinant feature groups",
-            lambda: _selection(self.repo, groups=CLINICAL_GROUPS + SDOH_GROUPS),
+            "feature/hrob-sdoh",
+            "HROB: add the social-determinant feature groups",
+            lambda: _selection(repo, HROB, groups=CLINICAL_GROUPS + SDOH_GROUPS),
         )
-        self.pull_request_and_merge("feature/sdoh", 2)
-        self.cut_and_release("1.1")
-
+        self.pull_request_and_merge(HROB, "feature/hrob-sdoh", 2)
+        self.cut_and_release(HROB, HROB_RELEASES[1])
+        # 3. an incident: HROB goes back to version 1 and its automatic promotion is held
+        self.rollback(HROB, "outreach list incident INC-7")
+        # 4. readmission, in the same repository and registry: dev, staging, its first prod champion
         self.change(
-            "feature/drop-clinical",
-            "Drop the clinical feature groups",
-            lambda: _selection(self.repo, groups=list(SDOH_GROUPS)),
+            "feature/readmission-baseline",
+            "Readmission: the baseline model on the index stay",
+            lambda: (repo / "models" / "readmission" / "NOTES.md").write_text("Baseline: the index stay only.\n"),
         )
-        self.pull_request_and_merge("feature/drop-clinical", 3)
-        last = self.decisions_for("merge #3 into main")
+        self.replay(
+            READMISSION, "push feature/readmission-baseline", kind="push", branch="feature/readmission-baseline"
+        )
+        self.pull_request_and_merge(READMISSION, "feature/readmission-baseline", 3)
+        self.cut_and_release(READMISSION, READMISSION_RELEASES[0])
+        if story == "short":
+            return
+        # 5. HROB: the clinical groups dropped; the gate refuses it against the rolled-back champion
+        self.change(
+            "feature/hrob-drop-clinical",
+            "HROB: drop the clinical feature groups",
+            lambda: _selection(repo, HROB, groups=list(SDOH_GROUPS)),
+        )
+        merge = self.pull_request_and_merge(HROB, "feature/hrob-drop-clinical", 4)
         reason = None
-        if last is not None and last.exit_code != 0:
+        if merge.exit_code != 0:
             reason = "demo: release the SDOH-only model anyway, to show the prod gate refusing it"
-        self.cut_and_release("1.2", force_reason=reason)
-
-    def decisions_for(self, label: str) -> Decision | None:
-        return next((d for d in self.result.decisions if d.event == label), None)
+        self.cut_and_release(HROB, HROB_RELEASES[2], force_reason=reason)
+        # 6. readmission: prior utilisation and the social context added, promoted
+        self.change(
+            "feature/readmission-history",
+            "Readmission: add prior utilisation and the social context",
+            lambda: _selection(repo, READMISSION, groups=READMISSION_CLINICAL + READMISSION_HISTORY),
+        )
+        self.pull_request_and_merge(READMISSION, "feature/readmission-history", 5)
+        self.cut_and_release(READMISSION, READMISSION_RELEASES[1])
 
     def finish(self) -> None:
         from pipelines import score
         from promoter import config
-        from promoter.app.connect import open_registry
-        from promoter.core import tags
 
-        prod = config.load("configs", config.load("configs", None).promotion.prod_environment)
-        registry = open_registry(prod)
-        self.result.champion = registry.get_alias(prod.model_name_for(prod.env), tags.CHAMPION)
-        self.result.scored = score.predictions_summary(prod)
+        for project in PROJECTS:
+            base = config.load(project.config_dir, None)
+            prod = config.load(project.config_dir, base.promotion.prod_environment)
+            self.result.champions[project.name] = self._champion(project, prod.env)
+            self.result.scored[project.name] = score.predictions_summary(prod)
 
 
-def table(result: DemoResult, primary: str) -> str:
-    """The closing table of every decision."""
-    head = ("event", "env", "candidate", "champion", f"cand {primary}", f"champ {primary}", "verdict")
-    rows = [head] + [
-        (
-            d.event,
-            d.environment or "-",
-            f"v{d.candidate}" if d.candidate else "-",
-            f"v{d.champion}" if d.champion else "-",
-            _fmt(d.candidate_metric),
-            _fmt(d.champion_metric),
-            d.verdict,
+def table(result: DemoResult) -> str:
+    """The closing table of every decision, in the order they happened."""
+    head = ("model", "env", "event", "planned steps", "decision", "version", "champion", "exit", "metric")
+    rows = [head]
+    for d in result.decisions:
+        primary = result.primary.get(d.project, "")
+        metric = "-"
+        if d.candidate_metric is not None:
+            metric = f"{primary} {_fmt(d.candidate_metric)}"
+            if d.champion_metric is not None:
+                metric += f" vs {_fmt(d.champion_metric)}"
+        rows.append(
+            (
+                d.model,
+                d.environment or "-",
+                d.event,
+                " ".join(d.planned) or "-",
+                d.verdict,
+                f"v{d.candidate}" if d.candidate else "-",
+                f"v{d.champion_after}" if d.champion_after else "-",
+                str(d.exit_code),
+                metric,
+            )
         )
-        for d in result.decisions
-    ]
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(head))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
 def run(
     workdir: str | Path = DEMO_DIR,
-    members: int = 20_000,
+    members: int = 6_000,
+    discharges: int = 10_000,
     seed: int = 7,
-    max_evals: int = 4,
+    max_evals: int = 3,
     say: Callable[[str], None] | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
+    story: Story = "full",
 ) -> DemoResult:
-    """Run the demo story; returns what happened (the e2e test asserts on it).
+    """Run the two-model demo story; returns what happened (the e2e test asserts on it).
 
     Args:
-        overrides: config files to write over the project's, e.g. ``{"prod/promotion.yml": {...}}``.
+        workdir: scratch folder; its ``model-repo/`` repository is created anew.
+        members: HROB's synthetic population.
+        discharges: the readmission model's synthetic discharges.
+        seed: seed of both synthetic datasets.
+        max_evals: Hyperopt trials per training.
+        say: where progress lines go (default: stdout).
+        overrides: config files to write over the projects', by path in the repository, e.g.
+            ``{"configs/prod/promotion.yml": {...}}`` (default: :data:`DEMO_HROB_POLICY` for HROB).
+        story: ``full``, or ``short`` (up to readmission's first release, after HROB's rollback).
     """
     say = say or (lambda m: print(m, flush=True))
     started = time.monotonic()
     cwd = os.getcwd()
     workdir = Path(workdir).resolve()
-    demo = Demo(workdir, members, seed, max_evals, say, overrides)
+    demo = Demo(workdir, members, discharges, seed, max_evals, say, overrides)
     try:
         demo.setup()
-        demo.story()
+        demo.story(story)
         demo.finish()
     finally:
         os.chdir(cwd)
     demo.result.seconds = time.monotonic() - started
     res = demo.result
-    say("\n" + table(res, demo.primary))
+    say("\n" + table(res))
     say("")
-    for day, info in sorted(res.scored.items()):
-        say(f"scored {info['rows']:,} members on {day} with version {info['model_version']}")
-    say(f"prod champion: version {res.champion}")
-    say(f"finished in {res.seconds / 60:.1f} min")
+    for project in PROJECTS:
+        model = res.models.get(project.name, project.name)
+        for day, info in sorted(res.scored.get(project.name, {}).items()):
+            say(f"{model}: scored {info['rows']:,} rows on {day} with version {info['model_version']}")
+        say(f"{model}: prod champion version {res.champions.get(project.name)}")
+    say(f"finished in {res.seconds / 60:.1f} min ({res.seconds:.0f} s)")
     say(f"\nopen the MLflow UI on the demo's store:\n  mlflow ui --backend-store-uri {res.mlflow_uri}")
     return res

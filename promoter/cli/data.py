@@ -35,10 +35,26 @@ def data_group() -> None:
         "promote data generate                                   # 20,000 members, seed 20240601, today",
         "promote data generate --members 1000000 --seed 7",
         "promote data generate --snapshot-date 2024-06-30 --shift 0.5   # a drifted population",
+        "promote --config-dir models/readmission/configs data generate --dataset readmission --rows 10000",
     ),
 )
 @click.option(
-    "--members", type=click.IntRange(1, 999_999_999), default=20_000, show_default=True, help="Number of members."
+    "--dataset",
+    type=click.Choice(["obstetrics", "readmission"]),
+    default="obstetrics",
+    show_default=True,
+    help="obstetrics (the reference project's high-risk obstetrics data): members and claims in the "
+    "lake's bronze layer. readmission: one row per discharge, "
+    "written to the project's entity table (project.yml data.tables).",
+)
+@click.option(
+    "--members",
+    "--rows",
+    "members",
+    type=click.IntRange(1, 999_999_999),
+    default=20_000,
+    show_default=True,
+    help="Number of members (obstetrics) or discharges (readmission).",
 )
 @click.option("--seed", type=int, default=20240601, show_default=True, help="Random seed: same seed, same data.")
 @click.option("--snapshot-date", type=click.DateTime(["%Y-%m-%d"]), help="As-of date (default: today, UTC).")
@@ -52,11 +68,13 @@ def data_group() -> None:
 @ENV_OVERLAY
 @click.pass_context
 def data_generate(
-    ctx: click.Context, members: int, seed: int, snapshot_date: Any, shift: float, env_flag: str | None
+    ctx: click.Context, dataset: str, members: int, seed: int, snapshot_date: Any, shift: float, env_flag: str | None
 ) -> None:
-    """Write the synthetic HROB population (members with PHI, and claims) to the lake's bronze layer.
+    """Write a synthetic dataset: the HROB population (members with PHI, and claims) to the lake's
+    bronze layer, or a 30-day readmission table (one row per discharge) to the project's table.
 
-    Generated in Spark and deterministic for a seed; nothing is collected to the driver.
+    Deterministic for a seed. HROB is generated in Spark (nothing is collected to the driver);
+    readmission with numpy, in memory.
     """
     from datetime import datetime
 
@@ -64,9 +82,13 @@ def data_generate(
     from promoter.app import data
 
     day = snapshot_date.date() if snapshot_date else datetime.now(UTC).date()
-    root, counts = data.generate(
-        config_dir(ctx), config.resolve_env(env_flag), members=members, seed=seed, snapshot_date=day, shift=shift
-    )
+    env = config.resolve_env(env_flag)
+    if dataset == "readmission":
+        info = data.generate_readmission(config_dir(ctx), env, rows=members, seed=seed, as_of=day, shift=shift)
+        click.echo(f"{info['table']} written to {info['path']} (as of {day}, seed {seed}, shift {shift:g}):")
+        click.echo(f"  {info['rows']:,} discharges, {info['prevalence']:.1%} readmitted within 30 days")
+        return
+    root, counts = data.generate(config_dir(ctx), env, members=members, seed=seed, snapshot_date=day, shift=shift)
     click.echo(f"bronze written to {root}/bronze (snapshot {day}, seed {seed}, shift {shift:g}):")
     for table, rows in counts.items():
         click.echo(f"  {table}: {rows:,} rows")

@@ -58,6 +58,8 @@ def cut_release_cmd(
     readiness = None
     if not force:
         readiness = release.mlflow_readiness(load_settings(ctx, base.promotion.pull_request_fallback), repo=repo)
+    from promoter.app import projects
+
     result = release.cut_release(
         repo,
         source=source,
@@ -69,6 +71,7 @@ def cut_release_cmd(
         reason=reason,
         readiness=readiness,
         settings=base,
+        project=projects.models_project(ctx.obj["config_dir"]),
     )
     click.echo(release.render(result), nl=False)
 
@@ -77,8 +80,9 @@ def cut_release_cmd(
     cls=_Command,
     context_settings=CONTEXT,
     epilog=examples(
-        "promote demo                                  # 20,000 members, about 7 minutes on 2 cores",
-        "promote demo --members 5000 --workdir /tmp/promote-demo",
+        "promote demo                                  # two models, one registry: about 5 minutes on 2 cores",
+        "promote demo --story short                    # up to the readmission model's first release",
+        "promote demo --members 20000 --discharges 20000 --workdir /tmp/promote-demo",
     ),
 )
 @click.option(
@@ -86,30 +90,55 @@ def cut_release_cmd(
     default="demo-out",
     show_default=True,
     type=click.Path(file_okay=False),
-    help="Scratch folder; its hrob-model/ repository is created anew.",
+    help="Scratch folder; its model-repo/ repository is created anew.",
 )
 @click.option(
     "--members",
-    default=20_000,
+    default=6_000,
     show_default=True,
     type=click.IntRange(500, 2_000_000),
-    help="Synthetic population size.",
+    help="Synthetic HROB population size.",
 )
-@click.option("--seed", default=7, show_default=True, type=int, help="Seed of the synthetic population.")
+@click.option(
+    "--discharges",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(500, 5_000_000),
+    help="Synthetic discharges of the readmission model.",
+)
+@click.option("--seed", default=7, show_default=True, type=int, help="Seed of both synthetic datasets.")
 @click.option(
     "--max-evals",
-    default=4,
+    default=3,
     show_default=True,
     type=click.IntRange(1, 200),
     help="Hyperopt trials per training in the demo.",
 )
-def demo(workdir: str, members: int, seed: int, max_evals: int) -> None:
-    """Tell the whole release story locally: dev, staging, three prod releases, the gate, scoring.
+@click.option(
+    "--story",
+    type=click.Choice(["full", "short"]),
+    default="full",
+    show_default=True,
+    help="full: every release below; short: stop after the readmission model's first release.",
+)
+def demo(workdir: str, members: int, discharges: int, seed: int, max_evals: int, story: str) -> None:
+    """Release two model projects from one repository through one registry and one lake.
 
-    Creates a git repository with the project's configs, generates the synthetic population and
-    replays a feature push, PRs, merges and releases 1.0 (first champion), 1.1 (social
-    determinants added: promoted) and 1.2 (clinical groups dropped: the gate says no).
+    Creates a git repository holding HROB (configs/) and 30-day readmission
+    (models/readmission/configs/), generates each one's synthetic data, and replays in
+    interleaved order: HROB releases 1.0 (first champion) and 1.1 (social determinants added:
+    promoted); a rollback of HROB (its promotion is held); the readmission model's dev push, PR,
+    merge and release/readmission/1.0 (promoted: HROB's hold is HROB's alone); HROB 1.2 (clinical
+    groups dropped: the gate says no); readmission 1.1 (history added: promoted). Ends with a
+    table of every decision and the total time.
     """
     from promoter.app import demo as demo_mod
 
-    demo_mod.run(workdir, members=members, seed=seed, max_evals=max_evals)
+    demo_mod.run(
+        workdir,
+        members=members,
+        discharges=discharges,
+        seed=seed,
+        max_evals=max_evals,
+        story="short" if story == "short" else "full",
+    )
