@@ -290,6 +290,14 @@ def resolve(name: str, repo_root: str | os.PathLike[str] = ".") -> str:
     )
 
 
+def models_project(config_dir: str | os.PathLike[str]) -> str | None:
+    """The project name of a config folder ``.../models/<name>/configs``; ``None`` for the root project."""
+    folder = Path(config_dir).resolve()
+    if folder.name == "configs" and folder.parent.parent.name == MODELS:
+        return folder.parent.name
+    return None
+
+
 def default_config_dir(repo_root: str | os.PathLike[str] = ".") -> str | None:
     """The project to use when none is named and there is no root ``configs/``: the only one under
     ``models/``, or ``None`` (zero or several)."""

@@ -72,12 +72,14 @@ class ReleaseResult:
         }
 
 
-def release_names(name: str | None = None, version: str | None = None) -> ReleaseNames:
+def release_names(name: str | None = None, version: str | None = None, project: str | None = None) -> ReleaseNames:
     """The branch and tag for ``--name release/X`` or ``--version X``.
 
     ``--version 1.2`` and ``--name release/1.2`` both give branch ``release/1.2`` and
     tag ``v1.2``; a name without a ``/`` (``release``) gets the tag ``<name>-<version>``
-    only with ``--version``.
+    only with ``--version``. A project under ``models/`` (``project``) releases from
+    ``release/<project>/<version>`` with the tag ``<project>-v<version>``, so two projects of one
+    repository never claim the same tag; ``--name release/readmission/1.0`` gives that tag too.
 
     Raises:
         InvalidInput: for neither or both of ``name`` and ``version``, or a bad name.
@@ -89,14 +91,18 @@ def release_names(name: str | None = None, version: str | None = None) -> Releas
         v = v[1:] if v[:1] in ("v", "V") and v[1:2].isdigit() else v
         if not v or "/" in v or v.startswith("-"):
             raise InvalidInput(f"--version {version!r} is not a version (e.g. 1.2 or 2024.06)")
+        if project:
+            return ReleaseNames(branch=f"release/{project}/{v}", tag=f"{project}-v{v}")
         return ReleaseNames(branch=f"release/{v}", tag=f"v{v}")
     stripped = name.strip() if name else ""
     if not stripped or stripped != name:
         raise InvalidInput(f"--name {name!r} is not a branch name")
     if "/" in stripped:
-        last = stripped.rsplit("/", 1)[1]
+        parts = stripped.split("/")
+        last = parts[-1]
         tag = f"v{last}" if last[:1].isdigit() else last
-        return ReleaseNames(branch=stripped, tag=tag)
+        middle = "-".join(p for p in parts[1:-1] if p)  # release/<project>/<version>
+        return ReleaseNames(branch=stripped, tag=f"{middle}-{tag}" if middle else tag)
     raise InvalidInput(f"--name {name!r} has no version part to name the tag after; use --name {name}/X or --version X")
 
 
@@ -178,6 +184,7 @@ def cut_release(
     reason: str | None = None,
     readiness: Readiness | None = None,
     settings: "Settings | None" = None,
+    project: str | None = None,
 ) -> ReleaseResult:
     """Cut release branch ``name`` (or ``release/<version>``) and its annotated tag from ``source``.
 
@@ -186,6 +193,8 @@ def cut_release(
         source: the branch to release from (its head commit is released).
         name: the release branch, e.g. ``release/1.2``; or give ``version``.
         version: ``1.2`` -> branch ``release/1.2``, tag ``v1.2``.
+        project: a project under ``models/``: ``--version 1.2`` -> ``release/<project>/1.2``,
+            tag ``<project>-v1.2``.
         push: push the branch and tag to ``remote`` (atomically).
         remote: the remote to compare with and push to.
         force: skip the readiness check; needs ``reason``, which goes into the tag message.
@@ -202,7 +211,7 @@ def cut_release(
         InvalidInput: for bad arguments (both or neither of name/version, force without reason).
         GitError: when git itself fails (not a repository, remote unreachable, push rejected).
     """
-    names = release_names(name, version)
+    names = release_names(name, version, project)
     reason = reason.strip() if reason else None
     if force and not reason:
         raise InvalidInput("--force needs --reason TEXT: the reason is recorded in the release tag")

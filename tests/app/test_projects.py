@@ -330,3 +330,11 @@ def _local_pr(repo: Path, head: str, into: str) -> Event:
     from promoter.app import sources
 
     return sources.from_local(repo, kind="pull_request", source_branch=head, target_branch=into)
+
+
+def test_models_project_names_a_project_under_models_only(tmp_path):
+    from promoter.app.projects import models_project
+
+    assert models_project(tmp_path / "models" / "readmission" / "configs") == "readmission"
+    assert models_project(tmp_path / "configs") is None
+    assert models_project(tmp_path / "elsewhere" / "readmission" / "configs") is None

@@ -78,11 +78,18 @@ def clone_and_push(remote: Path, tmp_path: Path, *, branch: str = "main", new_br
         ("release/1.2", None, "release/1.2", "v1.2"),
         ("release/2024.06", None, "release/2024.06", "v2024.06"),
         ("release/spring", None, "release/spring", "spring"),
+        ("release/readmission/1.0", None, "release/readmission/1.0", "readmission-v1.0"),
     ],
 )
 def test_release_names(name, version, branch, tag):
     names = release_names(name, version)
     assert (names.branch, names.tag) == (branch, tag)
+
+
+def test_a_project_under_models_releases_from_its_own_branch_and_tag():
+    names = release_names(None, "1.0", "readmission")
+    assert (names.branch, names.tag) == ("release/readmission/1.0", "readmission-v1.0")
+    assert release_names(None, "1.0") != names  # the root project's v1.0 is another tag
 
 
 @pytest.mark.parametrize(
