@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -65,3 +66,25 @@ def make_model_repo(
     if proc.returncode != 0:
         raise RuntimeError(f"data generate failed: {proc.stderr[-2000:]}")
     return repo
+
+
+def run_json(repo: Path, env: dict[str, str], *args: str) -> tuple[int, dict, str]:
+    """``promote <args> --json`` in ``repo``: (exit code, the JSON result, stderr)."""
+    proc = run_promote(*args, "--json", cwd=repo, env=env)
+    try:
+        data = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"no JSON result (exit {proc.returncode}): {proc.stderr[-3000:]}") from None
+    return proc.returncode, data, proc.stderr
+
+
+def planned(repo: Path, env: dict[str, str], *args: str) -> list[str]:
+    """The step names ``promote plan <args>`` prints."""
+    proc = run_promote("plan", *args, "--json", cwd=repo, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return [s["name"] for s in json.loads(proc.stdout)["steps"]]
+
+
+def executed(result: dict) -> list[str]:
+    """The steps a run's JSON result says ran (anything but 'not run')."""
+    return [s["name"] for s in result["steps"] if s["status"] != "not run"]

@@ -8,7 +8,6 @@ the second approval moves the champion. Every run executes exactly the steps its
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -18,29 +17,10 @@ from promoter.app import demo
 from promoter.core import audit, tags
 from promoter.registry import Registry
 from tests.conftest import FIXTURES, git, run_promote
-from tests.e2e.helpers import make_model_repo, write_yaml
+from tests.e2e.helpers import executed, make_model_repo, planned, run_json, write_yaml
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 MODEL = "hrob-risk-prod"
-
-
-def _run(repo: Path, env: dict[str, str], *args: str) -> tuple[int, dict, str]:
-    proc = run_promote(*args, "--json", cwd=repo, env=env)
-    try:
-        data = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        raise AssertionError(f"no JSON result (exit {proc.returncode}): {proc.stderr[-3000:]}") from None
-    return proc.returncode, data, proc.stderr
-
-
-def _plan(repo: Path, env: dict[str, str], *args: str) -> list[str]:
-    proc = run_promote("plan", *args, "--json", cwd=repo, env=env)
-    assert proc.returncode == 0, proc.stderr
-    return [s["name"] for s in json.loads(proc.stdout)["steps"]]
-
-
-def _executed(result: dict) -> list[str]:
-    return [s["name"] for s in result["steps"] if s["status"] != "not run"]
 
 
 def _release(repo: Path, branch: str, message: str, edit) -> None:
@@ -55,28 +35,28 @@ def test_dispatch_rollback_hold_and_two_approvals(tmp_path: Path):
     uri = f"sqlite:///{repo / '.promote' / 'mlflow.db'}"
     env = {"MLFLOW_TRACKING_URI": uri}
     git(repo, "branch", "release/1.0")
-    code, first, err = _run(repo, env, "run", "--event", "push", "--branch", "release/1.0")
+    code, first, err = run_json(repo, env, "run", "--event", "push", "--branch", "release/1.0")
     assert code == 0, err[-3000:]
-    assert _executed(first) == _plan(repo, env, "--event", "push", "--branch", "release/1.0")
+    assert executed(first) == planned(repo, env, "--event", "push", "--branch", "release/1.0")
     registry = Registry(uri)
     assert registry.get_alias(MODEL, tags.CHAMPION) == 1
 
     # a CI dispatch asks for scoring: score, report
     scoring = FIXTURES / "github" / "workflow_dispatch.score.json"
-    code, scored, err = _run(
+    code, scored, err = run_json(
         repo, env, "run", "--provider", "github", "--event-file", str(scoring), "--score-date", "2026-11-30"
     )
     assert code == 0, err[-3000:]
     assert (
-        _executed(scored)
+        executed(scored)
         == ["score", "report"]
-        == _plan(repo, env, "--provider", "github", "--event-file", str(scoring))
+        == planned(repo, env, "--provider", "github", "--event-file", str(scoring))
     )
     assert scored["scored_rows"] == 1500
     # a manual run on the release branch re-runs its push steps: v1 is reused and already champion
-    code, rerun, err = _run(repo, env, "run", "--event", "manual", "--action", "run", "--branch", "release/1.0")
+    code, rerun, err = run_json(repo, env, "run", "--event", "manual", "--action", "run", "--branch", "release/1.0")
     assert code == 0, err[-3000:]
-    assert _executed(rerun) == _plan(repo, env, "--event", "manual", "--action", "run", "--branch", "release/1.0")
+    assert executed(rerun) == planned(repo, env, "--event", "manual", "--action", "run", "--branch", "release/1.0")
     assert rerun["candidate"]["reused"] is True and rerun["champion_moved"] is False
 
     # two later versions (as other releases would have registered), v3 champion, v2 previous
@@ -89,12 +69,12 @@ def test_dispatch_rollback_hold_and_two_approvals(tmp_path: Path):
 
     # a CI dispatch asks for a rollback: who (the payload's sender) and why (its 'reason' input)
     payload = FIXTURES / "github" / "workflow_dispatch.rollback.json"
-    code, rolled, err = _run(repo, env, "run", "--provider", "github", "--event-file", str(payload))
+    code, rolled, err = run_json(repo, env, "run", "--provider", "github", "--event-file", str(payload))
     assert code == 0, err[-3000:]
     assert (
-        _executed(rolled)
+        executed(rolled)
         == ["rollback", "report"]
-        == _plan(repo, env, "--provider", "github", "--event-file", str(payload))
+        == planned(repo, env, "--provider", "github", "--event-file", str(payload))
     )
     assert registry.get_alias(MODEL, tags.CHAMPION) == v2 and registry.get_alias(MODEL, tags.PREVIOUS) == v3
     records = registry.audit_store().read_all("hrob-risk-prod")
@@ -104,7 +84,7 @@ def test_dispatch_rollback_hold_and_two_approvals(tmp_path: Path):
 
     # re-running release 1.0 reuses v1 (same code, config, data) and gates it against v2: the
     # gate passes (the same model), and the hold makes the promotion wait for a person: exit 4
-    code, held, err = _run(repo, env, "run", "--event", "push", "--branch", "release/1.0")
+    code, held, err = run_json(repo, env, "run", "--event", "push", "--branch", "release/1.0")
     assert code == 4, err[-3000:]
     assert "on hold after a rollback" in err
     assert held["candidate"]["version"] == 1 and held["candidate"]["reused"] is True
@@ -129,7 +109,7 @@ def test_dispatch_rollback_hold_and_two_approvals(tmp_path: Path):
         write_yaml(policy, data)
 
     _release(repo, "release/1.1", "Add the social-determinant groups; two approvals for prod", sdoh_and_two_approvals)
-    code, waiting, err = _run(repo, env, "run", "--event", "push", "--branch", "release/1.1")
+    code, waiting, err = run_json(repo, env, "run", "--event", "push", "--branch", "release/1.1")
     assert code == 4, err[-3000:]
     assert waiting["promotion"]["needed"] == 2 and waiting["promotion"]["have"] == 0
     candidate = waiting["candidate"]["version"]
@@ -139,7 +119,7 @@ def test_dispatch_rollback_hold_and_two_approvals(tmp_path: Path):
     assert two.returncode == 0, two.stderr
     assert registry.get_alias(MODEL, tags.CHAMPION) == candidate
     # a re-run of the release now finds the candidate already champion: nothing moves twice
-    code, again, err = _run(repo, env, "run", "--event", "push", "--branch", "release/1.1")
+    code, again, err = run_json(repo, env, "run", "--event", "push", "--branch", "release/1.1")
     assert code == 0, err[-3000:]
     assert again["champion_moved"] is False
     store = registry.audit_store()

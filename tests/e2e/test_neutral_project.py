@@ -18,30 +18,12 @@ from promoter.core import tags
 from promoter.registry import Registry
 from tests.config import neutral_project as neutral
 from tests.conftest import git, run_promote
+from tests.e2e.helpers import executed, planned, run_json
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.slow]
 ROWS = 1500
 SCORE_DATE = "2026-02-02"
 REFERENCE_NAMES = ("member", "hrob", "race_ethnicity", "payer_type", "claim")
-
-
-def _run(repo: Path, env: dict[str, str], *args: str) -> tuple[int, dict, str]:
-    proc = run_promote(*args, "--json", cwd=repo, env=env)
-    try:
-        data = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        raise AssertionError(f"no JSON result (exit {proc.returncode}): {proc.stderr[-3000:]}") from None
-    return proc.returncode, data, proc.stderr
-
-
-def _planned(repo: Path, env: dict[str, str], *args: str) -> list[str]:
-    proc = run_promote("plan", *args, "--json", cwd=repo, env=env)
-    assert proc.returncode == 0, proc.stderr
-    return [s["name"] for s in json.loads(proc.stdout)["steps"]]
-
-
-def _executed(result: dict) -> list[str]:
-    return [s["name"] for s in result["steps"] if s["status"] != "not run"]
 
 
 def test_a_project_of_other_names_goes_through_staging_and_prod(tmp_path: Path):
@@ -63,18 +45,18 @@ def test_a_project_of_other_names_goes_through_staging_and_prod(tmp_path: Path):
     assert check.returncode == 0, check.stderr[-3000:]
 
     # a push to main (the merge): staging candidate, expectations, staging champion
-    code, staging, err = _run(repo, env, "replay", "push", "main")
+    code, staging, err = run_json(repo, env, "replay", "push", "main")
     assert code == 0, err[-3000:]
     assert staging["environment"] == "staging" and staging["registered_model"] == f"{neutral.MODEL}-staging"
-    assert _executed(staging) == _planned(repo, env, "--event", "push", "--branch", "main")
+    assert executed(staging) == planned(repo, env, "--event", "push", "--branch", "main")
     assert staging["candidate"]["version"] == 1
 
     # a release: prod trains, gates (floors, fairness over sex and plan_kind), promotes and scores
     git(repo, "branch", "release/1.0")
-    code, prod, err = _run(repo, env, "replay", "push", "release/1.0", "--score-date", SCORE_DATE)
+    code, prod, err = run_json(repo, env, "replay", "push", "release/1.0", "--score-date", SCORE_DATE)
     assert code == 0, err[-3000:]
     assert prod["environment"] == "prod" and prod["registered_model"] == f"{neutral.MODEL}-prod"
-    assert _executed(prod) == _planned(repo, env, "--event", "push", "--branch", "release/1.0")
+    assert executed(prod) == planned(repo, env, "--event", "push", "--branch", "release/1.0")
     assert prod["candidate"]["version"] == 1 and prod["champion_moved"] is True
     assert prod["verdict"]["status"] == "PASS", prod["verdict"]
     rules = {r["rule"] for r in prod["verdict"]["reasons"]}
