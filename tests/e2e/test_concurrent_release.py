@@ -15,7 +15,8 @@ from promoter.registry import Registry
 from tests.conftest import ROOT, git
 from tests.e2e.helpers import make_model_repo
 
-pytestmark = [pytest.mark.e2e, pytest.mark.spark]
+# slow tier: three whole releases at once (2-3 minutes on 2 cores); make test-slow
+pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.slow]
 
 
 def test_concurrent_runs_of_one_release_move_the_champion_once(tmp_path: Path):
