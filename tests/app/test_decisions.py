@@ -31,14 +31,16 @@ def prod(git_repo: Path, tmp_path: Path, monkeypatch):
     return registry, git_repo / "configs"
 
 
-def _gate(registry, verdict: str, candidate: int, champion: int | None, required: int = 0) -> audit.Record:
+def _gate(
+    registry, verdict: str, candidate: int, champion: int | None, required: int = 0, model: str = MODEL
+) -> audit.Record:
     """A gate record as the gate step writes it: the policy's mode and approval count recorded with it."""
     return audit.append(
         registry.audit_store(),
         kind="gate",
         environment="prod",
         created_at=datetime.now(UTC).isoformat(),
-        registered_model=MODEL,
+        registered_model=model,
         candidate_version=candidate,
         champion_version=champion,
         verdict=verdict,
@@ -221,26 +223,12 @@ def two_models(prod, tmp_path: Path):
     return registry, cfg, other
 
 
-def _gate_of(registry, model: str, verdict: str, candidate: int, champion: int) -> audit.Record:
-    return audit.append(
-        registry.audit_store(),
-        kind="gate",
-        environment="prod",
-        created_at=datetime.now(UTC).isoformat(),
-        registered_model=model,
-        candidate_version=candidate,
-        champion_version=champion,
-        verdict=verdict,
-        details={"mode": "enforce", "approvals_required": 0},
-    )
-
-
 def test_two_models_in_one_registry_keep_their_decisions_apart(two_models):
     """Regression: an approval bound to the other model's decision, a rollback's hold stopping the other model."""
     registry, cfg, other = two_models
     store = registry.audit_store()
-    b_gate = _gate_of(registry, OTHER, "NEEDS_APPROVAL", 2, 1)
-    a_gate = _gate_of(registry, MODEL, "NEEDS_APPROVAL", 2, 1)  # same version number, newer, other model
+    b_gate = _gate(registry, "NEEDS_APPROVAL", 2, 1, model=OTHER)
+    a_gate = _gate(registry, "NEEDS_APPROVAL", 2, 1)  # same version number, newer, other model
 
     b_action = decisions.approve(other, "prod", 2, "dr.lee")
     assert b_action.champion_moved
