@@ -136,7 +136,9 @@ def event_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--from", "source_branch", help="Head branch of a stated pull request."),
         click.option("--into", "target_branch", help="Target branch of a stated pull request."),
         click.option("--sha", help="Commit of a stated event (default: the branch's head)."),
-        click.option("--action", type=click.Choice(["run", "score", "rollback"]), help="What a manual event asks for."),
+        click.option(
+            "--action", type=click.Choice(["run", "score", "monitor", "rollback"]), help="What a manual event asks for."
+        ),
         click.option("--pr", "pr_number", type=int, help="Pull request number of a stated pull request."),
         click.option("--reason", help="Why a stated manual action is asked for (a rollback needs one)."),
         click.option(

@@ -163,7 +163,9 @@ _REPLAY_KINDS = {
 @click.option("--into", "target_branch", help="Target branch of a pull request.")
 @click.option("--sha", help="Commit to replay (default: the branch's head in this repo).")
 @click.option("--pr", "pr_number", type=int, help="Pull request number.")
-@click.option("--action", type=click.Choice(["run", "score", "rollback"]), help="What a manual event asks for.")
+@click.option(
+    "--action", type=click.Choice(["run", "score", "monitor", "rollback"]), help="What a manual event asks for."
+)
 @click.option("--reason", help="Why a manual action is asked for (a rollback needs one).")
 @click.option("--to-version", type=int, help="Version a manual rollback restores (default: 'previous').")
 @click.option(
@@ -268,4 +270,38 @@ def score(ctx: click.Context, env_flag: str | None, score_date: Any, as_json: bo
     from promoter.app import prepare
 
     prepared = prepare.prepare_action(prepare.manual_event(repo, "score"), config_dir(ctx), env_flag, "score")
+    _run_prepared(prepared, dry_run=False, as_json=as_json, score_date=score_date, repo=repo)
+
+
+@cli.command(
+    cls=_Command,
+    context_settings=CONTEXT,
+    epilog=examples(
+        "promote monitor                               # the daily run, after `promote score`: prod, today",
+        "promote monitor --date 2026-11-23 --json      # monitor a scored day again (replaces its rows)",
+        "promote --project readmission monitor         # one project of a repository with several",
+    ),
+)
+@click.option("--env", "env_flag", help="Environment whose champion is monitored (default: PROMOTE_ENV, else prod).")
+@click.option(
+    "--date", "score_date", type=click.DateTime(["%Y-%m-%d"]), help="Scored day to monitor (default: today, UTC)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON.")
+@click.option("--repo", default=".", show_default=True, type=click.Path(file_okay=False), help="The git checkout.")
+@click.pass_context
+def monitor(ctx: click.Context, env_flag: str | None, score_date: Any, as_json: bool, repo: str) -> None:
+    """Post-market surveillance of the champion for one scored day (monitoring.yml).
+
+    Runs the plan of a manual `monitor` action (surveillance, report). Input drift of every model
+    feature against the champion's training snapshot (BASELINE) and the previous scored day
+    (CONSECUTIVE); prediction drift, overall and per subgroup; realised performance of the days
+    whose outcomes have matured (label delay), per subgroup. Writes the lake's
+    monitoring/profile_metrics and monitoring/drift_metrics Delta tables, logs a report to MLflow
+    with the champion's version, records one audit entry, alerts the owners and, when the retrain
+    policy says so, dispatches a retrain from the release branch (never a promotion).
+    Exit 2 on a bad monitoring.yml or outcomes table; nothing is written then.
+    """
+    from promoter.app import prepare
+
+    prepared = prepare.prepare_action(prepare.manual_event(repo, "monitor"), config_dir(ctx), env_flag, "monitor")
     _run_prepared(prepared, dry_run=False, as_json=as_json, score_date=score_date, repo=repo)

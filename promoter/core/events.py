@@ -7,7 +7,7 @@ git; finding those is :mod:`promoter.app.sources`. Branch refs are normalised
 deletions, PRs closed without merge) come back as an Event with ``nothing`` set to the
 reason, never as an error.
 
-A manual event says what it asks for (``action``: run | score | rollback), who asked
+A manual event says what it asks for (``action``: run | score | monitor | rollback), who asked
 (``actor``) and why (``reason``); a rollback may name the version to restore
 (``to_version``; ``None`` means the ``previous`` alias) and always needs a reason.
 """
@@ -24,7 +24,7 @@ from promoter.errors import EventError
 
 PROVIDERS = ("github", "azure", "gitlab", "local")
 KINDS = ("pull_request", "push", "release", "schedule", "manual")
-MANUAL_ACTIONS = ("run", "score", "rollback")
+MANUAL_ACTIONS = ("run", "score", "monitor", "rollback")
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Event:
     actor: str | None = None
     run_url: str | None = None
     default_branch: str | None = None  # as the provider states it, when it does
-    action: str | None = None  # manual: run | score | rollback
+    action: str | None = None  # manual: run | score | monitor | rollback
     reason: str | None = None  # manual: why it was asked for (a rollback always has one)
     to_version: int | None = None  # manual rollback: the version to restore; None = the `previous` alias
     nothing: str | None = None  # set when there is nothing to do, with the reason
@@ -122,7 +122,7 @@ def manual_request(
     """Validate what a manual event asks for.
 
     Args:
-        action: ``run`` | ``score`` | ``rollback``; blank means ``run``.
+        action: ``run`` | ``score`` | ``monitor`` | ``rollback``; blank means ``run``.
         reason: why; required for a rollback.
         to_version: a rollback's target version (an integer, or its decimal string);
             blank means the ``previous`` alias.

@@ -27,7 +27,9 @@ STEP_REASONS: dict[str, str] = {
     "approval": "wait for approval when the verdict, a rollback hold or the {env} policy asks ({required} required)",
     "promote": "move the 'champion' alias in {model} when the decision allows",
     "score": "score the population in batch with the champion",
-    "surveillance": "check drift and subgroup performance of the champion",
+    "surveillance": "monitor the champion: input and prediction drift against its training data and the previous "
+    "window, realised performance of windows whose outcomes have matured, alerts to owners, a retrain request when "
+    "the retrain policy says so (never a promotion)",
     "rollback": "move 'champion' back (to 'previous' or the version asked) and hold automatic promotion",
     "report": "publish the result where reviewers look (also when a step fails)",
 }
@@ -220,6 +222,8 @@ def _steps(names: list[str], env: str, model: str, p: PromotionSettings) -> tupl
 def _manual_steps(p: PromotionSettings, env: str, action: str) -> list[str]:
     if action == "score":
         return ["score", "report"]
+    if action == "monitor":
+        return ["surveillance", "report"]
     if action == "rollback":
         return ["rollback", "report"]
     by_env = p.steps.get(env, {})

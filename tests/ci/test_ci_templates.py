@@ -244,7 +244,7 @@ def test_github_triggers():
     assert on["push"]["branches"] == ["main", "release", "release/**"]
     assert on["schedule"] == [{"cron": "0 11 * * *"}]
     inputs = on["workflow_dispatch"]["inputs"]
-    assert inputs["action"]["options"] == ["run", "score", "rollback"]
+    assert inputs["action"]["options"] == list(events.MANUAL_ACTIONS)
     assert inputs["dry_run"]["type"] == "boolean" and inputs["dry_run"]["default"] is False
     for name in ("project", "reason", "to_version"):
         assert inputs[name]["type"] == "string", name
@@ -324,6 +324,10 @@ def test_github_promote_steps():
         assert step["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
         assert "inputs.dry_run && 'plan'" in step["env"]["PROMOTE_COMMAND"]
     assert "promote score" in next(s for s in j["score"]["steps"] if s.get("id") == "promote")["run"]
+    names = [s.get("name") for s in j["score"]["steps"]]
+    monitor = j["score"]["steps"][names.index("promote monitor")]
+    assert names.index("promote monitor") == names.index("promote score") + 1, names
+    assert monitor["run"] == "promote monitor" and "success()" in monitor["if"]
     assert load(GITHUB)["env"]["PROMOTE_REQUIREMENT"] == "."
     for job in j.values():
         install = next(s for s in job["steps"] if s.get("name") == "Install promote")
@@ -547,7 +551,7 @@ def _azure_promote_steps() -> dict[str, dict]:
 def test_azure_manual_parameters_reach_the_promote_steps():
     az = yaml.safe_load(AZURE.read_text())
     params = {p["name"]: p for p in az["parameters"]}
-    assert params["action"]["values"] == ["run", "score", "rollback"] and params["action"]["default"] == "run"
+    assert params["action"]["values"] == list(events.MANUAL_ACTIONS) and params["action"]["default"] == "run"
     for name in ("project", "reason", "to_version"):
         assert params[name]["type"] == "string"
         # an empty default makes Azure require a value on every run; a blank one does not
@@ -664,7 +668,7 @@ def test_gitlab_child_pipeline_keys_resource_groups_by_project_and_environment()
 def test_gitlab_manual_variables_reach_the_promote_jobs():
     gl = load(GITLAB)
     variables = gl["variables"]
-    assert variables["PROMOTE_ACTION"]["options"] == ["run", "score", "rollback"]
+    assert variables["PROMOTE_ACTION"]["options"] == list(events.MANUAL_ACTIONS)
     assert variables["PROMOTE_ACTION"]["value"] == "run"
     for name in (*MANUAL_NAMES, "PROMOTE_PROJECT"):
         assert variables[name]["description"], name  # shown on the Run pipeline page
@@ -709,3 +713,15 @@ def test_gitlab_event_variables_cover_what_the_parser_reads():
 
     read = set(re.findall(r'environ(?:\.get\(|\[)"([A-Z_]+)"', inspect.getsource(events.from_gitlab)))
     assert read and read <= set(templates.GITLAB_EVENT_VARIABLES), read - set(templates.GITLAB_EVENT_VARIABLES)
+
+
+def test_every_daily_job_monitors_the_day_it_scored():
+    """Surveillance runs in each provider's daily job, right after scoring and only when it succeeded."""
+    azure = (ROOT / "promoter/templates/ci/azure/azure-pipelines.yml").read_text()
+    score_at = azure.index("promote score $(PROMOTE_PROJECT)")
+    monitor_at = azure.index("- script: promote monitor")
+    assert score_at < monitor_at and "succeeded()" in azure[monitor_at : monitor_at + 200]
+    gitlab = (ROOT / "promoter/templates/ci/gitlab/promote-jobs.yml").read_text()
+    block = gitlab[gitlab.index(".promote-score:") :]
+    assert block.index("promote score") < block.index("promote monitor")
+    assert gitlab.count("promote monitor") == 1
