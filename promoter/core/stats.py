@@ -482,3 +482,189 @@ def paired_bootstrap(
         seed=seed,
         std_error=se,
     )
+
+
+# --------------------------------------------------------------------------- calibration and intervals
+
+CALIBRATION_EPS = 1e-6
+_NEWTON_MAX_ITER = 100
+_NEWTON_TOL = 1e-10
+_MAX_COEFFICIENT = 1e6  # beyond this the logistic fit is separating: no finite estimate
+
+
+def _logit(scores: np.ndarray) -> np.ndarray:
+    p = np.clip(scores, CALIBRATION_EPS, 1.0 - CALIBRATION_EPS)
+    return np.log(p) - np.log1p(-p)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))  # stable for large |z|
+
+
+def _weighted_nll(y: np.ndarray, w: np.ndarray, eta: np.ndarray) -> float:
+    # -sum w [y eta - log(1 + e^eta)], written with logaddexp so it never overflows
+    return float(np.dot(w, np.logaddexp(0.0, eta) - y * eta))
+
+
+def calibration_slope_intercept(
+    labels: np.ndarray, scores: np.ndarray, sample_weight: np.ndarray | None = None
+) -> tuple[float, float]:
+    """Logistic recalibration: fit ``logit P(y=1) = intercept + slope * logit(score)``.
+
+    The slope says whether the scores spread too much (< 1: too extreme, overfit) or too
+    little (> 1); the intercept, whether they are too high (< 0) or too low (> 0) overall. A
+    perfectly calibrated model has slope 1 and intercept 0. Fitted by Newton-Raphson (IRLS)
+    with step halving on the unpenalised weighted log-likelihood, the same estimate as
+    scikit-learn's ``LogisticRegression(penalty=None)`` on the single feature ``logit(score)``.
+    Scores are clipped to ``[1e-6, 1 - 1e-6]`` before the logit.
+
+    Args:
+        labels: 0/1 labels.
+        scores: probabilities in [0, 1].
+        sample_weight: optional non-negative weight per row (e.g. counts of distinct rows).
+
+    Returns:
+        ``(slope, intercept)``; ``(nan, nan)`` when there is no finite estimate: one class
+        only, all scores equal (after clipping), or the classes are separated by the score.
+
+    Raises:
+        ValueError: on bad input, including scores outside [0, 1].
+    """
+    y, s, w = _prepare(labels, scores, sample_weight, probabilities=True)
+    yf = y.astype(np.float64)
+    keep = w > 0
+    yf, x, w = yf[keep], _logit(s[keep]), w[keep]
+    nan = (float("nan"), float("nan"))
+    pos = float(np.dot(w, yf))
+    if pos <= 0 or pos >= w.sum() or np.ptp(x) <= 0:
+        return nan
+    design = np.column_stack((np.ones_like(x), x))
+    beta = np.array([0.0, 1.0])  # start at "calibrated": few steps when it nearly is
+    loss = _weighted_nll(yf, w, design @ beta)
+    for _ in range(_NEWTON_MAX_ITER):
+        mu = _sigmoid(design @ beta)
+        grad = design.T @ (w * (yf - mu))
+        hess = (design * (w * mu * (1.0 - mu))[:, None]).T @ design
+        try:
+            step = np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            return nan
+        t = 1.0
+        while True:
+            candidate = beta + t * step
+            new_loss = _weighted_nll(yf, w, design @ candidate)
+            if new_loss <= loss + 1e-12 * abs(loss) or t < 1e-8:
+                break
+            t *= 0.5
+        beta, loss = candidate, new_loss
+        if not np.isfinite(beta).all() or np.abs(beta).max() > _MAX_COEFFICIENT:
+            return nan
+        if np.abs(t * step).max() < _NEWTON_TOL:
+            return float(beta[1]), float(beta[0])
+    return nan  # did not converge: the likelihood has no finite maximum (separation)
+
+
+def calibration_in_the_large(labels: np.ndarray, scores: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+    """Calibration-in-the-large: the intercept ``a`` of ``logit P(y=1) = a + logit(score)`` (slope fixed at 1).
+
+    ``a > 0``: the model under-predicts the overall risk; ``a < 0``: it over-predicts. At the
+    fitted ``a`` the mean recalibrated probability equals the observed prevalence. Scores are
+    clipped to ``[1e-6, 1 - 1e-6]`` before the logit; fitted by one-dimensional Newton steps.
+
+    Args:
+        labels: 0/1 labels.
+        scores: probabilities in [0, 1].
+        sample_weight: optional non-negative weight per row.
+
+    Returns:
+        The intercept; NaN with one class only (no finite estimate) or zero total weight.
+
+    Raises:
+        ValueError: on bad input, including scores outside [0, 1].
+    """
+    y, s, w = _prepare(labels, scores, sample_weight, probabilities=True)
+    yf = y.astype(np.float64)
+    x = _logit(s)
+    pos = float(np.dot(w, yf))
+    if pos <= 0 or pos >= w.sum():
+        return float("nan")
+    a = 0.0
+    loss = _weighted_nll(yf, w, x + a)
+    for _ in range(_NEWTON_MAX_ITER):
+        mu = _sigmoid(x + a)
+        grad = float(np.dot(w, yf - mu))
+        hess = float(np.dot(w, mu * (1.0 - mu)))
+        if hess <= 0:
+            return float("nan")
+        step, t = grad / hess, 1.0
+        while True:
+            new_loss = _weighted_nll(yf, w, x + a + t * step)
+            if new_loss <= loss + 1e-12 * abs(loss) or t < 1e-8:
+                break
+            t *= 0.5
+        a, loss = a + t * step, new_loss
+        if abs(t * step) < _NEWTON_TOL:
+            return float(a)
+    return float(a)
+
+
+def bootstrap_interval(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    metric: str,
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of one metric on one set of rows (e.g. a small subgroup).
+
+    Class-stratified, as :func:`paired_bootstrap`: each resample draws as many positives from
+    the positives and negatives from the negatives as there are, so every resample of a group
+    with both classes has an AUC. A resample is a count vector evaluated by
+    :func:`batch_metric` (``ece`` there uses :data:`ECE_BINS` bins). Resamples whose metric is
+    undefined are left out. Deterministic for the same inputs and ``seed``.
+
+    Args:
+        labels: 0/1 labels (n,).
+        scores: scores (n,).
+        metric: a key of :data:`METRICS` (``roc_auc``, ``pr_auc``, ``brier``, ``log_loss``, ``ece``).
+        resamples: number of resamples (>= 1).
+        confidence: two-sided level in (0, 1); the interval is the ``(1-c)/2`` and ``(1+c)/2``
+            percentiles.
+        seed: seed of the resampling.
+
+    Returns:
+        ``(lower, upper)``; ``(nan, nan)`` when there are no rows or the metric is undefined
+        on every resample (e.g. AUC with one class).
+
+    Raises:
+        KeyError: for an unknown metric.
+        ValueError: on bad input or bad ``resamples``/``confidence``.
+    """
+    if metric not in METRICS:
+        raise KeyError(metric)
+    if resamples < 1:
+        raise ValueError("resamples must be at least 1")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError("confidence must be between 0 and 1")
+    y, s, _ = _prepare(labels, scores, None)
+    if y.size == 0:
+        return float("nan"), float("nan")
+    order = np.lexsort((s, y == 0))  # positives first, then negatives: two contiguous count blocks
+    y, s = y[order], s[order]
+    fn = batch_metric(metric, y, s)
+    n_pos = int((y == 1).sum())
+    n_neg = int(y.size - n_pos)
+    rng = np.random.default_rng(seed)
+    values = np.empty(resamples)
+    step = _chunk_size(y.size, resamples)
+    for start in range(0, resamples, step):
+        rows = min(step, resamples - start)
+        weights = np.hstack((_counts(rng, n_pos, rows), _counts(rng, n_neg, rows)))
+        values[start : start + rows] = fn(weights)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return float("nan"), float("nan")
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(finite, [alpha, 1.0 - alpha])
+    return float(low), float(high)
