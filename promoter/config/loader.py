@@ -32,6 +32,7 @@ CONFIG_FILES: dict[str, str] = {
     "feature_selection_config.yml": "feature_selection",
     "contracts.yml": "contracts",
     "training.yml": "training",
+    "monitoring.yml": "monitoring",
 }
 
 # --------------------------------------------------------------------------- file sources

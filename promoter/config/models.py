@@ -1029,6 +1029,183 @@ class TrainingSettings(Strict):
         return dict(HYPERPARAMS[self.algorithm])
 
 
+# --------------------------------------------------------------------------- monitoring.yml
+
+# What realised performance computes for a matured window (pipelines/outcomes.py): monitoring
+# floors and ceilings must name one of them.
+MONITORING_METRICS: tuple[str, ...] = (
+    "n",
+    "positives",
+    "prevalence",
+    "mean_score",
+    "roc_auc",
+    "pr_auc",
+    "brier",
+    "ece",
+    "log_loss",
+    "calibration_slope",
+    "calibration_intercept",
+    "precision_at_k",
+    "recall_at_k",
+)
+DRIFT_METRICS: tuple[str, ...] = ("js_distance", "population_stability_index", "tv_distance", "wasserstein_distance")
+
+
+class DriftSettings(Strict):
+    """``drift:``: input-feature drift, per feature and for the dataset.
+
+    A feature drifts when its test is significant after correcting for the number of features
+    tested (``correction``) AND its effect (``metric``) exceeds ``threshold``; the dataset drifts
+    when more than ``max_drifted_share`` of the tested features drift.
+    """
+
+    fine_bins: int = Field(100, ge=10, le=1000)  # histogram kept in the profile
+    bins: int = Field(10, ge=2, le=100)  # bins the tests and distances use (merged from fine bins)
+    max_levels: int = Field(20, ge=2, le=1000)  # categorical levels kept; the rest are "other"
+    metric: Literal["js_distance", "population_stability_index", "tv_distance", "wasserstein_distance"] = "js_distance"
+    threshold: float = Field(0.1, gt=0)
+    alpha: float = Field(0.01, gt=0, lt=1)
+    correction: Literal["bonferroni", "holm", "none"] = "bonferroni"
+    max_drifted_share: float = Field(0.1, ge=0, lt=1)
+    min_rows: int = Field(100, ge=1)
+    top_features: int = Field(20, ge=1, le=1000)  # shown in the report and plot
+
+
+class PredictionDriftSettings(Strict):
+    """``prediction:``: the score distribution and the top tier's share per subgroup."""
+
+    psi_threshold: float = Field(0.2, gt=0)
+    tier_share_change: float = Field(0.1, gt=0, le=1)
+    min_group_size: int = Field(50, ge=1)
+    subgroups: list[str] = Field(default_factory=list)  # empty: project.yml data.subgroup_columns
+
+
+class OutcomesSettings(Strict):
+    """``outcomes:``: the table of observed labels, joined to past predictions by key and date."""
+
+    path: str = Field(min_length=1)  # relative: under the model's lake folder
+    format: Literal["delta", "parquet", "csv"] = "delta"
+    key_column: str | None = None  # None: project.yml data.key_column
+    date_column: str = "outcome_date"
+    label_column: str = "label"
+    label_delay_days: int = Field(ge=1, le=3650)
+    floors: dict[str, float] = Field(default_factory=dict)
+    ceilings: dict[str, float] = Field(default_factory=dict)
+    small_group: int = Field(200, ge=1)  # groups smaller than this get bootstrap intervals
+    resamples: int = Field(500, ge=50, le=100_000)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _metrics(self) -> "OutcomesSettings":
+        known = ", ".join(MONITORING_METRICS)
+        problems = [
+            (("monitoring", "outcomes", kind, name), f"unknown metric {name!r} (realised performance gives: {known})")
+            for kind in ("floors", "ceilings")
+            for name in getattr(self, kind)
+            if name not in MONITORING_METRICS
+        ]
+        if problems:
+            raise _CrossRefError(problems)
+        return self
+
+
+class GitHubAlerts(Strict):
+    enabled: bool = False
+    labels: list[str] = Field(default_factory=lambda: ["promote-monitoring"], min_length=1)
+
+
+class AzureAlerts(Strict):
+    enabled: bool = False
+    work_item_type: str = "Issue"
+    closed_state: str = "Done"
+    area_path: str | None = None
+
+
+class WebhookAlerts(Strict):
+    url_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")  # the variable holding the URL
+
+
+class AlertSettings(Strict):
+    """``alerts:``: where owners hear of a breach (a failing sink is a warning)."""
+
+    github: GitHubAlerts = Field(default_factory=GitHubAlerts)
+    azure: AzureAlerts = Field(default_factory=AzureAlerts)
+    webhook: WebhookAlerts = Field(default_factory=WebhookAlerts)
+
+
+class GitHubDispatch(Strict):
+    enabled: bool = False
+    workflow: str = Field("promote.yml", min_length=1)
+    ref: str = Field("release", min_length=1)
+
+
+class AzureDispatch(Strict):
+    enabled: bool = False
+    pipeline_id: int | None = Field(None, ge=1)
+    ref: str = Field("release", min_length=1)
+
+    @model_validator(mode="after")
+    def _id(self) -> "AzureDispatch":
+        if self.enabled and self.pipeline_id is None:
+            raise ValueError("pipeline_id is required when enabled (the pipeline that retrains)")
+        return self
+
+
+class GitLabDispatch(Strict):
+    enabled: bool = False
+    ref: str = Field("release", min_length=1)
+    token_env: str = Field("PROMOTE_GITLAB_TRIGGER_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class DispatchSettings(Strict):
+    github: GitHubDispatch = Field(default_factory=GitHubDispatch)
+    azure: AzureDispatch = Field(default_factory=AzureDispatch)
+    gitlab: GitLabDispatch = Field(default_factory=GitLabDispatch)
+
+
+class RetrainPolicy(Strict):
+    """``retrain:``: when breaches ask for a retrain of the release branch (never a promotion).
+
+    A request is made on a breached day when ``breached_windows`` of the last ``of_last``
+    monitored days of the champion breached, or realised performance breached on each of the
+    last ``performance_windows``; while one is pending (the champion has not changed and fewer
+    than ``pending_days`` passed) no second request is made.
+    """
+
+    enabled: bool = True
+    breached_windows: int = Field(2, ge=1)
+    of_last: int = Field(5, ge=1)
+    performance_windows: int = Field(3, ge=1)
+    pending_days: int = Field(30, ge=1)
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+
+    @model_validator(mode="after")
+    def _window(self) -> "RetrainPolicy":
+        if self.breached_windows > self.of_last:
+            raise _CrossRefError(
+                [
+                    (
+                        ("monitoring", "retrain", "breached_windows"),
+                        f"{self.breached_windows} breached windows can never happen in the last {self.of_last} "
+                        "(of_last): make breached_windows <= of_last",
+                    )
+                ]
+            )
+        return self
+
+
+class MonitoringSettings(Strict):
+    """``monitoring.yml`` (optional): post-market surveillance of the champion (``promote monitor``)."""
+
+    enabled: bool = True
+    drift: DriftSettings = Field(default_factory=DriftSettings)
+    prediction: PredictionDriftSettings = Field(default_factory=PredictionDriftSettings)
+    outcomes: OutcomesSettings | None = None
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    retrain: RetrainPolicy = Field(default_factory=RetrainPolicy)
+
+
 # --------------------------------------------------------------------------- root
 
 
@@ -1041,6 +1218,7 @@ class Settings(Strict):
     feature_selection: FeatureSelection = Field(default_factory=FeatureSelection)
     contracts: ContractsSettings = Field(default_factory=ContractsSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     # filled by the loader, not by YAML
     env: str | None = None
@@ -1166,6 +1344,16 @@ def _cross_file(s: "Settings") -> list[tuple[tuple[Any, ...], str]]:
                         f"{col!r} is not a measured subgroup: not in {where_groups} ({_listed(evaluated)})",
                     )
                 )
+
+    # monitoring.yml: prediction-drift subgroups are columns gold keeps
+    for i, col in enumerate(s.monitoring.prediction.subgroups):
+        if col not in subgroups:
+            problems.append(
+                (
+                    ("monitoring", "prediction", "subgroups", i),
+                    f"{col!r} is not one of project.yml data.subgroup_columns ({_listed(subgroups)}); gold keeps only those",
+                )
+            )
 
     # feature_mappings.yml / feature_selection_config.yml: the project's special columns are never features
     reserved = {
