@@ -32,6 +32,7 @@ example.org.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -362,6 +363,11 @@ class _Params:
     shift: float
     regions: tuple[tuple[str, tuple[str, ...]], ...]
     lookback_days: int = 730
+    # planted drift (resolved on the driver by _resolve_drift; see Drift)
+    drift: tuple[tuple[str, str, float], ...] = ()  # (feature, "add" | "count" | "flag", amount)
+    drift_group: tuple[str, tuple[str, ...]] | None = None  # (column, values)
+    prevalence_change: float = 0.0
+    miscalibrate: tuple[tuple[str, tuple[str, ...], float], ...] = ()  # (column, values, logit offset)
 
 
 def _latents(r: _Rng, p: _Params) -> dict[str, "np.ndarray"]:
@@ -654,7 +660,7 @@ def _members_batch(ids: "np.ndarray", p: _Params) -> "pa.RecordBatch":
     z = _latents(r, p)
     region_names = [name for name, _ in p.regions]
     f = _named_features(r, z, region_names)
-    label = r.bern("label", _sig(_label_logit(f, z)))
+    logit = _label_logit(f, z)
     named = list(f)
     fillers = _fillers(named)
     for fl in fillers:
@@ -663,6 +669,11 @@ def _members_batch(ids: "np.ndarray", p: _Params) -> "pa.RecordBatch":
             f[fl.name] = r.bern(fl.name, _sig(fl.base + 2.0 * fl.loading * latent))
         else:
             f[fl.name] = np.round(fl.base + fl.scale * (fl.loading * latent + r.n(fl.name)), 2)
+    logit = logit + p.prevalence_change
+    for column, values, offset in p.miscalibrate:
+        logit = logit + offset * _in_group((column, values), z, f, p)
+    label = r.bern("label", _sig(logit))  # from the undrifted values: drift moves measurements only
+    _apply_drift(r, z, f, p)
 
     # missingness: at random given payer type and access to care
     za, market = z["za"], z["market"]
@@ -794,6 +805,309 @@ def _claims_batch(ids: "np.ndarray", p: _Params) -> "pa.RecordBatch":
     )
 
 
+# --------------------------------------------------------------------------- planted drift
+
+# The reference population the ``--drift-sd`` unit is measured on: a fixed-seed sample of the
+# undrifted generator (shift 0), independent of the seed of the data being generated.
+REFERENCE_SEED = 0
+REFERENCE_MEMBERS = 20_000
+MAX_DRIFT = 5.0
+DEFAULT_MISCALIBRATION = 1.0
+
+
+@dataclass(frozen=True)
+class Drift:
+    """Planted, controlled changes to a generated population (on top of ``shift``).
+
+    Each knob is independent of the others, and the label is always drawn from the undrifted
+    feature values: moving a feature changes what is measured, not who has the outcome.
+
+    Attributes:
+        features: feature names, ``fnmatch`` globs (``vl_*``) or group names
+            (``vitals_labs``, see :data:`GROUP_PREFIXES`) whose values move.
+        sd: how far they move, in standard deviations of the reference population: the
+            per-feature sd of the observed (non-null) values of :data:`REFERENCE_MEMBERS`
+            members drawn with seed :data:`REFERENCE_SEED` and no shift (:func:`reference_sd`).
+            A decimal feature moves by exactly ``sd * reference sd`` on every row; a whole-number
+            feature keeps its type and moves by that much in expectation (a count gains
+            ``floor(d)`` plus one with probability ``d - floor(d)``; a 0/1 flag switches the
+            share of members that makes its rate, measured on the reference members of the
+            drift group, move by ``d``).
+        group: ``COLUMN=VALUE``: move the features only for members in that subgroup
+            (``payer_type=marketplace``; VALUE may be a glob, ``payer_type=medicaid_*``).
+            COLUMN is ``race_ethnicity``, ``payer_type``, ``region`` or a generated feature.
+        prevalence_change: added to every member's label log-odds (the outcome becomes more
+            common for a positive number, rarer for a negative one).
+        miscalibrate: ``COLUMN=VALUE[:OFFSET]`` entries: the label log-odds of that subgroup move
+            by OFFSET (default :data:`DEFAULT_MISCALIBRATION`) while its features do not, so a
+            model's scores for the group become miscalibrated.
+    """
+
+    features: tuple[str, ...] = ()
+    sd: float | None = None
+    group: str | None = None
+    prevalence_change: float = 0.0
+    miscalibrate: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        """True when any knob is set."""
+        return bool(self.features or self.sd is not None or self.group or self.prevalence_change or self.miscalibrate)
+
+
+_SUBGROUP_COLUMNS = ("race_ethnicity", "payer_type", "region")
+
+
+def _reference_cache_impl(regions: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tuple[str, "np.ndarray"], ...]:
+    """The reference members, computed once per process: ``("i:"|"f:" + feature | subgroup, values)``."""
+    import numpy as np
+    import pyarrow as pa
+
+    p = _Params(seed=REFERENCE_SEED, snapshot=(date(2024, 1, 1) - date(1970, 1, 1)).days, shift=0.0, regions=regions)
+    ids = np.arange(REFERENCE_MEMBERS, dtype=np.int64)
+    with np.errstate(over="ignore"):
+        batch = _members_batch(ids, p)
+        region = _latents(_Rng(p.seed, ids), p)["region"]
+    out: list[tuple[str, np.ndarray]] = [
+        ("race_ethnicity", np.array(batch.column("race_ethnicity").to_pylist(), dtype=object)),
+        ("payer_type", np.array(batch.column("payer_type").to_pylist(), dtype=object)),
+        ("region", np.array([name for name, _ in regions], dtype=object)[region]),
+    ]
+    for name in batch.schema.names:
+        if _group_of(name):
+            column = batch.column(name)
+            kind = "i" if pa.types.is_integer(column.type) else "f"
+            values = column.to_numpy(zero_copy_only=False).astype(np.float64)
+            out.append((f"{kind}:{name}", values))
+    return tuple(out)
+
+
+_reference_cache = functools.lru_cache(maxsize=4)(_reference_cache_impl)
+
+
+def _reference(regions: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[dict[str, "np.ndarray"], dict[str, str]]:
+    """(column -> values, feature -> "int" | "float") of the reference members."""
+    cols: dict[str, np.ndarray] = {}
+    kinds: dict[str, str] = {}
+    for key, values in _reference_cache(regions):
+        if key[:2] in ("i:", "f:"):
+            cols[key[2:]] = values
+            kinds[key[2:]] = "int" if key[0] == "i" else "float"
+        else:
+            cols[key] = values
+    return cols, kinds
+
+
+def reference_sd(regions: dict[str, list[str]] | None = None) -> dict[str, float]:
+    """The standard deviation of every generated feature in the reference population.
+
+    The unit of ``--drift-sd``: the sd of the observed (non-null) values of
+    :data:`REFERENCE_MEMBERS` members drawn with seed :data:`REFERENCE_SEED`, no shift and no
+    drift (the same for every seed, computed once per process on the driver, about a second).
+
+    Args:
+        regions: region -> ZIP3 prefixes (default: :data:`DEFAULT_REGIONS`).
+
+    Returns:
+        Feature name -> its reference sd.
+    """
+    import numpy as np
+
+    cols, kinds = _reference(_params(REFERENCE_SEED, date(2024, 1, 1), 0.0, regions).regions)
+    return {name: float(np.nanstd(cols[name])) for name in kinds}
+
+
+def check_drift(drift: Drift, regions: dict[str, list[str]] | None = None) -> None:
+    """Check every option of ``drift`` against the reference population (no Spark).
+
+    Args:
+        drift: the planted changes.
+        regions: region -> ZIP3 prefixes (default: :data:`DEFAULT_REGIONS`).
+
+    Raises:
+        InvalidInput: one line naming the bad option, e.g. an unknown feature pattern with a
+            few valid names.
+    """
+    _params(REFERENCE_SEED, date(2024, 1, 1), 0.0, regions, drift=drift)
+
+
+def _finite(option: str, value: float, limit: float = MAX_DRIFT) -> float:
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or abs(value) > limit:
+        raise InvalidInput(f"{option} must be a number between -{limit:g} and {limit:g}, got {value}")
+    return float(value)
+
+
+def _examples(names: list[str], k: int = 6) -> str:
+    return ", ".join(names[:k]) + (", ..." if len(names) > k else "")
+
+
+def _subgroup(
+    option: str, text: str, cols: dict[str, "np.ndarray"], kinds: dict[str, str]
+) -> tuple[str, tuple[str, ...], "np.ndarray"]:
+    """Parse ``COLUMN=VALUE``: (column, matching values, reference members in the group)."""
+    import fnmatch
+
+    import numpy as np
+
+    column, sep, value = text.partition("=")
+    column, value = column.strip(), value.strip()
+    if not sep or not column or not value:
+        raise InvalidInput(f"{option} must look like COLUMN=VALUE (e.g. payer_type=marketplace), got {text!r}")
+    if column in _SUBGROUP_COLUMNS:
+        levels = sorted({str(v) for v in cols[column]})
+        matched = tuple(v for v in levels if fnmatch.fnmatchcase(v, value))
+        if not matched:
+            raise InvalidInput(f"{option}: {column} has no value {value!r} (values: {', '.join(levels)})")
+        return column, matched, np.isin(cols[column], list(matched))
+    if column in kinds:
+        try:
+            number = float(value)
+        except ValueError:
+            raise InvalidInput(f"{option}: {column} is numeric; VALUE must be a number, got {value!r}") from None
+        members = cols[column] == number
+        if not members.any():
+            raise InvalidInput(f"{option}: no member of the reference population has {column}={value}")
+        return column, (repr(number),), members
+    raise InvalidInput(
+        f"{option}: unknown column {column!r} (use {', '.join(_SUBGROUP_COLUMNS)} or a generated feature "
+        f"such as {_examples(sorted(kinds), 3)})"
+    )
+
+
+def _features_of(patterns: tuple[str, ...], kinds: dict[str, str]) -> list[str]:
+    """The generated features the ``--drift-features`` patterns name, in table order."""
+    import fnmatch
+
+    names = list(kinds)
+    chosen: set[str] = set()
+    for pattern in patterns:
+        if pattern in GROUP_PREFIXES:
+            hits = [n for n in names if n.startswith(GROUP_PREFIXES[pattern])]
+            if not hits:
+                raise InvalidInput(
+                    f"--drift-features: group {pattern!r} is built in gold (from the claims), not generated; "
+                    f"groups you can drift: {', '.join(g for g in GROUP_PREFIXES if g != pattern)}"
+                )
+        else:
+            hits = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+        if not hits:
+            raise InvalidInput(
+                f"--drift-features: {pattern!r} matches no generated feature "
+                f"(e.g. {_examples(names)}; or a group: {_examples(list(GROUP_PREFIXES), 4)})"
+            )
+        chosen.update(hits)
+    return [n for n in names if n in chosen]
+
+
+def _resolve_drift(drift: Drift | None, regions: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, object]:
+    """The :class:`_Params` fields for ``drift`` (checked against the reference population).
+
+    Raises:
+        InvalidInput: naming the option, for any bad value.
+    """
+    import numpy as np
+
+    if drift is None or not drift.active:
+        return {}
+    out: dict[str, object] = {}
+    if drift.prevalence_change:
+        out["prevalence_change"] = _finite("--prevalence-change", drift.prevalence_change)
+    if drift.sd is not None and not drift.features:
+        raise InvalidInput("--drift-sd needs --drift-features (which features to move)")
+    if drift.group and not drift.features:
+        raise InvalidInput("--drift-group needs --drift-features (which features to move in the group)")
+    cols, kinds = _reference(regions)
+    if drift.features:
+        if drift.sd is None:
+            raise InvalidInput("--drift-features needs --drift-sd (how far to move them, in reference sd)")
+        x = _finite("--drift-sd", drift.sd)
+        names = _features_of(tuple(p.strip() for p in drift.features if p.strip()), kinds)
+        members = np.ones(REFERENCE_MEMBERS, dtype=bool)
+        if drift.group:
+            column, values, members = _subgroup("--drift-group", drift.group, cols, kinds)
+            out["drift_group"] = (column, values)
+        plan: list[tuple[str, str, float]] = []
+        for name in names:
+            ref = cols[name]
+            sd = float(np.nanstd(ref))
+            if sd == 0 or not math.isfinite(sd):
+                raise InvalidInput(
+                    f"--drift-features: {name} is constant in the reference population; no sd to move by"
+                )
+            d = x * sd
+            observed = ref[~np.isnan(ref)]
+            if kinds[name] == "float":
+                plan.append((name, "add", d))
+            elif np.isin(observed, (0.0, 1.0)).all():
+                in_group = ref[members & ~np.isnan(ref)]
+                rate = float(in_group.mean()) if len(in_group) else float("nan")
+                room = (1.0 - rate) if d > 0 else rate
+                if not room > 0 or abs(d) > room:
+                    raise InvalidInput(
+                        f"--drift-sd {x:g}: flag {name} (reference rate {rate:.2%}) cannot move by {x:g} sd "
+                        f"({d:+.4f}); use a smaller --drift-sd or another feature"
+                    )
+                plan.append((name, "flag", d / room if d > 0 else -abs(d) / room))
+            else:
+                plan.append((name, "count", d))
+        out["drift"] = tuple(plan)
+    miscal: list[tuple[str, tuple[str, ...], float]] = []
+    for entry in drift.miscalibrate:
+        text, offset = entry, DEFAULT_MISCALIBRATION
+        head, colon, tail = entry.rpartition(":")
+        if colon and "=" in head:
+            try:
+                offset = float(tail)
+            except ValueError:
+                raise InvalidInput(
+                    f"--miscalibrate: OFFSET must be a number (COLUMN=VALUE[:OFFSET]), got {entry!r}"
+                ) from None
+            text = head
+        column, values, _ = _subgroup("--miscalibrate", text, cols, kinds)
+        miscal.append((column, values, _finite("--miscalibrate OFFSET", offset)))
+    if miscal:
+        out["miscalibrate"] = tuple(miscal)
+    return out
+
+
+def _in_group(
+    group: tuple[str, tuple[str, ...]], z: dict[str, "np.ndarray"], f: dict[str, "np.ndarray"], p: "_Params"
+) -> "np.ndarray":
+    import numpy as np
+
+    column, values = group
+    if column == "race_ethnicity":
+        return np.isin(z["race"], list(values))
+    if column == "payer_type":
+        return np.isin(z["payer"], list(values))
+    if column == "region":
+        return np.isin(np.array([name for name, _ in p.regions], dtype=object)[z["region"]], list(values))
+    return np.isin(f[column], [float(v) for v in values])
+
+
+def _apply_drift(r: "_Rng", z: dict[str, "np.ndarray"], f: dict[str, "np.ndarray"], p: "_Params") -> None:
+    """Move the planted features in place (values before missingness; the label is already drawn)."""
+    import numpy as np
+
+    if not p.drift:
+        return
+    sel = _in_group(p.drift_group, z, f, p) if p.drift_group else np.ones(len(z["zc"]), dtype=bool)
+    for name, mode, amount in p.drift:
+        values = f[name]
+        if mode == "add":
+            f[name] = np.where(sel, values + amount, values)
+            continue
+        u = r.u("drift:" + name)
+        if mode == "count":
+            whole = math.floor(amount)
+            step = whole + (u < amount - whole).astype(np.int64)
+            f[name] = np.where(sel, values + step, values).astype(values.dtype)
+        elif amount > 0:  # switch this share of the zeros on
+            f[name] = np.where(sel & (values == 0) & (u < amount), 1, values).astype(values.dtype)
+        else:  # switch this share of the ones off
+            f[name] = np.where(sel & (values == 1) & (u < -amount), 0, values).astype(values.dtype)
+
+
 def _map(fn, p: _Params):  # noqa: ANN001, ANN202 - a picklable closure for mapInArrow
     def run(batches):  # noqa: ANN001, ANN202
         import numpy as np
@@ -818,15 +1132,22 @@ def _frame(spark: "SparkSession", fn, members: int, p: _Params, partitions: int 
 
 
 def _params(
-    seed: int, snapshot_date: date, shift: float, regions: dict[str, list[str]] | None, lookback_days: int = 730
+    seed: int,
+    snapshot_date: date,
+    shift: float,
+    regions: dict[str, list[str]] | None,
+    lookback_days: int = 730,
+    drift: "Drift | None" = None,
 ) -> _Params:
     regions = regions or DEFAULT_REGIONS
+    region_items = tuple((name, tuple(str(x) for x in prefixes)) for name, prefixes in regions.items())
     return _Params(
         seed=int(seed),
         snapshot=(snapshot_date - date(1970, 1, 1)).days,
         shift=float(shift),
-        regions=tuple((name, tuple(str(x) for x in prefixes)) for name, prefixes in regions.items()),
+        regions=region_items,
         lookback_days=int(lookback_days),
+        **_resolve_drift(drift, region_items),  # type: ignore[arg-type]
     )
 
 
@@ -838,6 +1159,7 @@ def members_frame(
     shift: float = 0.0,
     regions: dict[str, list[str]] | None = None,
     partitions: int | None = None,
+    drift: Drift | None = None,
 ) -> "DataFrame":
     """The bronze ``members`` table as a lazy Spark DataFrame (nothing is computed yet).
 
@@ -852,12 +1174,17 @@ def members_frame(
         shift: drift; 0 is the reference population.
         regions: region -> ZIP3 prefixes (default: the Ohio regions of the base config).
         partitions: Spark partitions (default: about 50,000 members each).
+        drift: planted feature drift, prevalence change and miscalibration (:class:`Drift`);
+            the same seed without it gives the same members with the undrifted values.
 
     Returns:
         One row per member: ``member_id``, PHI columns, ``snapshot_date``, ``race_ethnicity``,
         ``payer_type``, ``hrob_label`` and the generated features (482 columns in 11 groups).
+
+    Raises:
+        InvalidInput: for a bad ``drift`` (naming the command-line option).
     """
-    return _frame(spark, _members_batch, members, _params(seed, snapshot_date, shift, regions), partitions)
+    return _frame(spark, _members_batch, members, _params(seed, snapshot_date, shift, regions, drift=drift), partitions)
 
 
 def claims_frame(
@@ -885,7 +1212,13 @@ def claims_frame(
 
 
 def generate(
-    spark: "SparkSession", settings: "Settings", members: int, seed: int, snapshot_date: date, shift: float = 0.0
+    spark: "SparkSession",
+    settings: "Settings",
+    members: int,
+    seed: int,
+    snapshot_date: date,
+    shift: float = 0.0,
+    drift: Drift | None = None,
 ) -> dict[str, int]:
     """Write the synthetic ``members`` and ``claims`` tables to the lake's bronze layer.
 
@@ -900,12 +1233,15 @@ def generate(
         seed: random seed; the same seed (and arguments) gives the same data.
         snapshot_date: the snapshot's "as of" date.
         shift: population drift (0 = reference; 1 = markedly sicker, poorer, less access).
+        drift: planted feature drift, prevalence change and miscalibration of the members
+            (:class:`Drift`); claims are not affected.
 
     Returns:
         Row counts per table, e.g. ``{"members": 20000, "claims": 161234}``.
 
     Raises:
-        InvalidInput: for a non-positive member count or a non-finite shift.
+        InvalidInput: for a non-positive member count, a non-finite shift or a bad ``drift``
+            (before anything is written).
     """
     if members < 1:
         raise InvalidInput(f"--members must be at least 1, got {members}")
@@ -916,11 +1252,13 @@ def generate(
     from pipelines import lake
 
     regions = settings.project.data.derive.regions or DEFAULT_REGIONS
+    if drift is not None and drift.active:
+        check_drift(drift, regions)  # bad drift options: fail before writing
     lookback = settings.project.data.events.lookback_days if settings.project.data.events else 730
     targets = {name: lake.path(settings, lake.BRONZE, name) for name in lake.SYNTHETIC_TABLES}
     with lake.Staging(spark) as stage:
         t0 = time.perf_counter()
-        members_frame(spark, members, seed, snapshot_date, shift, regions).write.mode("overwrite").parquet(
+        members_frame(spark, members, seed, snapshot_date, shift, regions, drift=drift).write.mode("overwrite").parquet(
             stage.path(targets["members"])
         )
         t1 = time.perf_counter()

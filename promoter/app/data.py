@@ -22,16 +22,104 @@ def _spark(settings: Any) -> Any:
 
 
 def generate(
-    config_dir: str | Path, env: str | None, *, members: int, seed: int, snapshot_date: date, shift: float
+    config_dir: str | Path,
+    env: str | None,
+    *,
+    members: int,
+    seed: int,
+    snapshot_date: date,
+    shift: float,
+    drift_features: tuple[str, ...] = (),
+    drift_sd: float | None = None,
+    drift_group: str | None = None,
+    prevalence_change: float = 0.0,
+    miscalibrate: tuple[str, ...] = (),
 ) -> tuple[str, dict[str, int]]:
-    """Write the synthetic population to bronze; returns (lake root, rows per table)."""
+    """Write the synthetic population to bronze; returns (lake root, rows per table).
+
+    Args:
+        config_dir: the project's config folder.
+        env: the environment overlay (``None``: base).
+        members: number of members.
+        seed: random seed (same seed, same data).
+        snapshot_date: the snapshot's as-of date.
+        shift: population drift (0 = reference).
+        drift_features: feature names, globs or group names to move (``--drift-features``).
+        drift_sd: how far, in reference standard deviations (``--drift-sd``).
+        drift_group: ``COLUMN=VALUE``: move them only in that subgroup (``--drift-group``).
+        prevalence_change: label log-odds offset (``--prevalence-change``).
+        miscalibrate: ``COLUMN=VALUE[:OFFSET]`` label log-odds offsets of subgroups.
+
+    Raises:
+        InvalidInput: bad arguments, named by their option (before Spark starts).
+    """
     from pipelines import lake, synthetic
 
     settings = config.load(config_dir, env)
+    drift = synthetic.Drift(
+        features=tuple(drift_features),
+        sd=drift_sd,
+        group=drift_group,
+        prevalence_change=prevalence_change,
+        miscalibrate=tuple(miscalibrate),
+    )
+    if drift.active:  # check the options before a Spark session is started
+        synthetic.check_drift(drift, settings.project.data.derive.regions)
     counts = synthetic.generate(
-        _spark(settings), settings, members=members, seed=seed, snapshot_date=snapshot_date, shift=shift
+        _spark(settings), settings, members=members, seed=seed, snapshot_date=snapshot_date, shift=shift, drift=drift
     )
     return str(lake.root(settings)), counts
+
+
+def write_outcomes(
+    config_dir: str | Path,
+    env: str | None,
+    *,
+    snapshot_date: date | None = None,
+    label_delay_days: int | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Append the current gold snapshot's outcomes to the configured outcomes table.
+
+    Path, format and column names come from ``monitoring.yml`` ``outcomes``; a relative path is
+    under the model's folder of the lake. The key is gold's pseudonymous key (never PHI).
+
+    Args:
+        config_dir: the project's config folder.
+        env: the environment overlay (``None``: base).
+        snapshot_date: the day gold was scored (``None``: gold's snapshot date).
+        label_delay_days: the longest recording delay (``None``: ``outcomes.label_delay_days``).
+        seed: seed of the per-row delays.
+
+    Returns:
+        ``{"path", "rows", "positives", "first_outcome", "last_outcome", "snapshot_date"}``.
+
+    Raises:
+        InvalidInput: monitoring.yml has no outcomes section, or a bad argument.
+        NotFound: no gold table yet (run ``promote features``).
+    """
+    from pipelines import lake, synthetic_outcomes
+
+    settings = config.load(config_dir, env)
+    cfg = settings.monitoring.outcomes
+    if cfg is None:
+        raise errors.InvalidInput("monitoring.yml has no outcomes section: configure outcomes.path")
+    options = {
+        "label_delay_days": cfg.label_delay_days if label_delay_days is None else label_delay_days,
+        "format": cfg.format,
+        "key_column": cfg.key_column or settings.project.data.key_column,
+        "date_column": cfg.date_column,
+        "label_column": cfg.label_column,
+    }
+    synthetic_outcomes.check_arguments(settings, **options)  # before a Spark session is started
+    return synthetic_outcomes.write_outcomes(
+        _spark(settings),
+        settings,
+        snapshot_date=snapshot_date,
+        seed=seed,
+        path=lake.location(settings, cfg.path),
+        **options,
+    )
 
 
 def generate_readmission(

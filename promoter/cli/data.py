@@ -21,10 +21,11 @@ ENV_OVERLAY = click.option("--env", "env_flag", help="Environment overlay to loa
         "promote data generate --members 20000 --seed 7",
         "promote data check",
         "promote data check --format markdown --output contract-report.md",
+        "promote data outcomes --snapshot-date 2024-06-30",
     ),
 )
 def data_group() -> None:
-    """Fill bronze with the synthetic population, and check the data contracts."""
+    """Fill bronze with the synthetic population, check the data contracts, write synthetic outcomes."""
 
 
 @data_group.command(
@@ -35,6 +36,10 @@ def data_group() -> None:
         "promote data generate                                   # 20,000 members, seed 20240601, today",
         "promote data generate --members 1000000 --seed 7",
         "promote data generate --snapshot-date 2024-06-30 --shift 0.5   # a drifted population",
+        "promote data generate --drift-features vl_bmi,vl_sbp,'sdoh_nbhd_*' --drift-sd 0.25",
+        "promote data generate --drift-features vitals_labs --drift-sd 0.5 --drift-group payer_type=marketplace",
+        "promote data generate --prevalence-change 0.5                 # the outcome gets more common",
+        "promote data generate --miscalibrate race_ethnicity=Black:1.5 # that group's scores are miscalibrated",
         "promote --config-dir models/readmission/configs data generate --dataset readmission --rows 10000",
     ),
 )
@@ -65,16 +70,58 @@ def data_group() -> None:
     show_default=True,
     help="Population drift: 0 is the reference; 0.5-1 is a markedly sicker, poorer population.",
 )
+@click.option(
+    "--drift-features",
+    metavar="PATTERN[,PATTERN]",
+    help="Plant drift in these generated features: names, globs (vl_*) or group names (vitals_labs). Needs --drift-sd.",
+)
+@click.option(
+    "--drift-sd",
+    type=float,
+    help="Move the --drift-features by this many standard deviations of the reference population "
+    "(seed 0, no shift: exact for decimal features, in expectation for counts and flags).",
+)
+@click.option(
+    "--drift-group",
+    metavar="COLUMN=VALUE",
+    help="Move the --drift-features only for this subgroup, e.g. payer_type=marketplace (VALUE may be a glob).",
+)
+@click.option(
+    "--prevalence-change",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Add this to every label log-odds: positive makes the outcome more common, negative rarer.",
+)
+@click.option(
+    "--miscalibrate",
+    metavar="COLUMN=VALUE[:OFFSET]",
+    multiple=True,
+    help="Move the label log-odds of this subgroup by OFFSET (default 1.0) while its features stay: "
+    "a model's scores for it become miscalibrated. Repeatable.",
+)
 @ENV_OVERLAY
 @click.pass_context
 def data_generate(
-    ctx: click.Context, dataset: str, members: int, seed: int, snapshot_date: Any, shift: float, env_flag: str | None
+    ctx: click.Context,
+    dataset: str,
+    members: int,
+    seed: int,
+    snapshot_date: Any,
+    shift: float,
+    drift_features: str | None,
+    drift_sd: float | None,
+    drift_group: str | None,
+    prevalence_change: float,
+    miscalibrate: tuple[str, ...],
+    env_flag: str | None,
 ) -> None:
     """Write a synthetic dataset: the HROB population (members with PHI, and claims) to the lake's
     bronze layer, or a 30-day readmission table (one row per discharge) to the project's table.
 
     Deterministic for a seed. HROB is generated in Spark (nothing is collected to the driver);
-    readmission with numpy, in memory.
+    readmission with numpy, in memory. The drift options plant controlled changes in the HROB
+    population for surveillance work; the label is always drawn from the undrifted features.
     """
     from datetime import datetime
 
@@ -83,15 +130,103 @@ def data_generate(
 
     day = snapshot_date.date() if snapshot_date else datetime.now(UTC).date()
     env = config.resolve_env(env_flag)
+    features = tuple(p.strip() for p in (drift_features or "").split(",") if p.strip())
+    if drift_features is not None and not features:
+        raise click.BadParameter("give at least one feature name, glob or group", param_hint="'--drift-features'")
+    planted = bool(features or drift_sd is not None or drift_group or prevalence_change or miscalibrate)
     if dataset == "readmission":
+        if planted:
+            raise errors.InvalidInput(
+                "--drift-features, --drift-sd, --drift-group, --prevalence-change and --miscalibrate "
+                "are for --dataset obstetrics; use --shift for readmission"
+            )
         info = data.generate_readmission(config_dir(ctx), env, rows=members, seed=seed, as_of=day, shift=shift)
         click.echo(f"{info['table']} written to {info['path']} (as of {day}, seed {seed}, shift {shift:g}):")
         click.echo(f"  {info['rows']:,} discharges, {info['prevalence']:.1%} readmitted within 30 days")
         return
-    root, counts = data.generate(config_dir(ctx), env, members=members, seed=seed, snapshot_date=day, shift=shift)
+    root, counts = data.generate(
+        config_dir(ctx),
+        env,
+        members=members,
+        seed=seed,
+        snapshot_date=day,
+        shift=shift,
+        drift_features=features,
+        drift_sd=drift_sd,
+        drift_group=drift_group,
+        prevalence_change=prevalence_change,
+        miscalibrate=miscalibrate,
+    )
     click.echo(f"bronze written to {root}/bronze (snapshot {day}, seed {seed}, shift {shift:g}):")
     for table, rows in counts.items():
         click.echo(f"  {table}: {rows:,} rows")
+    if planted:
+        click.echo("  planted: " + _planted(features, drift_sd, drift_group, prevalence_change, miscalibrate))
+
+
+def _planted(
+    features: tuple[str, ...], sd: float | None, group: str | None, prevalence: float, miscalibrate: tuple[str, ...]
+) -> str:
+    """One line: what the drift options planted."""
+    parts = []
+    if features:
+        parts.append(f"{', '.join(features)} moved {sd:+g} sd" + (f" in {group}" if group else ""))
+    if prevalence:
+        parts.append(f"label log-odds {prevalence:+g}")
+    parts.extend(f"{m} miscalibrated" for m in miscalibrate)
+    return "; ".join(parts)
+
+
+@data_group.command(
+    "outcomes",
+    cls=_Command,
+    context_settings=CONTEXT,
+    epilog=examples(
+        "promote data outcomes                                  # outcomes of the current gold snapshot",
+        "promote data outcomes --snapshot-date 2024-06-30 --label-delay-days 30",
+        "promote data outcomes --env prod --seed 7",
+        "",
+        "Path, format and columns come from monitoring.yml outcomes (a relative path is under the",
+        "model's lake folder). Re-running a snapshot date replaces that snapshot's outcomes.",
+    ),
+)
+@click.option(
+    "--snapshot-date",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="The day gold was scored; outcomes are recorded 1..delay days later (default: gold's snapshot date).",
+)
+@click.option(
+    "--label-delay-days",
+    type=click.IntRange(1, 3650),
+    help="The longest recording delay in days (default: monitoring.yml outcomes.label_delay_days).",
+)
+@click.option("--seed", type=int, default=20240601, show_default=True, help="Seed of the per-row delays.")
+@ENV_OVERLAY
+@click.pass_context
+def data_outcomes(
+    ctx: click.Context, snapshot_date: Any, label_delay_days: int | None, seed: int, env_flag: str | None
+) -> None:
+    """Write the synthetic outcomes of the current gold snapshot: one row per gold row, some days later.
+
+    Each row has gold's pseudonymous key (the predictions table's key, never PHI), an outcome
+    date a deterministic 1..delay days after the snapshot, and gold's label (the generator's
+    truth, planted drift and miscalibration included). This is what `promote monitor` joins to
+    the predictions to measure realised performance.
+    """
+    from promoter import config
+    from promoter.app import data
+
+    info = data.write_outcomes(
+        config_dir(ctx),
+        config.resolve_env(env_flag),
+        snapshot_date=snapshot_date.date() if snapshot_date else None,
+        label_delay_days=label_delay_days,
+        seed=seed,
+    )
+    click.echo(f"outcomes of snapshot {info['snapshot_date']} written to {info['path']}:")
+    share = info["positives"] / info["rows"] if info["rows"] else 0.0
+    click.echo(f"  {info['rows']:,} rows, {info['positives']:,} positive ({share:.1%})")
+    click.echo(f"  recorded {info['first_outcome']} .. {info['last_outcome']}")
 
 
 @data_group.command(
