@@ -1,8 +1,9 @@
 """A real HTTP server on 127.0.0.1 standing in for the GitHub and Azure DevOps REST APIs.
 
-It keeps comments, threads and statuses in memory, checks the bearer token, paginates
-comment lists with a ``Link`` header like GitHub, and can be told to answer some
-requests with faults (429 with ``Retry-After``, 502 storms) before it answers properly.
+It keeps comments, threads, statuses, issues, work items, workflow dispatches, pipeline runs,
+GitLab triggers and webhook bodies in memory, checks the bearer token, paginates comment and
+issue lists with a ``Link`` header like GitHub, and can be told to answer some requests with
+faults (429 with ``Retry-After``, 502 storms) before it answers properly.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import pytest
 
 TOKEN = "ghs_s3cr3tT0kenValue0123456789"
 AZ_TOKEN = "azdo-acc3ss-t0ken-9876543210"
+GITLAB_TRIGGER_TOKEN = "glptt-tr1gg3r-t0ken-5555"
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Seen:
     body: Any
     at: float
     status: int = 0
+    content_type: str | None = None
 
 
 class FakeApi:
@@ -52,6 +55,12 @@ class FakeApi:
         self.statuses: list[dict[str, Any]] = []  # GitHub commit statuses
         self.threads: dict[int, list[dict[str, Any]]] = {}  # Azure: PR -> threads
         self.pr_statuses: list[dict[str, Any]] = []  # Azure PR statuses
+        self.issues: dict[str, list[dict[str, Any]]] = {}  # GitHub: "owner/repo" -> issues
+        self.dispatches: list[dict[str, Any]] = []  # GitHub workflow_dispatch requests
+        self.work_items: dict[int, dict[str, Any]] = {}  # Azure: id -> {"id", "fields"}
+        self.pipeline_runs: list[dict[str, Any]] = []  # Azure pipeline runs queued
+        self.triggers: list[dict[str, Any]] = []  # GitLab pipeline triggers
+        self.hooks: dict[str, list[Any]] = {}  # webhook name -> bodies
         self.faults: list[Fault] = []
         self.seen: list[Seen] = []
         self._next_id = 1000
@@ -73,15 +82,34 @@ class FakeApi:
 
     # ------------------------------------------------------------------ routing
     def handle(
-        self, method: str, path: str, query: dict[str, list[str]], body: Any, auth: str | None
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        body: Any,
+        auth: str | None,
+        content_type: str | None = None,
     ) -> tuple[int, Any, dict[str, str]]:
         for f in self.faults:
             if f.method == method and re.search(f.path_regex, path) and f.times != 0:
                 if f.times > 0:
                     f.times -= 1
                 return f.status, {"message": "fault"}, f.headers
+        # Unauthenticated routes: a webhook (its URL is the secret), a GitLab trigger (token in the body).
+        m = re.fullmatch(r"/hooks/([^/]+)", path)
+        if m and method == "POST":
+            self.hooks.setdefault(m.group(1), []).append(body)
+            return 200, {"ok": True}, {}
+        m = re.fullmatch(r"/api/v4/projects/([^/]+)/trigger/pipeline", path)
+        if m and method == "POST":
+            return self._gitlab_trigger(unquote(m.group(1)), body or {})
         if auth not in self.tokens:
             return 401, {"message": "Bad credentials"}, {}
+        routed = self._issues(method, path, query, body)
+        if routed is None:
+            routed = self._azure_boards(method, path, query, body, content_type)
+        if routed is not None:
+            return routed
         m = re.fullmatch(r"/repos/([^/]+)/([^/]+)/issues/(\d+)/comments", path)
         if m and method == "GET":
             items = self.comments.get(int(m.group(3)), [])
@@ -145,6 +173,129 @@ class FakeApi:
                 return 200, {"id": self.next_id(), **body}, {}
         return 404, {"message": f"no route {method} {path}"}, {}
 
+    # ------------------------------------------------------------------ issues, dispatches (GitHub)
+    def _issues(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any
+    ) -> tuple[int, Any, dict[str, str]] | None:
+        m = re.fullmatch(r"/repos/([^/]+/[^/]+)/issues", path)
+        if m and method == "GET":
+            wanted = [x for x in query.get("labels", [""])[0].split(",") if x]
+            state = query.get("state", ["open"])[0]
+            items = [
+                i
+                for i in self.issues.get(m.group(1), [])
+                if (state == "all" or i["state"] == state)
+                and all(x in [lb["name"] for lb in i["labels"]] for x in wanted)
+            ]
+            page = int(query.get("page", ["1"])[0])
+            per = min(int(query.get("per_page", ["30"])[0]), self.page_size)
+            headers = {}
+            if page * per < len(items):
+                nxt = f"{self.base_url}{path}?{urlencode({'labels': ','.join(wanted), 'state': state})}"
+                headers["Link"] = f'<{nxt}&per_page={per}&page={page + 1}>; rel="next"'
+            return 200, items[(page - 1) * per : page * per], headers
+        if m and method == "POST":
+            issues = self.issues.setdefault(m.group(1), [])
+            issue = {
+                "number": len(issues) + 1,
+                "title": body["title"],
+                "body": body.get("body"),
+                "state": "open",
+                "labels": [{"name": x} for x in body.get("labels", [])],
+            }
+            issues.append(issue)
+            return 201, issue, {}
+        m = re.fullmatch(r"/repos/([^/]+/[^/]+)/issues/(\d+)", path)
+        if m and method == "PATCH":
+            issue = next((i for i in self.issues.get(m.group(1), []) if i["number"] == int(m.group(2))), None)
+            if issue is None:
+                return 404, {"message": "Not Found"}, {}
+            issue.update({k: v for k, v in body.items() if k in ("title", "body", "state", "state_reason")})
+            return 200, issue, {}
+        m = re.fullmatch(r"/repos/([^/]+/[^/]+)/actions/workflows/([^/]+)/dispatches", path)
+        if m and method == "POST":
+            if not isinstance(body, dict) or not body.get("ref"):
+                return 422, {"message": "ref is required"}, {}
+            self.dispatches.append({"repo": m.group(1), "workflow": unquote(m.group(2)), **body})
+            return 204, None, {}
+        return None
+
+    # ------------------------------------------------------------------ boards, pipelines (Azure DevOps)
+    def _azure_boards(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any, content_type: str | None
+    ) -> tuple[int, Any, dict[str, str]] | None:
+        m = re.fullmatch(r"/([^/]+)/([^/]+)/_apis/(wit/wiql|wit/workitems/.+|pipelines/\d+/runs)", path)
+        if not m:
+            return None
+        if query.get("api-version") != ["7.1"]:
+            return 400, {"message": "api-version 7.1 required"}, {}
+        rest = m.group(3)
+        if rest == "wit/wiql" and method == "POST":
+            q = body["query"]
+            tags = re.findall(r"\[System\.Tags\] CONTAINS '((?:[^']|'')*)'", q)
+            not_states = re.findall(r"\[System\.State\] <> '((?:[^']|'')*)'", q)
+            types = re.findall(r"\[System\.WorkItemType\] = '((?:[^']|'')*)'", q)
+            hits = []
+            for wid, item in sorted(self.work_items.items(), reverse="DESC" in q):
+                f = item["fields"]
+                have = [t.strip() for t in f.get("System.Tags", "").split(";")]
+                if (
+                    all(t.replace("''", "'") in have for t in tags)
+                    and f.get("System.State") not in [s.replace("''", "'") for s in not_states]
+                    and all(f.get("System.WorkItemType") == t.replace("''", "'") for t in types)
+                ):
+                    hits.append({"id": wid, "url": f"{self.base_url}/_apis/wit/workItems/{wid}"})
+            return 200, {"queryType": "flat", "workItems": hits}, {}
+        mw = re.fullmatch(r"wit/workitems/(\$[^/]+|\d+)", rest)
+        if mw and method in ("POST", "PATCH"):
+            if content_type != "application/json-patch+json":
+                return 415, {"message": "json-patch content type required"}, {}
+            if method == "POST" and mw.group(1).startswith("$"):
+                wid = self.next_id()
+                item = {"id": wid, "fields": {"System.WorkItemType": unquote(mw.group(1)[1:]), "System.State": "To Do"}}
+                self.work_items[wid] = item
+            elif method == "PATCH" and mw.group(1).isdigit() and int(mw.group(1)) in self.work_items:
+                item = self.work_items[int(mw.group(1))]
+            else:
+                return 404, {"message": "no work item"}, {}
+            for op in body:
+                if op["op"] in ("add", "replace") and op["path"].startswith("/fields/"):
+                    item["fields"][op["path"][len("/fields/") :]] = op["value"]
+                else:
+                    return 400, {"message": f"unsupported op {op}"}, {}
+            return 200, item, {}
+        mp = re.fullmatch(r"pipelines/(\d+)/runs", rest)
+        if mp and method == "POST":
+            run = {"id": self.next_id(), "pipeline": int(mp.group(1)), "project": unquote(m.group(2)), **body}
+            self.pipeline_runs.append(run)
+            return 200, {"id": run["id"], "state": "inProgress"}, {}
+        return None
+
+    # ------------------------------------------------------------------ pipeline triggers (GitLab)
+    def _gitlab_trigger(self, project: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        if body.get("token") != GITLAB_TRIGGER_TOKEN:
+            return 404, {"message": "404 Not Found"}, {}
+        if not body.get("ref"):
+            return 400, {"message": "ref is missing"}, {}
+        variables = body.get("variables") or {}
+        if not isinstance(variables, dict):
+            return 400, {"message": "variables must be a hash"}, {}
+        trigger = {"id": self.next_id(), "project": project, "ref": body["ref"], "variables": variables}
+        self.triggers.append(trigger)
+        return 201, {"id": trigger["id"], "ref": body["ref"], "status": "created"}, {}
+
+
+def _form(raw: bytes) -> dict[str, Any]:
+    """A form body as GitLab reads it: ``variables[KEY]=value`` becomes ``{"variables": {KEY: value}}``."""
+    out: dict[str, Any] = {}
+    for key, values in parse_qs(raw.decode(), keep_blank_values=True).items():
+        m = re.fullmatch(r"(\w+)\[(\w+)\]", key)
+        if m:
+            out.setdefault(m.group(1), {})[m.group(2)] = values[-1]
+        else:
+            out[key] = values[-1]
+    return out
+
 
 class _Handler(BaseHTTPRequestHandler):
     api: FakeApi
@@ -156,21 +307,29 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        body = json.loads(raw) if raw else None
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip() or None
+        if raw and content_type == "application/x-www-form-urlencoded":
+            body = _form(raw)
+        else:
+            body = json.loads(raw) if raw else None
         auth = self.headers.get("Authorization")
-        seen = Seen(method, split.path, parse_qs(split.query), auth, body, time.monotonic())
+        seen = Seen(method, split.path, parse_qs(split.query), auth, body, time.monotonic(), content_type=content_type)
         with self.api.lock:
             self.api.seen.append(seen)
-            status, payload, headers = self.api.handle(method, split.path, parse_qs(split.query), body, auth)
+            status, payload, headers = self.api.handle(
+                method, split.path, parse_qs(split.query), body, auth, content_type
+            )
             seen.status = status
-        data = json.dumps(payload).encode()
+        data = b"" if payload is None else json.dumps(payload).encode()  # None: no body (a 204)
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        if payload is not None:
+            self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         for k, v in headers.items():
             self.send_header(k, v)
         self.end_headers()
-        self.wfile.write(data)
+        if data:
+            self.wfile.write(data)
 
     def do_GET(self) -> None:
         self._serve("GET")
