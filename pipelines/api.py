@@ -7,7 +7,7 @@ A project names its ML code in ``project.yml``, one ``module:function`` per part
       features: pipelines.features:build          # (spark, settings) -> Catalog (writes gold)
       train: my_project.training:fit              # (FitInput) -> Fitted
       score: pipelines.score:score_population     # (spark, model, gold_df, *, ...) -> ScoreResult
-      monitor: pipelines.surveillance:surveil     # (spark, settings, gold_df, day) -> SurveillanceReport
+      monitor: pipelines.surveillance:surveil     # (MonitorInput) -> MonitorResult
 
 Every key is optional; the defaults are the shipped Spark pipelines above (``train`` defaults to
 :func:`pipelines.train.default_fit`, the configured algorithm with a Hyperopt search). A module
@@ -105,3 +105,33 @@ class Fitted:
     coefficients: list[float] | None = None
     input_example: dict[str, list[float]] | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MonitorInput:
+    """What a ``monitor`` entry point gets (``pipelines.surveillance.surveil`` is the shipped one).
+
+    Attributes:
+        spark: the active session.
+        settings: the environment's settings (``monitoring`` holds the rules).
+        gold_df: today's gold table (key, subgroup and feature columns): the rows that were scored.
+        score_date: the scored day to monitor.
+        model_name: the registered model (e.g. ``<model>-prod``).
+        environment: the environment monitored.
+        model_version: the champion's version that scored the day.
+        feature_columns: the champion's inputs, in order.
+        baseline: the champion's training-snapshot profile (``pipelines.drift.Profile.to_dict()``,
+            logged with the version when it was trained), or ``None`` when it has none.
+        importance: feature -> the champion's importance (ranks drifted features), if known.
+    """
+
+    spark: "SparkSession"
+    settings: "Settings"
+    gold_df: "DataFrame"
+    score_date: Any
+    model_name: str
+    environment: str
+    model_version: int | None
+    feature_columns: tuple[str, ...]
+    baseline: Mapping[str, Any] | None = None
+    importance: Mapping[str, float] | None = None

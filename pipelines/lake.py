@@ -41,6 +41,13 @@ def path(settings: "Settings", layer: str, table: str) -> str:
     return root(settings).rstrip("/") + f"/{layer}/{table}"
 
 
+def location(settings: "Settings", where: str) -> str:
+    """A configured table location: a URI or absolute path as it is, a relative one under the model's folder."""
+    if "://" in where or where.startswith("file:") or Path(where).expanduser().is_absolute():
+        return _absolute(where)
+    return root(settings).rstrip("/") + "/" + where.strip("/")
+
+
 def gold_path(settings: "Settings") -> str:
     """The gold feature table's folder (the catalog file sits inside it)."""
     return path(settings, GOLD, GOLD_FEATURES)

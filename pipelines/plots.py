@@ -1,4 +1,5 @@
-"""PNG plots logged with each training run: ROC, precision-recall, calibration, feature importance.
+"""PNG plots logged with each training run (ROC, precision-recall, calibration, feature importance)
+and each monitoring run (drift of the top features, realised calibration, a metric over time).
 
 Pure functions of arrays -> a file. They use matplotlib's object API with the Agg canvas
 (no pyplot, no display, no global figure state), so they are safe in CI and in threads.
@@ -65,6 +66,7 @@ def calibration_png(
     counts: Sequence[float],
     ece: float,
     path: str | Path,
+    title: str = "Calibration (held-out rows)",
 ) -> Path:
     """Reliability diagram (observed vs predicted per bin) over a histogram of bin sizes."""
     fig = _figure(5.0, 5.5)
@@ -72,7 +74,7 @@ def calibration_png(
     bottom = fig.add_axes((0.14, 0.09, 0.8, 0.18), sharex=top)
     top.plot([0, 1], [0, 1], ls="--", color="grey", label="perfectly calibrated")
     top.plot(mean_score, fraction_positive, marker="o", lw=2, label=f"model (ECE {ece:.3f})")
-    top.set(xlim=(0, 1), ylim=(0, 1.01), ylabel="observed fraction positive", title="Calibration (held-out rows)")
+    top.set(xlim=(0, 1), ylim=(0, 1.01), ylabel="observed fraction positive", title=title)
     top.legend(loc="upper left")
     bottom.bar(mean_score, counts, width=0.02)
     bottom.set(xlabel="mean predicted probability (bin)", ylabel="rows")
@@ -91,4 +93,42 @@ def importance_png(names: Sequence[str], importance: Sequence[float], path: str 
     ax.barh([names[i] for i in order], values[order])
     ax.set(xlabel="importance", title=f"Feature importance (top {len(order)} of {len(values)})")
     ax.tick_params(axis="y", labelsize=8)
+    return _save(fig, path)
+
+
+def drift_png(
+    names: Sequence[str],
+    values: Sequence[float],
+    drifted: Sequence[bool],
+    threshold: float,
+    metric: str,
+    path: str | Path,
+) -> Path:
+    """Horizontal bars of one drift metric for the top features; drifted ones in red, the threshold dashed."""
+    n = len(names)
+    fig = _figure(6.5, max(2.5, 0.3 * n + 1.2))
+    ax = fig.add_subplot(1, 1, 1)
+    y = np.arange(n)[::-1]
+    colors = ["#c0392b" if d else "#7f8c8d" for d in drifted]
+    ax.barh(y, np.asarray(values, dtype=float), color=colors)
+    ax.axvline(threshold, ls="--", color="black", lw=1, label=f"threshold {threshold:g}")
+    ax.set_yticks(y, labels=[str(x)[:40] for x in names])
+    ax.set(xlabel=metric, title=f"Input drift, top {n} features (red: drifted)")
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def metric_history_png(
+    dates: Sequence[str], values: Sequence[float], metric: str, floor: float | None, path: str | Path
+) -> Path:
+    """One metric per window over time (e.g. realised AUC), with its floor."""
+    fig = _figure(6.0, 3.5)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(list(dates), np.asarray(values, dtype=float), marker="o", lw=2, label=metric)
+    if floor is not None:
+        ax.axhline(floor, ls="--", color="#c0392b", label=f"floor {floor:g}")
+    ax.set(xlabel="score date (outcomes matured)", ylabel=metric, title=f"Realised {metric} over time")
+    ax.legend(loc="lower left")
+    for label in ax.get_xticklabels():
+        label.set_rotation(30)
     return _save(fig, path)

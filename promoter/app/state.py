@@ -95,6 +95,7 @@ class RunResult:
     scored_rows: int | None = None
     notes: list[str] = field(default_factory=list)
     nothing: str | None = None
+    monitoring: dict[str, Any] | None = None  # the surveillance step's verdict (compact)
 
     @property
     def executed(self) -> list[str]:
@@ -119,6 +120,7 @@ class RunResult:
             "scored_rows": self.scored_rows,
             "notes": self.notes,
             "nothing_to_do": self.nothing,
+            "monitoring": self.monitoring,
         }
 
 

@@ -1,7 +1,7 @@
 """Decision records in a tamper-evident hash chain, behind a small storage protocol.
 
-Every decision (gate verdict, approval, alias move, rollback, hold, scoring run, registration)
-appends one :class:`Record` to its chain, one per (model, environment). A record's ``hash`` is the sha256 of
+Every decision (gate verdict, approval, alias move, rollback, hold, scoring run, monitoring run,
+retrain request, registration) appends one :class:`Record` to its chain, one per (model, environment). A record's ``hash`` is the sha256 of
 the canonical JSON of all its other fields, ``prev_hash`` included, so editing any stored
 record, deleting one, or re-linking the chain is visible to :func:`verify`.
 
@@ -38,7 +38,16 @@ GENESIS = "0" * 64
 """``prev_hash`` of the first record of every chain."""
 
 Kind = Literal[
-    "gate", "approval", "alias_move", "rollback", "hold", "release_hold", "scoring", "surveillance", "registration"
+    "gate",
+    "approval",
+    "alias_move",
+    "rollback",
+    "hold",
+    "release_hold",
+    "scoring",
+    "surveillance",
+    "retrain_requested",
+    "registration",
 ]
 KINDS: tuple[str, ...] = (
     "gate",
@@ -49,6 +58,7 @@ KINDS: tuple[str, ...] = (
     "release_hold",
     "scoring",
     "surveillance",
+    "retrain_requested",
     "registration",
 )
 

@@ -156,3 +156,21 @@ def read_run_json(registry: "Registry", run_id: str, artifact: str) -> Any:
     with tempfile.TemporaryDirectory(prefix="promote-artifact-") as tmp:
         path = registry.client.download_artifacts(run_id, artifact, tmp)
         return json.loads(Path(path).read_text())
+
+
+def read_run_text(registry: "Registry", run_id: str, artifact: str) -> str | None:
+    """One text artifact of a run, or ``None`` when the run has no such file."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="promote-artifact-") as tmp:
+        try:
+            path = registry.client.download_artifacts(run_id, artifact, tmp)
+        except Exception:  # noqa: BLE001 - MLflow raises several types for "no such artifact"
+            return None
+        return Path(path).read_text()
+
+
+def log_run_json(registry: "Registry", run_id: str, artifact: str, data: Any) -> None:
+    """Add one JSON artifact to a run (finished runs too), e.g. the baseline profile of a version."""
+    with mlflow_uris(registry.tracking_uri, registry.registry_uri):
+        registry.client.log_text(run_id, json.dumps(data, sort_keys=True, default=str), artifact)

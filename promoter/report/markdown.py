@@ -252,6 +252,8 @@ def summary(result: Mapping[str, Any]) -> str:
         if moved is not None:
             out += [("The champion alias moved to the candidate." if moved else "The champion alias did not move."), ""]
 
+    out += _monitoring_lines(result)
+
     steps = result.get("steps") or []
     if steps:
         out += ["<details><summary>Steps</summary>", "", "| step | status | reason |", "|---|---|---|"]
@@ -273,6 +275,43 @@ def summary(result: Mapping[str, Any]) -> str:
         out.append("**Links:** " + " · ".join(_link(str(k), str(v)) for k, v in links.items() if v))
         out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def _monitoring_lines(result: Mapping[str, Any]) -> list[str]:
+    """The surveillance step's verdict (the full report is the monitoring run's artifact)."""
+    m = result.get("monitoring") if isinstance(result.get("monitoring"), Mapping) else None
+    if not m:
+        return []
+    icon = "⚠️" if m.get("verdict") == "ALERT" else "✅"
+    out = [f"### Monitoring: {icon} {m.get('verdict')} (version {m.get('model_version')}, {m.get('score_date')})", ""]
+    out += [f"- {_cell(a)}" for a in m.get("alerts") or []] or ["No alerts."]
+    out.append("")
+    rows = []
+    for kind, d in (m.get("input_drift") or {}).items():
+        top = ", ".join(f"`{c}`" for c in d.get("top") or [])
+        rows.append(
+            f"| input drift ({str(kind).lower()}) | {d.get('drifted_count')} of {d.get('tested')} features drifted"
+            + (f": {top}" if top else "")
+            + " |"
+        )
+    for kind, v in ((m.get("prediction") or {}).get("score_psi") or {}).items():
+        rows.append(f"| score PSI ({str(kind).lower()}) | {_num(v)} |")
+    perf = m.get("performance") or []
+    if perf:
+        w = perf[-1]
+        metrics = w.get("metrics") or {}
+        rows.append(
+            f"| realised ({w.get('score_date')}) | AUC {_num(metrics.get('roc_auc'))}, ECE {_num(metrics.get('ece'))},"
+            f" calibration slope {_num(metrics.get('calibration_slope'))}, {w.get('labelled')} labelled |"
+        )
+    retrain = m.get("retrain") or {}
+    if retrain.get("request"):
+        rows.append(f"| retrain | requested: {_cell(retrain.get('reason'))} |")
+    elif retrain.get("suppressed"):
+        rows.append(f"| retrain | {_cell(retrain.get('suppressed'))} |")
+    if rows:
+        out += ["| check | result |", "|---|---|", *rows, ""]
+    return out
 
 
 def comment(result: Mapping[str, Any]) -> str:

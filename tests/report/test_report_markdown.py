@@ -152,3 +152,30 @@ def test_renderers_tolerate_a_minimal_result():
     assert markdown.summary(r).startswith("## ℹ️ promote · no environment")
     assert markdown.text(r).startswith("report:")
     assert markdown.outputs(r)["environment"] == ""
+
+
+def test_a_monitoring_run_shows_its_verdict_alerts_and_retrain():
+    from promoter.report import markdown as md
+
+    result = {
+        "environment": "prod",
+        "registered_model": "m-prod",
+        "exit_code": 0,
+        "steps": [{"name": "surveillance", "status": "done", "reason": "monitor"}],
+        "monitoring": {
+            "verdict": "ALERT",
+            "model_version": 2,
+            "score_date": "2026-11-02",
+            "alerts": ["input drift | 3 of 9 features"],
+            "input_drift": {"BASELINE": {"tested": 9, "drifted_count": 3, "top": ["bmi", "age"]}},
+            "prediction": {"score_psi": {"CONSECUTIVE": 0.31}},
+            "performance": [{"score_date": "2026-10-01", "labelled": 40, "metrics": {"roc_auc": 0.7012}}],
+            "retrain": {"request": False, "suppressed": "retrain already requested on 2026-11-01, pending"},
+        },
+    }
+    text = md.summary(result)
+    assert "### Monitoring: ⚠️ ALERT (version 2, 2026-11-02)" in text
+    assert "- input drift \\| 3 of 9 features" in text
+    assert "| input drift (baseline) | 3 of 9 features drifted: `bmi`, `age` |" in text
+    assert "AUC 0.7012" in text and "retrain already requested on 2026-11-01, pending" in text
+    assert "### Monitoring" not in md.summary({**result, "monitoring": None})

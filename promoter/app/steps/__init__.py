@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from promoter.app.state import RunState, StepOutcome
-from promoter.app.steps import data, gating, promotion, reporting, rollback, scoring, training
+from promoter.app.steps import data, gating, promotion, reporting, rollback, scoring, surveillance, training
 
 Step = Callable[[RunState], StepOutcome]
 
@@ -23,7 +23,7 @@ STEPS: dict[str, Step] = {
     "approval": promotion.approval,
     "promote": promotion.promote,
     "score": scoring.score,
-    "surveillance": scoring.surveillance,
+    "surveillance": surveillance.surveillance,
     "rollback": rollback.rollback,
     "report": reporting.report,
 }

@@ -1,4 +1,4 @@
-"""Steps ``score`` (the batch run with the champion) and ``surveillance`` (drift of the champion)."""
+"""Step ``score``: the batch run with the champion (``surveillance`` monitors it afterwards)."""
 
 from __future__ import annotations
 
@@ -48,22 +48,3 @@ def score(state: RunState) -> StepOutcome:
         },
     )
     return StepOutcome(f"scored {res.rows} rows with version {champion} for {day.isoformat()}")
-
-
-def surveillance(state: RunState) -> StepOutcome:
-    """Compare the champion's latest scores with the previous day's: drift and subgroup shares."""
-    gold = load_gold(state)
-    champion = state.registry.get_alias(state.model_name, tags.CHAMPION)
-    report = state.pipeline("monitor")(state.spark, state.settings, gold.df, state.day())
-    rid = decision_id("surveillance", state.model_name, champion, report.score_date, report.rows)
-    state.recorder.record(
-        "surveillance",
-        record_id=rid,
-        champion_version=champion,
-        metrics=report.metrics(),
-        verdict="ALERT" if report.alerts else "OK",
-        details=report.to_dict(),
-    )
-    if report.alerts:
-        state.result.notes.extend(f"surveillance alert: {a}" for a in report.alerts)
-    return StepOutcome(report.summary())

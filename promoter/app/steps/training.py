@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from promoter.app.state import RunState, StepOutcome
 from promoter.app.steps.data import load_gold
 
@@ -28,6 +30,7 @@ def train(state: RunState) -> StepOutcome:
         trainer=state.settings.project.pipelines.train,
     )
     state.candidate = tr
+    profiled = _profile_for_monitoring(state, tr)
     url = state.registry.run_url(tr.run_id)
     state.result.candidate = {
         "version": tr.version,
@@ -49,4 +52,23 @@ def train(state: RunState) -> StepOutcome:
     return StepOutcome(
         f"{what} {state.model_name} version {tr.version} (run {tr.run_id[:8]}); held-out "
         f"{primary} {tr.metrics.get(primary, float('nan')):.4f}"
+        + ("; profiled its training snapshot" if profiled else "")
     )
+
+
+def _profile_for_monitoring(state: RunState, tr: Any) -> bool:
+    """Log the training snapshot's profile with a version that will be monitored (its drift baseline).
+
+    Only where surveillance runs (the schedule's environment, by default prod) and only once per
+    version: a reused version that has its profile is left alone.
+    """
+    from promoter.app.steps import surveillance
+    from promoter.registry.tracking import read_run_text
+
+    if not surveillance.monitors(state.settings, state.env):
+        return False
+    if tr.reused and read_run_text(state.registry, tr.run_id, surveillance.BASELINE_ARTIFACT) is not None:
+        return False
+    features = getattr(tr.output, "feature_columns", None) or load_gold(state).feature_columns
+    surveillance.profile_training_snapshot(state, tr.run_id, list(features))
+    return True
