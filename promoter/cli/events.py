@@ -257,9 +257,10 @@ def replay(
 @click.option("--env", "env_flag", help="Environment whose champion scores (default: PROMOTE_ENV, else prod).")
 @click.option("--date", "score_date", type=click.DateTime(["%Y-%m-%d"]), help="Partition date (default: today, UTC).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (what would run) and stop.")
 @click.option("--repo", default=".", show_default=True, type=click.Path(file_okay=False), help="The git checkout.")
 @click.pass_context
-def score(ctx: click.Context, env_flag: str | None, score_date: Any, as_json: bool, repo: str) -> None:
+def score(ctx: click.Context, env_flag: str | None, score_date: Any, as_json: bool, dry_run: bool, repo: str) -> None:
     """Score the population with the champion into the Delta predictions table.
 
     Runs the plan of a manual `score` action in the environment (score, report): resolves the
@@ -270,7 +271,7 @@ def score(ctx: click.Context, env_flag: str | None, score_date: Any, as_json: bo
     from promoter.app import prepare
 
     prepared = prepare.prepare_action(prepare.manual_event(repo, "score"), config_dir(ctx), env_flag, "score")
-    _run_prepared(prepared, dry_run=False, as_json=as_json, score_date=score_date, repo=repo)
+    _run_prepared(prepared, dry_run=dry_run, as_json=as_json, score_date=score_date, repo=repo)
 
 
 @cli.command(
@@ -279,6 +280,7 @@ def score(ctx: click.Context, env_flag: str | None, score_date: Any, as_json: bo
     epilog=examples(
         "promote monitor                               # the daily run, after `promote score`: prod, today",
         "promote monitor --date 2026-11-23 --json      # monitor a scored day again (replaces its rows)",
+        "promote monitor --dry-run                     # the plan only (surveillance, report)",
         "promote --project readmission monitor         # one project of a repository with several",
     ),
 )
@@ -287,9 +289,10 @@ def score(ctx: click.Context, env_flag: str | None, score_date: Any, as_json: bo
     "--date", "score_date", type=click.DateTime(["%Y-%m-%d"]), help="Scored day to monitor (default: today, UTC)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (what would run) and stop.")
 @click.option("--repo", default=".", show_default=True, type=click.Path(file_okay=False), help="The git checkout.")
 @click.pass_context
-def monitor(ctx: click.Context, env_flag: str | None, score_date: Any, as_json: bool, repo: str) -> None:
+def monitor(ctx: click.Context, env_flag: str | None, score_date: Any, as_json: bool, dry_run: bool, repo: str) -> None:
     """Post-market surveillance of the champion for one scored day (monitoring.yml).
 
     Runs the plan of a manual `monitor` action (surveillance, report). Input drift of every model
@@ -304,4 +307,4 @@ def monitor(ctx: click.Context, env_flag: str | None, score_date: Any, as_json: 
     from promoter.app import prepare
 
     prepared = prepare.prepare_action(prepare.manual_event(repo, "monitor"), config_dir(ctx), env_flag, "monitor")
-    _run_prepared(prepared, dry_run=False, as_json=as_json, score_date=score_date, repo=repo)
+    _run_prepared(prepared, dry_run=dry_run, as_json=as_json, score_date=score_date, repo=repo)

@@ -81,6 +81,9 @@ CASES = {
         job="prod scoring hrob (schedule)",
         expect_event="event:        schedule 'main'",
         expect_env="prod",
+        # the daily job scores, then monitors the day it scored (issue 13)
+        expect_steps=("promote score", "promote monitor"),
+        expect_plan=("surveillance", "(action: monitor)"),
     ),
     "dispatch_dry_run": dict(
         event="workflow_dispatch",
@@ -157,6 +160,10 @@ def test_workflow_calls_promote_and_resolves_event_and_environment(case, git_rep
     assert any(re.match(rf"environment:\s+{spec['expect_env']}\s", line) for line in step_lines), log
     assert f"model:        hrob-risk-{spec['expect_env']}" in step_lines
     assert re.search(rf"\[promote/{re.escape(job)}\s*\]\s+✅\s+Success - Main promote", log), log
+    for step in spec.get("expect_steps", ()):
+        assert re.search(rf"\[promote/{re.escape(job)}\s*\]\s+✅\s+Success - Main {re.escape(step)}\b", log), log
+    for name in spec.get("expect_plan", ()):
+        assert any(re.search(rf"\b{name}\b", line) for line in step_lines), log
     # the project matrix, then only this event's job for the one project: the others were skipped
     ran = set(re.findall(r"^\[promote/([^\]]+?)\s*\] 🏁", log, re.M))
     assert ran == {"projects", job}, log
