@@ -18,7 +18,13 @@ one's synthetic data, and replays, through the same code path CI uses, against O
 6. readmission: a change that adds prior utilisation and the social context: PR, merge,
    ``release/readmission/1.1``: promoted.
 
-``story="short"`` stops after step 4 (the isolation of a rollback; what the quick test runs).
+Then post-market surveillance of readmission's prod champion over four daily runs (the
+schedule's ``score, surveillance, report``): a stable day, a frailer population the next day
+(a drift alert), the day the first day's outcomes have matured (realised AUC per subgroup; the
+second breached window asks for a retrain from the release branch), and one more drifted day
+(no second request while the first is pending).
+
+``story="short"`` stops after step 4 and its monitoring days (what the quick test runs).
 
 It ends with a table of every decision (model, environment, event, planned steps, decision,
 version, champion after, exit code), each model's scored rows and champion, the total time, and
@@ -88,6 +94,10 @@ READMISSION_HISTORY = list(synthetic_readmission.HISTORY_GROUPS)
 # release/<project>/<version>. cut-release names the tag after the last part (v<version>) for
 # every project, so the second project's versions must not repeat the first one's: a young model
 # starts at 0.x.
+# the monitoring story's drifted extract (synthetic_readmission's ``shift``)
+MONITOR_SHIFT = 1.0
+# the days readmission's monitoring story spans: its outcomes' label delay (30) and two more
+MONITORING_DAYS = 32
 HROB_RELEASES = ("release/1.0", "release/1.1", "release/1.2")
 READMISSION_RELEASES = ("release/readmission/1.0", "release/readmission/1.1")
 
@@ -113,6 +123,22 @@ class Decision:
 
 
 @dataclass
+class MonitoringDay:
+    """One daily monitoring run of the story."""
+
+    project: str
+    label: str
+    score_date: date
+    verdict: str  # ALERT | OK
+    summary: str
+    alerts: list[str]
+    retrain: dict[str, Any]
+    realised: dict[str, Any] | None  # the newest matured window's metrics, if any
+    planned: list[str] = field(default_factory=list)
+    executed: list[str] = field(default_factory=list)
+
+
+@dataclass
 class DemoResult:
     repo: Path
     decisions: list[Decision] = field(default_factory=list)
@@ -122,6 +148,7 @@ class DemoResult:
     mlflow_uri: str = ""
     primary: dict[str, str] = field(default_factory=dict)  # project -> primary metric
     models: dict[str, str] = field(default_factory=dict)  # project -> model_name
+    monitoring: list[MonitoringDay] = field(default_factory=list)
 
     def decision(self, project: str, event: str) -> Decision:
         """The row of ``event`` of ``project``.
@@ -178,11 +205,13 @@ class Demo:
         self.spark: Any = None
         self.today = datetime.now(UTC).date()
         # each model's releases land on consecutive days, so its predictions table shows which
-        # champion scored which day (HROB: 1.0 two days ago, 1.1 yesterday; readmission: 1.0
-        # yesterday, 1.1 today)
+        # champion scored which day (HROB: 1.0 two days ago, 1.1 yesterday). Readmission's 1.0
+        # scores 33 days ago: its monitoring story then runs the next day, the day after, and
+        # 30 days later (its outcomes' label delay), never in the future (the data contracts
+        # refuse a snapshot dated after today); 1.1 scores today.
         self.score_dates: dict[str, date] = {
             HROB.name: self.today - timedelta(days=2),
-            READMISSION.name: self.today - timedelta(days=1),
+            READMISSION.name: self.today - timedelta(days=MONITORING_DAYS + 1),
         }
         self.overrides = overrides if overrides is not None else {"configs/prod/promotion.yml": DEMO_HROB_POLICY}
 
@@ -454,9 +483,11 @@ class Demo:
         )
         self.pull_request_and_merge(READMISSION, "feature/readmission-baseline", 3)
         self.cut_and_release(READMISSION, READMISSION_RELEASES[0])
+        # 5. post-market surveillance of readmission's champion, day by day
+        self.monitoring_story(READMISSION)
         if story == "short":
             return
-        # 5. HROB: the clinical groups dropped; the gate refuses it against the rolled-back champion
+        # 6. HROB: the clinical groups dropped; the gate refuses it against the rolled-back champion
         self.change(
             "feature/hrob-drop-clinical",
             "HROB: drop the clinical feature groups",
@@ -467,7 +498,7 @@ class Demo:
         if merge.exit_code != 0:
             reason = "demo: release the SDOH-only model anyway, to show the prod gate refusing it"
         self.cut_and_release(HROB, HROB_RELEASES[2], force_reason=reason)
-        # 6. readmission: prior utilisation and the social context added, promoted
+        # 7. readmission: prior utilisation and the social context added, promoted
         self.change(
             "feature/readmission-history",
             "Readmission: add prior utilisation and the social context",
@@ -475,6 +506,92 @@ class Demo:
         )
         self.pull_request_and_merge(READMISSION, "feature/readmission-history", 5)
         self.cut_and_release(READMISSION, READMISSION_RELEASES[1])
+
+    # -------------------------------------------------------------- monitoring
+    def monitoring_story(self, project: Project) -> None:
+        """Four daily runs of the schedule (score, surveillance, report) on readmission's champion."""
+        from promoter import config
+        from promoter.app import data
+
+        base = config.load(project.config_dir, None)
+        env = base.promotion.prod_environment
+        outcomes = config.load(project.config_dir, env).monitoring.outcomes
+        delay = outcomes.label_delay_days if outcomes is not None else 3
+        first = self.score_dates[project.name]
+        if first + timedelta(days=max(delay, 2) + 1) > self.today:
+            raise errors.InvalidInput(
+                f"the monitoring story needs {max(delay, 2) + 1} days before today; "
+                f"{project.name}'s label delay is {delay} days (MONITORING_DAYS is {MONITORING_DAYS})"
+            )
+        self.daily(project, first, "a stable day: the population the champion trained on")
+        if outcomes is not None:
+            info = data.write_outcomes(project.config_dir, env, snapshot_date=first, seed=self.seed)
+            self.say(
+                f"\n$ promote --project {project.name} data outcomes --snapshot-date {first}"
+                f"\n    {info['rows']:,} outcomes of {first}'s discharges ({info['positives']:,} readmitted), "
+                f"recorded {info['first_outcome']} .. {info['last_outcome']}"
+            )
+        self.regenerate(project, first + timedelta(days=1), shift=MONITOR_SHIFT)
+        self.daily(project, first + timedelta(days=1), "a frailer population arrives")
+        day = first + timedelta(days=max(delay, 2))
+        self.regenerate(project, day, shift=MONITOR_SHIFT)
+        self.daily(project, day, f"{first}'s outcomes have matured ({delay} days)")
+        self.daily(project, day + timedelta(days=1), "still drifted: the retrain is pending")
+
+    def regenerate(self, project: Project, day: date, *, shift: float) -> None:
+        """A new extract of the project's population on ``day`` (drifted by ``shift``), and its gold."""
+        from promoter import config
+        from promoter.app import data
+
+        env = config.load(project.config_dir, None).promotion.prod_environment
+        settings = config.load(project.config_dir, env)
+        info = synthetic_readmission.generate(settings, self.discharges, self.seed + 1, day, shift)
+        self.say(
+            f"\n$ promote --project {project.name} data generate --dataset readmission --snapshot-date {day} "
+            f"--shift {shift:g}\n    {info['rows']:,} discharges, {info['prevalence']:.1%} readmitted"
+        )
+        data.build_features(project.config_dir, env, check_first=True)
+
+    def daily(self, project: Project, day: date, label: str) -> MonitoringDay:
+        """The schedule's run for ``day``: score with the champion, then monitor it."""
+        from promoter.app import prepare, run, sources
+
+        self.say(f"\n=== {self.result.models[project.name]}: daily run {day} ({label})")
+        event = sources.from_local(self.repo, kind="schedule")
+        prepared = prepare.prepare(event, project.config_dir, self.repo)
+        self.say(f"    -> {prepared.plan.environment}: " + ", ".join(prepared.plan.step_names()))
+        result = run.execute(prepared, repo_path=self.repo, spark=self.spark, score_date=day)
+        step = next(s for s in result.steps if s.name == "surveillance")
+        summary = result.monitoring or {}
+        performance = summary.get("performance") or []
+        out = MonitoringDay(
+            project.name,
+            label,
+            day,
+            summary.get("verdict", "-"),
+            step.detail,
+            list(summary.get("alerts", [])),
+            dict(summary.get("retrain") or {}),
+            performance[-1] if performance else None,
+            planned=prepared.plan.step_names(),
+            executed=result.executed,
+        )
+        self.result.monitoring.append(out)
+        self.say(f"    {out.verdict}: {out.summary}")
+        for alert in out.alerts:
+            self.say(f"      alert: {alert}")
+        if out.realised:
+            groups = next(iter((out.realised.get("subgroups") or {}).items()), None)
+            if groups:
+                col, values = groups
+                per = ", ".join(f"{g} {_fmt(m.get('roc_auc'))}" for g, m in sorted(values.items()))
+                self.say(f"      realised AUC by {col} ({out.realised['score_date']}): {per}")
+        if out.retrain.get("request"):
+            self.say(f"      retrain requested: {out.retrain['reason']}")
+        elif out.retrain.get("suppressed"):
+            self.say(f"      {out.retrain['suppressed']}")
+        self.score_dates[project.name] = day + timedelta(days=1)
+        return out
 
     def finish(self) -> None:
         from pipelines import score
@@ -560,6 +677,8 @@ def run(
         for day, info in sorted(res.scored.get(project.name, {}).items()):
             say(f"{model}: scored {info['rows']:,} rows on {day} with version {info['model_version']}")
         say(f"{model}: prod champion version {res.champions.get(project.name)}")
+    for m in res.monitoring:
+        say(f"{res.models.get(m.project, m.project)} monitoring {m.score_date}: {m.verdict}: {m.summary}")
     say(f"finished in {res.seconds / 60:.1f} min ({res.seconds:.0f} s)")
     say(f"\nopen the MLflow UI on the demo's store:\n  mlflow ui --backend-store-uri {res.mlflow_uri}")
     return res

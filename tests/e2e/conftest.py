@@ -1,4 +1,5 @@
-"""A real `mlflow server` process on 127.0.0.1 for end-to-end tests; stopped afterwards."""
+"""A real `mlflow server` process on 127.0.0.1 for end-to-end tests; stopped afterwards. Also the
+report tests' fake GitHub / Azure DevOps API (``fake_api``), for runs that alert or dispatch."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.report.conftest import fake_api  # noqa: F401 - a fixture
 
 
 def free_port() -> int:

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from promoter.app import demo, queries
+from promoter.cli import main
 from tests.e2e.helpers import SMALL_DATA_PROD_POLICY
+from tests.report.conftest import TOKEN, FakeApi
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 
@@ -28,16 +30,38 @@ SMALL_READMISSION_POLICY = {
         }
     }
 }
+# monitoring in prod: owners hear of alerts on a GitHub issue and a webhook; a retrain request
+# dispatches the release branch's workflow (all against the local fake API)
+READMISSION_MONITORING = {
+    "alerts": {"github": {"enabled": True, "labels": ["model-monitoring"]}, "webhook": {"url_env": "CARE_ALERTS_URL"}},
+    "retrain": {"dispatch": {"github": {"enabled": True}}},
+}
 OVERRIDES = {
     "configs/prod/promotion.yml": SMALL_DATA_PROD_POLICY,
     "models/readmission/configs/prod/promotion.yml": SMALL_READMISSION_POLICY,
+    "models/readmission/configs/prod/monitoring.yml": READMISSION_MONITORING,
 }
+MONITORING_KINDS = (
+    ["scoring", "surveillance"] * 2
+    + ["scoring", "surveillance", "retrain_requested"]
+    + [
+        "scoring",
+        "surveillance",
+    ]
+)
 
 
-def _run(tmp_path: Path, monkeypatch, story: str, **sizes) -> tuple[demo.DemoResult, str]:
+def _run(tmp_path: Path, monkeypatch, story: str, api: FakeApi, **sizes) -> tuple[demo.DemoResult, str]:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("PROMOTE_LAKE_ROOT", raising=False)
     monkeypatch.delenv("PROMOTE_DATA_ROOT", raising=False)
+    for name in ("GITHUB_ACTIONS", "TF_BUILD", "GITLAB_CI"):  # no CI provider: only the alert sinks talk
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/care-models")
+    monkeypatch.setenv("GITHUB_API_URL", api.base_url)
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.setenv("CARE_ALERTS_URL", api.base_url + "/hooks/care-team")
+    monkeypatch.setenv("PROMOTE_HTTP_DEADLINE", "4")
     lines: list[str] = []
     res = demo.run(tmp_path / "demo", seed=7, max_evals=2, say=lines.append, overrides=OVERRIDES, story=story, **sizes)
     monkeypatch.chdir(res.repo)  # the projects' stores and lake are relative to the repository
@@ -108,6 +132,71 @@ def _common(res: demo.DemoResult, text: str, discharges: int) -> None:
     assert "mlflow ui --backend-store-uri sqlite:///" in text
 
 
+def _monitoring(res: demo.DemoResult, text: str, api: FakeApi) -> None:
+    """Readmission's four daily runs: a stable day that is not flagged, a planted drift that is,
+    outcomes that mature into realised performance per subgroup, one retrain request."""
+    days = [m for m in res.monitoring if m.project == "readmission"]
+    assert [m.verdict for m in days] == ["OK", "ALERT", "ALERT", "ALERT"], [(m.verdict, m.alerts) for m in days]
+    for m in days:  # the schedule's plan, executed as planned
+        assert m.planned == m.executed == ["score", "surveillance", "report"], m
+    stable, drifted, matured, pending = days
+    assert stable.alerts == [] and not stable.retrain["request"]
+    assert any(a.startswith("input drift vs the training snapshot") for a in drifted.alerts), drifted.alerts
+    assert not drifted.retrain["request"]  # one breached window of the last five is not enough
+    # realised performance: the first day's outcomes matured after the label delay
+    assert matured.realised is not None and matured.realised["score_date"] == stable.score_date.isoformat()
+    m = matured.realised["metrics"]
+    assert 0.5 < m["roc_auc"] <= 1 and m["positives"] > 0 and m["n"] == matured.realised["labelled"] > 0
+    groups = matured.realised["subgroups"]
+    assert set(groups) >= {"sex", "insurance_type", "age_group"}, groups
+    assert sum(g["n"] for g in groups["sex"].values()) == m["n"]
+    assert "realised AUC by " in text and f"{stable.score_date}'s outcomes have matured" in text
+    # the retrain: requested once, then suppressed while it is pending
+    assert matured.retrain["request"] and "of the last" in matured.retrain["reason"], matured.retrain
+    assert not pending.retrain["request"] and "pending since" in pending.retrain["suppressed"]
+    dispatches = api.requests_to("POST", r"/repos/acme/care-models/actions/workflows/promote\.yml/dispatches")
+    assert len(dispatches) == 1, dispatches
+    assert dispatches[0].body["ref"] == "release" and dispatches[0].body["inputs"]["action"] == "run"
+    assert dispatches[0].body["inputs"]["project"] == "readmission"
+    # one issue for readmit-30d-prod, opened on the first alert and updated in place since
+    issues = api.requests_to("POST", r"/repos/acme/care-models/issues$")
+    assert len(issues) == 1 and issues[0].body["labels"] == ["model-monitoring"], issues
+    updates = api.requests_to("PATCH", r"/repos/acme/care-models/issues/\d+$")
+    assert len(updates) == 2 and pending.score_date.isoformat() in updates[-1].body["body"], updates
+    hooks = api.requests_to("POST", r"/hooks/care-team$")
+    assert [h.body["verdict"] for h in hooks] == ["ALERT"] * 3 and hooks[0].body["model_name"] == "readmit-30d-prod"
+    assert TOKEN not in text
+
+
+def _monitor_refuses_bad_input(res: demo.DemoResult, capsys, tmp_path: Path) -> None:
+    """A bad monitoring.yml and a bad outcomes table each stop `promote monitor` with exit 2, one
+    line naming the file and key or the rule, and nothing written to the monitoring tables."""
+    repo = res.repo
+    overlay = repo / demo.READMISSION.config_dir / "prod" / "monitoring.yml"
+    lake_monitoring = repo / ".promote" / "lake" / "readmit-30d" / "monitoring"
+    before = sorted(str(p) for p in lake_monitoring.rglob("*"))
+    assert any("profile_metrics" in p for p in before) and any("drift_metrics" in p for p in before)
+    day = res.monitoring[-1].score_date.isoformat()
+    argv = ["--project", "readmission", "monitor", "--date", day]
+    kept = overlay.read_text()
+    overlay.write_text(kept + "drift:\n  max_drifted_share: 1.5\n")
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "prod/monitoring.yml" in err[0] and "drift.max_drifted_share" in err[0], err
+    bad = tmp_path / "outcomes.csv"
+    bad.write_text("patient_key,readmitted_on,readmitted\nP1,2026-01-05,2\n")
+    overlay.write_text(
+        kept + f"outcomes:\n  path: {bad}\n  format: csv\n  date_column: readmitted_on\n  label_column: readmitted\n"
+    )
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()  # the steps' progress, then the one error line
+    named = [line for line in err if "monitoring.yml outcomes" in line]
+    assert named == err[-1:] and "readmitted: allowed_values [0, 1]" in named[0], err
+    overlay.write_text(kept)
+    assert sorted(str(p) for p in lake_monitoring.rglob("*")) == before
+
+
 def _names_are_its_own(repo: Path, spark) -> None:
     """The readmission model went through with its own key, label and subgroups: no HROB name in
     its gold table or its predictions."""
@@ -127,9 +216,11 @@ def _names_are_its_own(repo: Path, spark) -> None:
     assert "patient_key" in columns and not HROB_NAMES & columns, columns
 
 
-def test_two_models_one_registry_rollback_of_one_leaves_the_other(tmp_path: Path, spark, monkeypatch):
-    res, text = _run(tmp_path, monkeypatch, "short", members=2000, discharges=3000)
+def test_two_models_one_registry_rollback_of_one_leaves_the_other(tmp_path: Path, spark, monkeypatch, fake_api, capsys):
+    res, text = _run(tmp_path, monkeypatch, "short", fake_api, members=2000, discharges=3000)
+    print(text)  # the story as the demo tells it (pytest -rP shows it)
     _common(res, text, 3000)
+    _monitoring(res, text, fake_api)
     assert res.champions == {"hrob": 1, "readmission": 1}
     repo = res.repo
     # one registry, one chain per (model, environment); HROB's hold is in HROB's chain only
@@ -143,17 +234,19 @@ def test_two_models_one_registry_rollback_of_one_leaves_the_other(tmp_path: Path
         "rollback",
         "hold",
     ]
-    assert _kinds(res, demo.READMISSION, "prod") == ["gate", "alias_move", "scoring"]
+    assert _kinds(res, demo.READMISSION, "prod") == ["gate", "alias_move", "scoring"] + MONITORING_KINDS
     for project in demo.PROJECTS:
         for env, result in queries.verify(repo / project.config_dir, None).items():
             assert result.ok, (project.name, env, result)
     _names_are_its_own(repo, spark)
+    _monitor_refuses_bad_input(res, capsys, tmp_path)
 
 
 @pytest.mark.slow
-def test_whole_two_model_story(tmp_path: Path, spark, monkeypatch):
-    res, text = _run(tmp_path, monkeypatch, "full", members=2000, discharges=6000)
+def test_whole_two_model_story(tmp_path: Path, spark, monkeypatch, fake_api):
+    res, text = _run(tmp_path, monkeypatch, "full", fake_api, members=2000, discharges=6000)
     _common(res, text, 6000)
+    _monitoring(res, text, fake_api)
     # HROB 1.2: the clinical groups dropped, refused against the rolled-back champion
     r12 = res.decision("hrob", "release release/1.2")
     assert (r12.candidate, r12.champion, r12.exit_code, r12.champion_after) == (3, 1, 3, 1)
@@ -164,11 +257,15 @@ def test_whole_two_model_story(tmp_path: Path, spark, monkeypatch):
     assert r11.verdict == "PASS -> champion" and r11.candidate_metric > r11.champion_metric
     assert res.champions == {"hrob": 1, "readmission": 2}
     days = sorted(res.scored["readmission"])
-    assert [res.scored["readmission"][d]["model_version"] for d in days] == [1, 2]
-    assert (days[1] - days[0]).days == 1
+    assert [res.scored["readmission"][d]["model_version"] for d in days] == [1] * 5 + [2]  # release, 4 daily runs
+    assert (days[-1] - days[-2]).days == 1
     repo = res.repo
     assert _kinds(res, demo.HROB, "prod")[-3:] == ["rollback", "hold", "gate"]
-    assert _kinds(res, demo.READMISSION, "prod") == ["gate", "alias_move", "scoring"] * 2
+    assert _kinds(res, demo.READMISSION, "prod") == ["gate", "alias_move", "scoring", *MONITORING_KINDS] + [
+        "gate",
+        "alias_move",
+        "scoring",
+    ]
     for project in demo.PROJECTS:
         for env, result in queries.verify(repo / project.config_dir, None).items():
             assert result.ok, (project.name, env, result)
