@@ -191,8 +191,9 @@ def _monitor_refuses_bad_input(res: demo.DemoResult, capsys, tmp_path: Path) -> 
     )
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()  # the steps' progress, then the one error line
-    named = [line for line in err if "monitoring.yml outcomes" in line]
-    assert named == err[-1:] and "readmitted: allowed_values [0, 1]" in named[0], err
+    failures = [line for line in err if line.startswith("error:")]
+    assert failures == err[-1:], err
+    assert "monitoring.yml outcomes" in failures[0] and "readmitted: allowed_values [0, 1]" in failures[0], err
     overlay.write_text(kept)
     assert sorted(str(p) for p in lake_monitoring.rglob("*")) == before
 
