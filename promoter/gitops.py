@@ -335,6 +335,23 @@ def tag_message(path: str | os.PathLike[str], tag: str) -> str:
     return t.message if t is not None else ""
 
 
+def messages_at(path: str | os.PathLike[str], sha: str) -> list[str]:
+    """The messages of the annotated tags pointing at commit ``sha``, then the commit's own message.
+
+    Empty when ``sha`` is not in this repository (a shallow CI checkout, an unknown commit).
+    """
+    import git
+
+    try:
+        repo = _repo(path, quiet=True)
+        commit = repo.commit(sha)
+    except (ValueError, git.BadName, git.GitCommandError, GitError):
+        return []
+    out = [t.tag.message for t in repo.tags if t.tag is not None and t.commit.hexsha == commit.hexsha]
+    out.append(str(commit.message))
+    return out
+
+
 def _first_line(exc: Exception) -> str:
     text = (getattr(exc, "stderr", "") or str(exc)).strip()
     for line in text.splitlines():
@@ -382,3 +399,135 @@ def merge_ff(path: str | os.PathLike[str], branch: str) -> str:
     repo = _repo(path)
     repo.git.merge("--ff-only", branch)
     return repo.head.commit.hexsha
+
+
+# --------------------------------------------------------------------------- audit anchors (git notes)
+# The audit chain's head at each prod decision, kept in git: one JSON line per anchor in a note
+# on the release commit, under a notes ref of its own. Notes are not branches or tags, so
+# pushing them triggers no CI pipeline and clutters no tag list; the notes ref's own history is
+# a commit chain (each append is a commit), and two runners' notes merge line by line
+# (``cat_sort_uniq``), so concurrent releases of different models do not conflict.
+
+AUDIT_NOTES_REF = "refs/notes/promote-audit"
+_INCOMING = "refs/notes/promote-audit-incoming"
+_IDENTITY = ("promote", "promote@localhost")
+
+
+def _identity_env(repo) -> dict[str, str]:
+    """Author and committer for a notes commit: the repo's own identity, else ``promote``."""
+    reader = repo.config_reader()
+    name = reader.get_value("user", "name", "") or os.environ.get("GIT_COMMITTER_NAME") or _IDENTITY[0]
+    email = reader.get_value("user", "email", "") or os.environ.get("GIT_COMMITTER_EMAIL") or _IDENTITY[1]
+    return {
+        "GIT_AUTHOR_NAME": str(name),
+        "GIT_AUTHOR_EMAIL": str(email),
+        "GIT_COMMITTER_NAME": str(name),
+        "GIT_COMMITTER_EMAIL": str(email),
+    }
+
+
+def add_note_line(
+    path: str | os.PathLike[str], line: str, rev: str | None = None, ref: str = AUDIT_NOTES_REF
+) -> str | None:
+    """Append ``line`` to the note of commit ``rev`` (HEAD when ``rev`` is unknown here) under ``ref``.
+
+    A line the note already holds is not added again (a re-run adds nothing).
+
+    Args:
+        path: inside the repository.
+        line: one line of text (an anchor's JSON).
+        rev: the commit to annotate (the release commit); HEAD when not given or not in this clone.
+        ref: the notes ref.
+
+    Returns:
+        The annotated commit's sha, or ``None`` when the line was already there.
+
+    Raises:
+        GitError: when ``path`` is not in a repository, it has no commit, or git refuses.
+    """
+    import git
+
+    if "\n" in line or not line.strip():
+        raise GitError("a note line is one non-empty line")
+    repo = _repo(path)
+    sha = resolve(path, rev) if rev else None
+    if sha is None:
+        if not repo.head.is_valid():
+            raise GitError(f"{repo.working_tree_dir}: no commit to attach the audit anchor to")
+        sha = repo.head.commit.hexsha
+    try:
+        existing = repo.git.notes("--ref", ref, "show", sha)
+    except git.GitCommandError:
+        existing = ""
+    lines = [x for x in existing.splitlines() if x.strip()]
+    if line in lines:
+        return None
+    try:
+        with repo.git.custom_environment(**_identity_env(repo)):
+            repo.git.notes("--ref", ref, "add", "--force", "--message", "\n".join([*lines, line]), sha)
+    except git.GitCommandError as exc:
+        raise GitError(f"cannot write the note on {sha[:12]} under {ref}: {_first_line(exc)}") from None
+    return sha
+
+
+def note_lines(path: str | os.PathLike[str], ref: str = AUDIT_NOTES_REF) -> list[str] | None:
+    """Every non-empty line of every note under ``ref`` (notes in commit order of their objects).
+
+    Returns:
+        The lines (``[]`` when the ref does not exist), or ``None`` when ``path`` is not in a
+        git repository.
+    """
+    import git
+
+    repo = _repo(path, quiet=True)
+    if repo is None:
+        return None
+    try:
+        listing = repo.git.notes("--ref", ref, "list")
+    except git.GitCommandError:
+        return []
+    out: list[str] = []
+    for entry in listing.splitlines():
+        blob = entry.split()[0] if entry.strip() else ""
+        if not blob:
+            continue
+        text = repo.odb.stream(bytes.fromhex(blob)).read().decode("utf-8", errors="replace")
+        out.extend(x for x in text.splitlines() if x.strip())
+    return out
+
+
+def push_notes(
+    path: str | os.PathLike[str], remote: str = "origin", ref: str = AUDIT_NOTES_REF, tries: int = 3
+) -> None:
+    """Push the notes ref to ``remote``, merging the remote's notes first when it moved.
+
+    A CI clone starts without the remote's notes, and two runners may append at once, so a
+    rejected push fetches the remote's ref, merges it line by line (``git notes merge -s
+    cat_sort_uniq``: both sides' anchors are kept) and pushes again, up to ``tries`` times.
+    By hand: ``git push origin refs/notes/promote-audit``.
+
+    Raises:
+        GitError: when the remote cannot be reached or keeps rejecting the push.
+    """
+    import git
+
+    repo = _repo(path)
+    last = ""
+    for _ in range(max(1, tries)):
+        try:
+            repo.git.push("--porcelain", remote, f"{ref}:{ref}")
+            return
+        except git.GitCommandError as exc:
+            last = _first_line(exc)
+        try:
+            repo.git.fetch("--quiet", "--no-tags", remote, f"+{ref}:{_INCOMING}")
+        except git.GitCommandError as exc:
+            raise GitError(
+                f"push of {ref} to {remote!r} failed: {last}; fetch failed too: {_first_line(exc)}"
+            ) from None
+        try:
+            with repo.git.custom_environment(**_identity_env(repo)):
+                repo.git.notes("--ref", ref, "merge", "--quiet", "--strategy", "cat_sort_uniq", _INCOMING)
+        except git.GitCommandError as exc:
+            raise GitError(f"cannot merge {remote!r}'s {ref} into ours: {_first_line(exc)}") from None
+    raise GitError(f"push of {ref} to {remote!r} failed: {last}")

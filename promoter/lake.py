@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
-from promoter.core.audit import Record, canonical_json
+from promoter.core.audit import ANCHOR_FIELDS, Anchor, Record, canonical_json
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -219,3 +219,71 @@ def read_audit(path: str | os.PathLike[str]) -> list[Record]:
             seen.add(key)
             records.append(rec)
     return sorted(records, key=lambda r: (r.chain, r.seq))
+
+
+# --------------------------------------------------------------------------- audit anchors
+# The chain's head at each prod decision (:class:`promoter.core.audit.Anchor`), one row per
+# anchor in ``<lake_root>/<model>/audit/anchors``, beside the mirror: kept outside the tracking
+# server, so a rewrite of the chain and its head tag there is still visible.
+
+ANCHORS_TABLE = ("audit", "anchors")
+"""Where the anchors table lives under the lake root."""
+
+
+def anchors_table_path(lake_root: str | os.PathLike[str]) -> str:
+    """``<lake_root>/audit/anchors`` (beside the mirror), for a local path or an object-store URI."""
+    root = os.fspath(lake_root)
+    if "://" in root:
+        return "/".join([root.rstrip("/"), *ANCHORS_TABLE])
+    return os.path.join(root, *ANCHORS_TABLE)
+
+
+def _anchor_schema() -> "pa.Schema":
+    import pyarrow as pa
+
+    return pa.schema([(name, pa.int64() if name == "seq" else pa.string()) for name in ANCHOR_FIELDS])
+
+
+def append_anchor(anchor: Anchor, path: str | os.PathLike[str]) -> int:
+    """Append one anchor's row to the table at ``path`` (created on the first write).
+
+    An anchor the table already holds (same chain, seq and hash: a re-run) is not written again.
+    The check reads only the rows of that chain and seq (file statistics prune the rest).
+
+    Returns:
+        The number of rows written (0 or 1).
+    """
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    target = os.fspath(path)
+    table = _open(target)
+    if table is not None:
+        held = [a.key for a in _read_anchor_rows(table, anchor.registered_model, anchor.seq)]
+        if anchor.key in held:
+            return 0
+    rows = pa.Table.from_pylist([anchor.to_dict()], schema=_anchor_schema())
+    write_deltalake(table if table is not None else target, rows, mode="append")
+    return 1
+
+
+def _read_anchor_rows(table: "DeltaTable", model: str | None = None, seq: int | None = None) -> list[Anchor]:
+    filters: list[tuple[str, str, Any]] = []
+    if model is not None:
+        filters.append(("registered_model", "=", model))
+    if seq is not None:
+        filters.append(("seq", "=", int(seq)))
+    data = table.to_pyarrow_table(filters=filters or None).to_pylist()
+    return [Anchor.from_dict({k: row[k] for k in ANCHOR_FIELDS}) for row in data]
+
+
+def read_anchors(path: str | os.PathLike[str]) -> list[Anchor] | None:
+    """Every anchor of the table, by chain then recorded time.
+
+    Returns:
+        The anchors, or ``None`` when there is no table at ``path``.
+    """
+    table = _open(os.fspath(path))
+    if table is None:
+        return None
+    return sorted(_read_anchor_rows(table), key=lambda a: (a.chain, a.recorded_at, a.seq))

@@ -2,16 +2,21 @@
 
 Every decision a run or a person makes goes through :meth:`Recorder.record`: one record
 appended to the (model, environment)'s chain (idempotent for a deterministic id, so a re-run adds
-nothing) and the same row appended to the Delta mirror under ``<lake>/audit/decisions``.
+nothing) and the same row appended to the Delta mirror under ``<lake>/audit/decisions``. In the
+prod environment the chain's new head is then anchored outside the tracking server
+(:mod:`promoter.app.anchoring`: a git note and a lake row); an anchor that cannot be written is
+a warning (:attr:`Recorder.warnings`), never a lost decision.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from promoter.core import audit
@@ -39,6 +44,11 @@ class Recorder:
         actor: who acts (the CI actor, or the person running the command).
         event: the event as a dict (recorded with each record).
         clock: the time source.
+        repo_path: the git checkout prod anchors are noted in (default: the repository of the
+            project's config files, else the working directory).
+        warnings: what could not be done without losing a decision (anchor writes), in order.
+        on_warning: called with each warning (default: a line on stderr); a run adds them to
+            its result's notes.
     """
 
     settings: "Settings"
@@ -48,6 +58,9 @@ class Recorder:
     actor: str
     event: Mapping[str, Any]
     clock: Callable[[], datetime]
+    repo_path: str | Path | None = None
+    warnings: list[str] = field(default_factory=list)
+    on_warning: Callable[[str], None] | None = None
 
     def now_iso(self) -> str:
         return self.clock().astimezone(UTC).isoformat(timespec="seconds")
@@ -55,15 +68,19 @@ class Recorder:
     def record(self, kind: str, *, record_id: str | None = None, actor: str | None = None, **fields: Any) -> "Record":
         """Append one record (returns the stored one when ``record_id`` is already in the chain).
 
-        The mirror skips a record it already holds, so a re-run adds no row there either.
+        The mirror skips a record it already holds, so a re-run adds no row there either. A
+        record appended by this call in the prod environment is anchored (git note and lake row);
+        a record a re-run found already stored is not anchored again (its anchor, written then,
+        would come after newer ones).
         """
         from promoter import lake
 
+        created_at = self.now_iso()
         rec = audit.append(
             self.store,
             kind=kind,
             environment=self.environment,
-            created_at=self.now_iso(),
+            created_at=created_at,
             record_id=record_id,
             registered_model=self.model_name,
             actor=actor or self.actor,
@@ -72,7 +89,29 @@ class Recorder:
             **fields,
         )
         lake.append_audit([rec], lake.audit_table_path(self.settings.project.lake))
+        appended = record_id is None or rec.created_at == created_at
+        if appended:
+            self._anchor(rec)
         return rec
+
+    def _anchor(self, rec: "Record") -> None:
+        """Anchor ``rec`` as the chain's head in every anchors store (prod only); failures are warnings."""
+        from promoter.app import anchoring
+
+        if not anchoring.is_anchored(self.settings, self.environment):
+            return
+        repo = self.repo_path if self.repo_path is not None else anchoring.project_repo(self.settings)
+        anchor = audit.anchor_of(rec, self.now_iso())
+        for message in anchoring.write(anchor, self.settings, repo, rec.commit):
+            self.warn(message)
+
+    def warn(self, message: str) -> None:
+        """Keep ``message`` in :attr:`warnings` and pass it on (``on_warning``, else stderr)."""
+        self.warnings.append(message)
+        if self.on_warning is not None:
+            self.on_warning(message)
+        else:
+            print(f"warning: {message}", file=sys.stderr, flush=True)
 
     def chain(self) -> list["Record"]:
         """This (model, environment)'s whole chain (for the decisions that look back: holds, approvals).

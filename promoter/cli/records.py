@@ -68,7 +68,9 @@ def history(ctx: click.Context, model: str | None, env_name: str | None, as_json
 
 
 @cli.group(
-    cls=_Group, context_settings=CONTEXT, epilog=examples("promote audit verify", "promote audit verify --env prod")
+    cls=_Group,
+    context_settings=CONTEXT,
+    epilog=examples("promote audit verify", "promote audit verify --env prod", "promote audit verify --anchors"),
 )
 def audit() -> None:
     """Check the tamper-evident audit trail."""
@@ -81,27 +83,65 @@ def audit() -> None:
     epilog=examples(
         "promote audit verify",
         "promote audit verify --env prod --json",
+        "promote audit verify --env prod --anchors      # also against the heads anchored in git and the lake",
     ),
 )
 @click.option("--env", "env_name", help="Only this environment's chain (default: every chain).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(
+    "--anchors",
+    is_flag=True,
+    help="Also check the prod chain against its anchors outside the tracking server "
+    "(git notes refs/notes/promote-audit and the lake's audit/anchors table).",
+)
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False),
+    help="With --anchors: the git checkout holding the notes (default: the repository of the configs).",
+)
 @model_option
 @click.pass_context
-def audit_verify(ctx: click.Context, model: str | None, env_name: str | None, as_json: bool) -> None:
+def audit_verify(
+    ctx: click.Context, model: str | None, env_name: str | None, as_json: bool, anchors: bool, repo: str | None
+) -> None:
     """Recompute every record's hash and link; name the first edited, broken or missing record.
 
-    Exit 0 when every chain verifies, 2 when one does not.
+    With --anchors, also compare the prod chain with the heads anchored at each prod decision
+    in git and in the lake: a chain rewritten together with its head tag, or cut short, no
+    longer matches them. Exit 0 when everything verifies, 2 when something does not.
     """
     from promoter.app import queries
     from promoter.report import render
 
-    results = queries.verify(model_config_dir(ctx, model), env_name)
+    cfg = model_config_dir(ctx, model)
+    results = queries.verify(cfg, env_name)
+    checks = queries.verify_anchors(cfg, env_name, repo) if anchors else {}
     if as_json:
-        click.echo(render.to_json({env: r.to_dict() for env, r in results.items()}), nl=False)
+        data = {env: r.to_dict() for env, r in results.items()}
+        for env, check in checks.items():
+            data[env]["anchors"] = check.to_dict()
+        click.echo(render.to_json(data), nl=False)
     bad = {env: r for env, r in results.items() if not r.ok}
     if not as_json:
         for env, r in results.items():
             click.echo(f"{env}: " + ("ok, " + f"{r.checked} record(s)" if r.ok else f"BROKEN: {r.first_problem}"))
+        for env, check in checks.items():
+            if not check.anchored:
+                click.echo(f"{env}: anchors: none (only the prod environment's decisions are anchored)")
+            elif check.ok:
+                counts = ", ".join(f"{n} in {store}" for store, n in check.checked.items())
+                click.echo(f"{env}: anchors ok, {sum(check.checked.values())} anchor(s) checked ({counts})")
+            else:
+                for problem in check.problems:
+                    click.echo(f"{env}: ANCHOR PROBLEM: {problem}")
     if bad:
         env, r = next(iter(bad.items()))
         raise errors.InvalidInput(f"audit chain {env!r} does not verify: {r.first_problem}")
+    broken = {env: c for env, c in checks.items() if not c.ok}
+    if broken:
+        env, check = next(iter(broken.items()))
+        more = len(check.problems) - 1
+        raise errors.InvalidInput(
+            f"audit chain {env!r} does not match its anchors: {check.problems[0]}"
+            + (f" (and {more} more problem(s))" if more else "")
+        )

@@ -801,3 +801,228 @@ def verify(records: Iterable[Record], *, head: tuple[int, str] | None = None) ->
     return VerifyResult(
         ok=not problems, checked=checked, first_problem=problems[0] if problems else None, problems=tuple(problems)
     )
+
+
+# --------------------------------------------------------------------------- anchors
+# Someone who can write to the tracking server can rewrite a chain *and* its head tag together
+# (recomputing every hash), and `verify` alone cannot tell. At each prod decision the chain's
+# head is therefore also written outside the tracking server (a git note on the release commit,
+# a row in the lake's anchors table): an :class:`Anchor`. :func:`check_anchors` compares a chain
+# with the anchors one store holds. An anchor at seq N pins records 0..N (each record's hash
+# covers the previous one's), so a chain rewritten anywhere up to N no longer matches it.
+
+ANCHOR_FIELDS: tuple[str, ...] = ("registered_model", "environment", "seq", "hash", "recorded_at", "kind")
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A chain's head as it was when a prod decision was recorded, kept outside the tracking server.
+
+    Attributes:
+        registered_model: the chain's registered model (``hrob-risk-prod``).
+        environment: the environment of the chain (the prod environment).
+        seq: the seq of the record that was the head.
+        hash: that record's hash.
+        recorded_at: ISO-8601 time the anchor was written (the caller's clock).
+        kind: that record's kind (``gate``, ``alias_move``, ...).
+    """
+
+    registered_model: str
+    environment: str
+    seq: int
+    hash: str
+    recorded_at: str
+    kind: str
+
+    @property
+    def chain(self) -> str:
+        """The chain anchored (as :attr:`Record.chain`)."""
+        return self.registered_model or self.environment
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        """``(chain, seq, hash)``: two anchors with the same key say the same thing."""
+        return (self.chain, self.seq, self.hash)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON data."""
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """Canonical JSON (one line: what a git note holds per anchor)."""
+        return canonical_json(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Anchor":
+        """An anchor from stored JSON data.
+
+        Raises:
+            CorruptRecord: when fields are missing, unknown or of the wrong type.
+        """
+        if not isinstance(data, Mapping) or set(data) != set(ANCHOR_FIELDS):
+            got = sorted(data) if isinstance(data, Mapping) else type(data).__name__
+            raise CorruptRecord(f"not an audit anchor (fields {got}, expected {list(ANCHOR_FIELDS)})")
+        seq = data["seq"]
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            raise CorruptRecord(f"not an audit anchor (seq {seq!r} is not a whole number >= 0)")
+        texts = {k: data[k] for k in ANCHOR_FIELDS if k != "seq"}
+        if not all(isinstance(v, str) for v in texts.values()):
+            raise CorruptRecord("not an audit anchor (every field but seq is text)")
+        return cls(seq=seq, **texts)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Anchor":
+        """An anchor from one JSON line.
+
+        Raises:
+            CorruptRecord: when the line is not an anchor's JSON.
+        """
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CorruptRecord(f"not an audit anchor (invalid JSON: {exc.msg})") from None
+        return cls.from_dict(data)
+
+
+def anchor_of(record: Record, recorded_at: str) -> Anchor:
+    """The anchor of ``record`` as the head of its chain (pure).
+
+    Args:
+        record: the record just appended.
+        recorded_at: ISO-8601 time, given by the caller.
+    """
+    return Anchor(
+        registered_model=record.registered_model,
+        environment=record.environment,
+        seq=record.seq,
+        hash=record.hash,
+        recorded_at=recorded_at,
+        kind=record.kind,
+    )
+
+
+@dataclass(frozen=True)
+class AnchorProblem:
+    """One disagreement between a chain and the anchors of one store.
+
+    Attributes:
+        chain: the chain (its registered model).
+        environment: the chain's environment.
+        seq: the seq concerned (``None`` for the whole chain: no anchors at all).
+        store: where the anchors came from (``git``, ``lake``).
+        problem: what is wrong, in words.
+    """
+
+    chain: str
+    environment: str
+    seq: int | None
+    store: str
+    problem: str
+
+    def __str__(self) -> str:
+        at = "" if self.seq is None else f" seq {self.seq}"
+        return f"{self.chain} ({self.environment}){at} [{self.store or 'anchors'}]: {self.problem}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON data."""
+        return asdict(self)
+
+
+def check_anchors(
+    records: Sequence[Record],
+    anchors: Sequence[Anchor] | None,
+    *,
+    store: str = "",
+    chain: str | None = None,
+    environment: str = "",
+) -> list[AnchorProblem]:
+    """Compare one chain with the anchors one store holds for it (pure).
+
+    Problems, in this order:
+
+    * the store is missing (``anchors`` is ``None``) or holds no anchor, for a chain that has
+      records (an empty chain with no anchors is fine);
+    * anchors out of order (by ``recorded_at``, seqs must increase) or two anchors naming
+      different hashes for one seq;
+    * an anchor whose seq is beyond the chain's last record: the chain was **truncated**;
+    * an anchor whose hash (or kind) differs from the chain's record at that seq: the chain
+      was **rewritten** (even when every hash and the head tag were recomputed to match);
+    * records after the newest anchor: not anchored (a forged append, or a decision whose
+      anchor write failed, which that run reported as a warning).
+
+    Exact duplicates (the same seq and hash twice) are one anchor. Anchors of other chains are
+    ignored.
+
+    Args:
+        records: the chain in seq order (``AuditStore.read_all(chain)``); verify it with
+            :func:`verify` too: anchors pin content, ``verify`` checks the links between them.
+        anchors: the anchors of the store (of any chains), or ``None`` when the store is missing.
+        store: the store's name, for the messages.
+        chain: the chain to check (default: the records' chain).
+        environment: its environment (default: the records').
+
+    Returns:
+        The problems (empty when the chain agrees with every anchor).
+    """
+    name = chain or (records[0].chain if records else "")
+    env = environment or (records[0].environment if records else "")
+
+    def problem(seq: int | None, text: str) -> AnchorProblem:
+        return AnchorProblem(name, env, seq, store, text)
+
+    if anchors is None:
+        return [problem(None, "anchors store missing or unreadable")] if records else []
+    own = [a for a in anchors if a.chain == name]
+    unique = list({a.key: a for a in sorted(own, key=lambda a: (a.recorded_at, a.seq))}.values())
+    if not unique:
+        if not records:
+            return []
+        return [problem(None, f"no anchors for a chain of {len(records)} record(s) (store empty, or not fetched)")]
+    problems: list[AnchorProblem] = []
+    newest: Anchor | None = None
+    hashes: dict[int, str] = {}
+    for a in unique:
+        if a.seq in hashes and hashes[a.seq] != a.hash:
+            problems.append(problem(a.seq, "two anchors name different hashes for this seq (the anchors were edited)"))
+        hashes.setdefault(a.seq, a.hash)
+        if newest is not None and a.seq < newest.seq:
+            problems.append(
+                problem(
+                    a.seq,
+                    f"anchors out of order (recorded at {a.recorded_at}, after the anchor of seq {newest.seq} "
+                    f"recorded at {newest.recorded_at})",
+                )
+            )
+        if newest is None or a.seq > newest.seq:
+            newest = a
+    by_seq = {r.seq: r for r in records}
+    last = records[-1].seq if records else -1
+    for a in sorted(unique, key=lambda a: a.seq):
+        rec = by_seq.get(a.seq)
+        if rec is None:
+            if a.seq > last:
+                problems.append(
+                    problem(a.seq, f"truncated (the chain ends at seq {last}; the anchor names record {a.seq})")
+                )
+            else:
+                problems.append(problem(a.seq, "missing record (anchored, but the chain has no record at this seq)"))
+        elif rec.hash != a.hash:
+            problems.append(
+                problem(
+                    a.seq, f"rewritten (hash {rec.hash[:12]} in the chain, {a.hash[:12]} anchored at {a.recorded_at})"
+                )
+            )
+        elif rec.kind != a.kind:
+            problems.append(problem(a.seq, f"rewritten (kind {rec.kind!r} in the chain, {a.kind!r} anchored)"))
+    assert newest is not None
+    after = [r.seq for r in records if r.seq > newest.seq]
+    if after:
+        span = str(after[0]) if len(after) == 1 else f"{after[0]}..{after[-1]}"
+        problems.append(
+            problem(
+                after[0],
+                f"not anchored: record(s) {span} after the newest anchor (seq {newest.seq}); a forged "
+                "append, or a decision whose anchor write failed (its run reported a warning)",
+            )
+        )
+    return problems
