@@ -1,8 +1,8 @@
-"""Where a run result is published: the console, GitHub Actions, Azure DevOps.
+"""Where a run result is published: the console, GitHub Actions, Azure DevOps, GitLab CI.
 
 Each sink writes only where its provider's variables exist (``GITHUB_STEP_SUMMARY``,
-``GITHUB_OUTPUT``, ``SYSTEM_COLLECTIONURI`` ...), so the same call is safe at a laptop,
-in a fork's pull request and in a protected release job. A report that cannot be
+``GITHUB_OUTPUT``, ``SYSTEM_COLLECTIONURI``, ``CI_API_V4_URL`` ...), so the same call is safe
+at a laptop, in a fork's pull request and in a protected release job. A report that cannot be
 posted (no token, a fork, the API down) becomes a warning: publishing never raises and
 never changes the run's exit code. Every line written is masked (:mod:`promoter.masking`).
 
@@ -75,8 +75,21 @@ def _describe_http_error(exc: Exception) -> str:
     return type(exc).__name__
 
 
-def _call(session: Any, method: str, url: str, what: str, **kwargs: Any) -> Any:
-    """One API request; raises :class:`ReportFailed` with a short, token-free reason."""
+def _call(
+    session: Any,
+    method: str,
+    url: str,
+    what: str,
+    *,
+    accept: tuple[int, ...] = (),
+    denied_hint: str = "check the token's permissions; fork pull requests get a read-only token",
+    **kwargs: Any,
+) -> Any:
+    """One API request; raises :class:`ReportFailed` with a short, token-free reason.
+
+    ``accept``: error statuses returned to the caller instead of raised (it decides);
+    ``denied_hint``: what a 401/403/404 tells the reader to check.
+    """
     import requests
 
     path = urlsplit(url).path
@@ -84,12 +97,12 @@ def _call(session: Any, method: str, url: str, what: str, **kwargs: Any) -> Any:
         resp = session.request(method, url, **kwargs)
     except requests.RequestException as exc:
         raise ReportFailed(f"{what}: {method} {path}: {_describe_http_error(exc)}") from None
-    if resp.status_code >= 400:
+    if resp.status_code >= 400 and resp.status_code not in accept:
         hint = ""
         if resp.status_code == 429 or resp.status_code >= 500:
             hint = " (still failing after retries)"
         elif resp.status_code in (401, 403, 404):
-            hint = " (check the token's permissions; fork pull requests get a read-only token)"
+            hint = f" ({denied_hint})"
         raise ReportFailed(f"{what}: {method} {path} answered HTTP {resp.status_code}{hint}")
     return resp
 
@@ -443,6 +456,137 @@ class AzureSink:
         return int(resp.json()["id"])
 
 
+# --------------------------------------------------------------------------- GitLab
+
+
+# GitLab's commit status states are pending, running, success, failed, canceled. Only terminal
+# ones are posted: the status lands in the job's own pipeline (``pipeline_id``), where a pending
+# or running external status would keep that pipeline (and the parent's ``strategy: depend``
+# trigger job) running until someone updated it by hand; posting ``pending`` twice is also a
+# 400 ("Cannot transition status via :enqueue from :pending"). A run waiting for approval exits
+# 4, which fails its job anyway; the description says it is waiting.
+_GL_STATE = {"success": "success", "failure": "failed", "pending": "failed", "error": "failed"}
+GITLAB_TOKEN_VARIABLES = ("PROMOTE_GITLAB_TOKEN", "GITLAB_TOKEN")
+_GL_DENIED = "check PROMOTE_GITLAB_TOKEN: a project access token with the api scope and at least the Developer role"
+
+
+def _digits(value: Any) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    return text if text.isdigit() else None
+
+
+class GitLabSink:
+    """One sticky merge-request note per (model, environment), commit status.
+
+    The plain-text report is in the job log (the console sink); GitLab has no job summary.
+    """
+
+    name = "gitlab"
+
+    def publish(self, result: Mapping[str, Any], ctx: Context) -> None:
+        self._api(result, ctx)
+
+    def warning(self, message: str) -> str:
+        return f"warning: {message}"
+
+    def _api(self, result: Mapping[str, Any], ctx: Context) -> None:
+        from promoter.report import http
+
+        env = ctx.environ
+        event = _event(result)
+        api = (env.get("CI_API_V4_URL") or "").rstrip("/")
+        project = env.get("CI_PROJECT_ID")
+        # A merge request pipeline names its MR; the child pipeline promote's template triggers
+        # does not, so the event (the parent's variables) is asked too.
+        iid = _digits(env.get("CI_MERGE_REQUEST_IID")) or (
+            _digits(event.get("pr_number")) if event.get("kind") == "pull_request" else None
+        )
+        sha = env.get("CI_COMMIT_SHA") or event.get("head_sha") or event.get("sha")
+        if not api or not project or not (iid or sha):
+            return
+        token = next((env[name] for name in GITLAB_TOKEN_VARIABLES if env.get(name)), None)
+        if not token:
+            job_token = " (CI_JOB_TOKEN cannot write notes or statuses)" if env.get("CI_JOB_TOKEN") else ""
+            ctx.warn(
+                f"PROMOTE_GITLAB_TOKEN is not set{job_token}: no merge request note or commit status was posted "
+                f"(add a project access token with the api scope as the masked CI/CD variable PROMOTE_GITLAB_TOKEN)"
+            )
+            return
+        ctx.masker.add(token)
+        # The MR belongs to the target project (a fork's pipeline runs in the fork).
+        mr_project = env.get("CI_MERGE_REQUEST_PROJECT_ID") or project
+        session = http.session(policy=http.HttpPolicy.from_env(env), headers={"PRIVATE-TOKEN": token})
+        with session:
+            try:
+                if iid:
+                    self.upsert_note(
+                        session,
+                        f"{api}/projects/{quote(mr_project, safe='')}/merge_requests/{iid}",
+                        ctx.masker.mask(markdown.comment(result)),
+                        markdown.marker(result.get("environment"), result.get("registered_model")),
+                    )
+                if sha:
+                    self.post_status(session, f"{api}/projects/{quote(project, safe='')}", sha, result, ctx)
+            except ReportFailed as exc:
+                # One failure means the API is unhappy with us; stop rather than hammer it.
+                ctx.warn(f"GitLab report not posted: {exc}")
+
+    @staticmethod
+    def post_status(session: Any, base: str, sha: str, result: Mapping[str, Any], ctx: Context) -> None:
+        """``POST /projects/:id/statuses/:sha``, in this job's pipeline when it is known."""
+        state, description = markdown.status(result)
+        body: dict[str, Any] = {
+            "state": _GL_STATE[state],
+            "name": markdown.status_context(result),
+            "description": ctx.masker.mask(description),
+        }
+        pipeline = _digits(ctx.environ.get("CI_PIPELINE_ID"))
+        if pipeline:
+            body["pipeline_id"] = int(pipeline)
+        run_url = _event(result).get("run_url")
+        if run_url:
+            body["target_url"] = run_url
+        _call(session, "POST", f"{base}/statuses/{sha}", "commit status", json=body, denied_hint=_GL_DENIED)
+
+    @staticmethod
+    def find_note(session: Any, base: str, mark: str) -> int | None:
+        """The id of the first note on the MR whose body holds ``mark`` (all pages, bounded)."""
+        page: str | None = "1"
+        for _ in range(MAX_COMMENT_PAGES):
+            if not page:
+                break
+            resp = _call(
+                session, "GET", f"{base}/notes?per_page=100&page={page}", "merge request note", denied_hint=_GL_DENIED
+            )
+            for note in resp.json():
+                if not note.get("system") and mark in (note.get("body") or ""):
+                    return int(note["id"])
+            page = (resp.headers.get("x-next-page") or "").strip() or None
+        return None
+
+    def upsert_note(self, session: Any, base: str, body: str, mark: str) -> int:
+        """Update this (model, environment)'s sticky note in place, or create it. Returns its id."""
+        found = self.find_note(session, base, mark)
+        if found is not None:
+            resp = _call(
+                session,
+                "PUT",
+                f"{base}/notes/{found}",
+                "merge request note",
+                accept=(403,),
+                denied_hint=_GL_DENIED,
+                json={"body": body},
+            )
+            if resp.status_code != 403:
+                return found
+            # Only a note's author may edit it: the token was replaced (a new bot user). Post a
+            # new note; notes list newest first, so the next run finds and updates that one.
+        resp = _call(
+            session, "POST", f"{base}/notes", "merge request note", denied_hint=_GL_DENIED, json={"body": body}
+        )
+        return int(resp.json()["id"])
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -454,6 +598,8 @@ def select_sinks(environ: Mapping[str, str], console: bool = True) -> list[Any]:
         sinks.append(GitHubSink())
     elif provider == "azure":
         sinks.append(AzureSink())
+    elif provider == "gitlab":
+        sinks.append(GitLabSink())
     return sinks
 
 

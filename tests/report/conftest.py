@@ -1,8 +1,9 @@
-"""A real HTTP server on 127.0.0.1 standing in for the GitHub and Azure DevOps REST APIs.
+"""A real HTTP server on 127.0.0.1 standing in for the GitHub, Azure DevOps and GitLab REST APIs.
 
 It keeps comments, threads, statuses, issues, work items, workflow dispatches, pipeline runs,
-GitLab triggers and webhook bodies in memory, checks the bearer token, paginates comment and
-issue lists with a ``Link`` header like GitHub, and can be told to answer some requests with
+GitLab triggers, merge request notes and webhook bodies in memory, checks the bearer token
+(GitLab: the ``PRIVATE-TOKEN`` header), paginates comment and issue lists with a ``Link`` header
+like GitHub (GitLab notes with ``x-next-page``), and can be told to answer some requests with
 faults (429 with ``Retry-After``, 502 storms) before it answers properly.
 """
 
@@ -22,6 +23,8 @@ import pytest
 TOKEN = "ghs_s3cr3tT0kenValue0123456789"
 AZ_TOKEN = "azdo-acc3ss-t0ken-9876543210"
 GITLAB_TRIGGER_TOKEN = "glptt-tr1gg3r-t0ken-5555"
+GL_TOKEN = "glpat-pr0jectAcc3ssT0ken-4242"  # a project access token, sent as PRIVATE-TOKEN
+GL_JOB_TOKEN = "glcbt-j0bT0kenValue-7777"  # CI_JOB_TOKEN: the fake (like GitLab) refuses it for notes
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Seen:
     at: float
     status: int = 0
     content_type: str | None = None
+    private_token: str | None = None  # GitLab's PRIVATE-TOKEN header
 
 
 class FakeApi:
@@ -61,6 +65,9 @@ class FakeApi:
         self.pipeline_runs: list[dict[str, Any]] = []  # Azure pipeline runs queued
         self.triggers: list[dict[str, Any]] = []  # GitLab pipeline triggers
         self.hooks: dict[str, list[Any]] = {}  # webhook name -> bodies
+        self.changes: dict[str, dict[str, Any]] = {}  # ticket system: change id -> {"state": ...}
+        self.notes: dict[int, list[dict[str, Any]]] = {}  # GitLab: MR iid -> notes, oldest first
+        self.gl_statuses: list[dict[str, Any]] = []  # GitLab commit statuses
         self.faults: list[Fault] = []
         self.seen: list[Seen] = []
         self._next_id = 1000
@@ -89,12 +96,20 @@ class FakeApi:
         body: Any,
         auth: str | None,
         content_type: str | None = None,
+        private_token: str | None = None,
     ) -> tuple[int, Any, dict[str, str]]:
         for f in self.faults:
             if f.method == method and re.search(f.path_regex, path) and f.times != 0:
                 if f.times > 0:
                     f.times -= 1
                 return f.status, {"message": "fault"}, f.headers
+        # A change-ticket system: GET /itsm/changes/<id> -> {"result": {"state": ...}} (bearer token)
+        m = re.fullmatch(r"/itsm/changes/([^/]+)", path)
+        if m and method == "GET":
+            if auth != "Bearer itsm-token":
+                return 401, {"message": "Bad credentials"}, {}
+            change = self.changes.get(m.group(1))
+            return (404, {"message": "no such change"}, {}) if change is None else (200, {"result": change}, {})
         # Unauthenticated routes: a webhook (its URL is the secret), a GitLab trigger (token in the body).
         m = re.fullmatch(r"/hooks/([^/]+)", path)
         if m and method == "POST":
@@ -103,6 +118,8 @@ class FakeApi:
         m = re.fullmatch(r"/api/v4/projects/([^/]+)/trigger/pipeline", path)
         if m and method == "POST":
             return self._gitlab_trigger(unquote(m.group(1)), body or {})
+        if path.startswith("/api/v4/"):
+            return self._gitlab(method, path, query, body, private_token)
         if auth not in self.tokens:
             return 401, {"message": "Bad credentials"}, {}
         routed = self._issues(method, path, query, body)
@@ -271,6 +288,54 @@ class FakeApi:
             return 200, {"id": run["id"], "state": "inProgress"}, {}
         return None
 
+    # ------------------------------------------------------------------ MR notes, statuses (GitLab)
+    def _gitlab(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any, private_token: str | None
+    ) -> tuple[int, Any, dict[str, str]]:
+        if private_token != GL_TOKEN:
+            return 401, {"message": "401 Unauthorized"}, {}
+        m = re.fullmatch(r"/api/v4/projects/([^/]+)/merge_requests/(\d+)/notes(?:/(\d+))?", path)
+        if m:
+            notes = self.notes.setdefault(int(m.group(2)), [])
+            if m.group(3) is None and method == "GET":
+                # GitLab's default order: newest first; page size 20, at most 100; x-next-page empty on the last
+                ordered = notes if query.get("sort") == ["asc"] else notes[::-1]
+                page = int(query.get("page", ["1"])[0])
+                per = min(int(query.get("per_page", ["20"])[0]), 100)
+                pages = max(1, -(-len(ordered) // per))
+                headers = {
+                    "x-page": str(page),
+                    "x-per-page": str(per),
+                    "x-total": str(len(ordered)),
+                    "x-total-pages": str(pages),
+                    "x-next-page": str(page + 1) if page < pages else "",
+                }
+                return 200, ordered[(page - 1) * per : page * per], headers
+            if not isinstance(body, dict) or not body.get("body"):
+                return 400, {"message": '400 (Bad request) "body" not given'}, {}
+            if m.group(3) is None and method == "POST":
+                note = {"id": self.next_id(), "body": body["body"], "system": False, "author": {"username": "bot"}}
+                notes.append(note)
+                return 201, note, {}
+            if method == "PUT":
+                note = next((n for n in notes if n["id"] == int(m.group(3))), None)
+                if note is None:
+                    return 404, {"message": "404 Not found"}, {}
+                if note.get("author", {}).get("username") != "bot":
+                    return 403, {"message": "403 Forbidden"}, {}  # only the author edits a note
+                note["body"] = body["body"]
+                return 200, note, {}
+        m = re.fullmatch(r"/api/v4/projects/([^/]+)/statuses/([0-9a-f]{40})", path)
+        if m and method == "POST":
+            if body.get("state") not in ("pending", "running", "success", "failed", "canceled"):
+                return 400, {"message": "state does not have a valid value"}, {}
+            if not body.get("name"):
+                return 400, {"message": "name is missing"}, {}
+            status = {"id": self.next_id(), "project": unquote(m.group(1)), "sha": m.group(2), **body}
+            self.gl_statuses.append(status)
+            return 201, status, {}
+        return 404, {"message": f"no route {method} {path}"}, {}
+
     # ------------------------------------------------------------------ pipeline triggers (GitLab)
     def _gitlab_trigger(self, project: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
         if body.get("token") != GITLAB_TRIGGER_TOKEN:
@@ -313,11 +378,21 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             body = json.loads(raw) if raw else None
         auth = self.headers.get("Authorization")
-        seen = Seen(method, split.path, parse_qs(split.query), auth, body, time.monotonic(), content_type=content_type)
+        private_token = self.headers.get("PRIVATE-TOKEN")
+        seen = Seen(
+            method,
+            split.path,
+            parse_qs(split.query),
+            auth,
+            body,
+            time.monotonic(),
+            content_type=content_type,
+            private_token=private_token,
+        )
         with self.api.lock:
             self.api.seen.append(seen)
             status, payload, headers = self.api.handle(
-                method, split.path, parse_qs(split.query), body, auth, content_type
+                method, split.path, parse_qs(split.query), body, auth, content_type, private_token
             )
             seen.status = status
         data = b"" if payload is None else json.dumps(payload).encode()  # None: no body (a 204)
@@ -339,6 +414,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PATCH(self) -> None:
         self._serve("PATCH")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
 
 
 @pytest.fixture
@@ -491,5 +569,22 @@ def azure_env(tmp_path, fake_api):
         "SYSTEM_PULLREQUEST_PULLREQUESTID": "7",
         "SYSTEM_ACCESSTOKEN": AZ_TOKEN,
         "AGENT_TEMPDIRECTORY": str(tmp_path / "agent-tmp"),
+        "PROMOTE_HTTP_DEADLINE": "4",
+    }
+
+
+@pytest.fixture
+def gitlab_env(fake_api):
+    """GitLab CI variables of a merge request pipeline pointing the API at the fake server."""
+    return {
+        "GITLAB_CI": "true",
+        "CI_API_V4_URL": fake_api.base_url + "/api/v4",
+        "CI_PROJECT_ID": "42",
+        "CI_PIPELINE_ID": "9001",
+        "CI_PIPELINE_SOURCE": "merge_request_event",
+        "CI_MERGE_REQUEST_IID": "7",
+        "CI_COMMIT_SHA": "b" * 40,
+        "CI_JOB_TOKEN": GL_JOB_TOKEN,
+        "PROMOTE_GITLAB_TOKEN": GL_TOKEN,
         "PROMOTE_HTTP_DEADLINE": "4",
     }
