@@ -386,3 +386,35 @@ def paired_rows(
             f"one row per key (filter to one snapshot)"
         )
     return ids, labels, scores
+
+
+def row_groups(
+    pred_df: "DataFrame", group_cols: Sequence[str], id_col: str = DEFAULT_ID_COLUMN
+) -> dict[str, np.ndarray]:
+    """The group of every row by each subgroup column, ordered by id as :func:`paired_rows`.
+
+    Group values are those of :func:`metrics` (strings, a null is ``"(missing)"``), so they
+    match the keys of ``EvalResult.subgroup_metrics``; the gate's fairness rules bootstrap
+    over them. Subgroup columns are gold columns (never PHI).
+
+    Returns:
+        ``{column: array of group labels}``, aligned with the arrays of :func:`paired_rows`.
+    """
+    from pyspark.sql import functions as F
+
+    group_cols = list(group_cols)
+    if not group_cols:
+        return {}
+    _check_columns(pred_df, [id_col, *group_cols])
+    gcols = [f"_g{i}" for i in range(len(group_cols))]
+    small = pred_df.select(
+        F.col(id_col).cast("string").alias("id"),
+        *[F.coalesce(F.col(c).cast("string"), F.lit(MISSING_GROUP)).alias(g) for c, g in zip(group_cols, gcols)],
+    ).orderBy("id")
+    try:
+        table = small.toArrow()
+        columns = {c: table.column(g).to_pylist() for c, g in zip(group_cols, gcols)}
+    except (AttributeError, ImportError):  # older PySpark without toArrow
+        rows = small.collect()
+        columns = {c: [r[g] for r in rows] for c, g in zip(group_cols, gcols)}
+    return {c: np.asarray(values, dtype=str) for c, values in columns.items()}

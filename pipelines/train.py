@@ -539,6 +539,36 @@ def evaluate_model(
         (EvalResult, (ids, labels, scores) ordered by key) for the gate. The key and label
         default to the project's ``data.key_column`` and ``data.label_column``.
     """
+    result, paired, _ = _evaluate(model, gold_df, settings, key_col, label_col, with_groups=False)
+    return result, paired
+
+
+def evaluate_model_with_groups(
+    model: "PipelineModel",
+    gold_df: "DataFrame",
+    settings: "Settings",
+    *,
+    key_col: str | None = None,
+    label_col: str | None = None,
+) -> tuple[ev.EvalResult, tuple[list[str], np.ndarray, np.ndarray], dict[str, np.ndarray]]:
+    """:func:`evaluate_model`, plus the group of every row by each subgroup column.
+
+    Returns:
+        (EvalResult, (ids, labels, scores), {subgroup column: group per row}), every array
+        ordered by key; the gate's fairness rules bootstrap over the groups.
+    """
+    return _evaluate(model, gold_df, settings, key_col, label_col, with_groups=True)
+
+
+def _evaluate(
+    model: "PipelineModel",
+    gold_df: "DataFrame",
+    settings: "Settings",
+    key_col: str | None,
+    label_col: str | None,
+    *,
+    with_groups: bool,
+) -> tuple[ev.EvalResult, tuple[list[str], np.ndarray, np.ndarray], dict[str, np.ndarray]]:
     from pyspark import StorageLevel
 
     t = settings.training
@@ -553,9 +583,10 @@ def evaluate_model(
     try:
         result = _measure(scored, settings, label_col, subgroups, key_col)
         paired = ev.paired_rows(scored, label_col, SCORE_COLUMN, key_col)
+        groups = ev.row_groups(scored, subgroups, key_col) if with_groups else {}
     finally:
         scored.unpersist()
-    return result, paired
+    return result, paired, groups
 
 
 # --------------------------------------------------------------------------- tracking edge

@@ -668,3 +668,210 @@ def bootstrap_interval(
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(finite, [alpha, 1.0 - alpha])
     return float(low), float(high)
+
+
+# --------------------------------------------------------------------------- bootstrap per group
+
+
+_GROUP_BLOCK = 65_536  # weights per block of group_bootstrap (512 KB of float64)
+
+
+@dataclass(frozen=True)
+class GroupBootstrap:
+    """One metric per group of one subgroup column, for one or more models, on the same resamples.
+
+    Attributes:
+        metric: the metric.
+        groups: the groups, in the order of the columns of every array below.
+        sizes: rows per group.
+        point: model -> the metric per group on all of the group's rows, shape ``(G,)``.
+        values: model -> the metric per resample and group, shape ``(resamples, G)``. Every
+            model was evaluated on the same drawn rows (a paired bootstrap within each group).
+        confidence: the two-sided level used by :meth:`interval`.
+        resamples: number of resamples.
+        seed: seed of the resampling.
+    """
+
+    metric: str
+    groups: tuple[str, ...]
+    sizes: tuple[int, ...]
+    point: dict[str, np.ndarray]
+    values: dict[str, np.ndarray]
+    confidence: float
+    resamples: int
+    seed: int
+
+    def interval(self, draws: np.ndarray) -> tuple[float, float]:
+        """The central percentile interval (at :attr:`confidence`) of any statistic of the resamples.
+
+        Args:
+            draws: one value per resample (e.g. a difference of two columns of :attr:`values`);
+                NaN values are left out.
+
+        Returns:
+            ``(lower, upper)``; ``(nan, nan)`` when no resample gave a finite value.
+        """
+        return percentile_interval(draws, self.confidence)
+
+
+def percentile_interval(draws: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The ``(1-c)/2`` and ``(1+c)/2`` percentiles of the finite values of ``draws``, as :func:`paired_bootstrap`.
+
+    Args:
+        draws: bootstrap values.
+        confidence: two-sided level in (0, 1).
+
+    Returns:
+        ``(lower, upper)``; ``(nan, nan)`` when there is no finite value.
+    """
+    values = np.asarray(draws, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return float("nan"), float("nan")
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(finite, [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
+def group_bootstrap(
+    metric: str,
+    labels: np.ndarray,
+    groups: np.ndarray,
+    scores: dict[str, np.ndarray],
+    *,
+    only: tuple[str, ...] | list[str] | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> GroupBootstrap:
+    """Bootstrap ``metric`` in every group of one subgroup column, paired across models.
+
+    The resampling of :func:`paired_bootstrap`, one level finer: each resample draws, with
+    replacement and independently per group, as many positives from the group's positives and
+    as many negatives from its negatives as the group holds, so every group keeps its size and
+    both classes in every resample. All models are evaluated on the same drawn rows (count
+    vectors through :func:`batch_metric`; no rows are copied, one sort per group and model).
+    Deterministic for the same inputs and ``seed``.
+
+    Args:
+        metric: a key of :data:`METRICS`.
+        labels: 0/1 labels (n,).
+        groups: the group of each row (n,); compared as strings.
+        scores: model name -> scores (n,), the same rows in the same order.
+        only: the groups to bootstrap (default: every group present), in this order.
+        resamples: number of resamples (>= 1).
+        seed: seed of the resampling.
+        confidence: two-sided level in (0, 1), kept for :meth:`GroupBootstrap.interval`.
+
+    Returns:
+        A :class:`GroupBootstrap`.
+
+    Raises:
+        KeyError: for a metric with no numpy implementation here.
+        ValueError: on bad input: lengths, labels, NaN scores, a group with no rows or with
+            one class only, bad ``resamples``/``confidence``, no model.
+    """
+    if metric not in METRICS:
+        raise KeyError(metric)
+    if resamples < 1:
+        raise ValueError("resamples must be at least 1")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError("confidence must be between 0 and 1")
+    if not scores:
+        raise ValueError("no model scores to bootstrap")
+    y = np.asarray(labels)
+    g = np.asarray(groups)
+    if g.dtype.kind != "U":
+        g = g.astype(str)
+    models = tuple(scores)
+    arrays = {m: np.asarray(scores[m], dtype=np.float64) for m in models}
+    for m, s in arrays.items():
+        if s.shape != y.shape or g.shape != y.shape:
+            raise ValueError(f"labels, groups and scores of {m!r} differ in length")
+    names, inverse = np.unique(g, return_inverse=True)
+    code = {str(name): i for i, name in enumerate(names)}
+    wanted = tuple(str(x) for x in (names if only is None else only))
+
+    # per group: (n_pos, n_neg, per model (column permutation or None, batched metric)). The
+    # counts are drawn over the group's rows in the first model's order (positives first, then
+    # negatives, each by score, as paired_bootstrap); every other model sees the same counts
+    # permuted into its own order, so that each model's AUC reads its rows as contiguous slices
+    blocks: list[tuple[int, int, list[tuple[np.ndarray | None, BatchMetric]]]] = []
+    for grp in wanted:
+        if grp not in code:
+            raise ValueError(f"group {grp!r} has no rows")
+        idx = np.flatnonzero(inverse == code[grp])
+        yy = y[idx]
+        n_pos = int((yy == 1).sum())
+        n_neg = int(idx.size - n_pos)
+        if n_pos == 0 or n_neg == 0:
+            raise ValueError(f"group {grp!r} needs both classes for a bootstrap")
+        base = None
+        per_model: list[tuple[np.ndarray | None, BatchMetric]] = []
+        for m in models:
+            local = np.lexsort((arrays[m][idx], yy == 0))
+            if base is None:
+                base, perm = local, None
+            else:
+                # position in the base order of each row of this model's order
+                perm = np.argsort(base, kind="stable")[local]
+            per_model.append((perm, batch_metric(metric, yy[local], arrays[m][idx][local])))
+        blocks.append((n_pos, n_neg, per_model))
+
+    point = {m: np.array([fns[k][1](np.ones((1, p + q)))[0] for p, q, fns in blocks]) for k, m in enumerate(models)}
+    values = {m: np.empty((resamples, len(blocks))) for m in models}
+    rng = np.random.default_rng(seed)
+    for j, (n_pos, n_neg, per_model) in enumerate(blocks):
+        # one group at a time, in blocks of half a megabyte: the weights stay in cache
+        step = max(1, min(resamples, _GROUP_BLOCK // (n_pos + n_neg)))
+        for start in range(0, resamples, step):
+            rows = min(step, resamples - start)
+            weights = np.hstack((_counts(rng, n_pos, rows), _counts(rng, n_neg, rows)))
+            for m, (perm, fn) in zip(models, per_model):
+                values[m][start : start + rows, j] = fn(weights if perm is None else np.take(weights, perm, axis=1))
+    return GroupBootstrap(
+        metric=metric,
+        groups=wanted,
+        sizes=tuple(p + q for p, q, _ in blocks),
+        point=point,
+        values=values,
+        confidence=confidence,
+        resamples=resamples,
+        seed=seed,
+    )
+
+
+def simultaneous_lower_bounds(draws: np.ndarray, point: np.ndarray, confidence: float) -> np.ndarray:
+    """Lower confidence bounds that hold for all ``K`` statistics at once (bootstrap max-t).
+
+    With ``K`` groups (or pairs of groups) a bound at ``confidence`` for each one clears a
+    limit by chance far more often than ``(1 - confidence) / 2`` for *some* of them. The max-t
+    method widens every bound by one common factor ``c``: the ``confidence`` quantile, over the
+    resamples, of ``max_k (draws[b, k] - point[k]) / se[k]`` (``se``: the bootstrap standard
+    errors), and returns ``point - c * se``. All ``K`` bounds then hold together with about
+    ``(1 + confidence) / 2`` probability, whatever the correlation between the statistics; for
+    ``K = 1`` this is the one-sided bound at the same level (about ``point - 1.96 se`` at 0.95
+    for a normal statistic).
+
+    Args:
+        draws: bootstrap values, shape ``(B, K)``; rows with a NaN are left out.
+        point: the statistics on all rows, shape ``(K,)``.
+        confidence: two-sided level in (0, 1); the bounds are one-sided at ``(1 + confidence) / 2``.
+
+    Returns:
+        ``(K,)`` lower bounds; NaN when fewer than two finite resamples remain. A statistic
+        whose resamples do not vary (``se`` 0) has its point estimate as its bound.
+    """
+    values = np.asarray(draws, dtype=np.float64)
+    centre = np.asarray(point, dtype=np.float64)
+    if values.ndim != 2 or values.shape[1] != centre.shape[0]:
+        raise ValueError("draws must have shape (resamples, K) and point shape (K,)")
+    keep = np.isfinite(values).all(axis=1)
+    values = values[keep]
+    if values.shape[0] < 2:
+        return np.full(centre.shape, np.nan)
+    se = values.std(axis=0, ddof=1)
+    scale = np.where(se > 0, se, 1.0)
+    t = np.where(se > 0, (values - centre) / scale, 0.0).max(axis=1)
+    c = float(np.quantile(t, (1.0 + confidence) / 2.0))
+    return centre - max(c, 0.0) * se
