@@ -8,18 +8,24 @@ Two checks, both on every features build:
 
 The value check is one Spark aggregation over the table's text columns (Parquet reads
 only those columns).
+
+The same guard also reads for the scan of what a run produced (``promoter.app.steps.phi``):
+:func:`bronze_index` builds the salted digests of every distinct bronze PHI value, and
+:func:`scan_delta_table` reads a prediction table's text columns in Arrow batches; the matching
+itself is pure (``promoter.core.phi``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from promoter.errors import DataContractError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
     from promoter.config import Settings
+    from promoter.core.phi import Finding, PhiIndex
 
 # Java regular expressions (Spark's rlike); each finds the pattern anywhere in a value. Each is
 # guarded by a cheap substring test every match needs, so most values never reach the regex.
@@ -86,3 +92,121 @@ def check(df: "DataFrame", settings: "Settings", where: str = "table") -> None:
     problems = findings(df, [*data.phi_columns, data.id_column])
     if problems:
         raise DataContractError(f"PHI guard: {where} holds PHI; nothing was published:\n  " + "\n  ".join(problems))
+
+
+# --------------------------------------------------------------------------- the run's outputs
+#
+# The scan of what a run produced (promoter.app.steps.phi) matches strings against the bronze PHI
+# values; the matching is pure (promoter.core.phi), the reading is here: bronze through Spark,
+# the Delta prediction tables through deltalake/Arrow, in batches.
+
+# a bronze PHI column whose every value is one word of letters (a first or a last name)
+_ONE_WORD = r"^\p{L}+$"
+TABLE_BATCH_ROWS = 65_536
+
+
+def phi_columns_of(settings: "Settings", table: str, columns: list[str]) -> list[str]:
+    """The columns of bronze ``table`` that are PHI: ``data.phi_columns``, the id column, and
+    the event table's id column (case-insensitive; in the table's own spelling)."""
+    data = settings.project.data
+    names = {c.lower() for c in data.phi_columns} | {data.id_column.lower()}
+    if data.events is not None and table == data.events.table and data.events.id_column:
+        names.add(data.events.id_column.lower())
+    return [c for c in columns if c.lower() in names]
+
+
+def bronze_index(spark: "SparkSession", settings: "Settings", salt: bytes) -> "PhiIndex":
+    """The salted digests of every distinct value of the bronze PHI columns (``core.phi``).
+
+    Each source table (``lake.source_tables``) is read with Spark; only its PHI columns, one
+    ``distinct`` per column streamed to the driver partition by partition, so the driver holds
+    one partition of values at a time plus the digests (about 10 bytes per distinct value).
+    Columns whose values are single words (first and last names) are indexed as the pairs one
+    row gives (``first_name + last_name``, both orders), since a lone name is a common word.
+
+    Args:
+        spark: the session.
+        settings: the loaded settings (sources, ``data.phi_columns``, the id columns).
+        salt: random bytes for this scan (never stored).
+
+    Returns:
+        The index; its ``description`` says how many values and how much memory.
+    """
+    from itertools import permutations
+
+    from pyspark.sql import functions as F
+
+    from pipelines import lake
+    from promoter.core.phi import PhiIndexBuilder
+
+    data = settings.project.data
+    builder = PhiIndexBuilder(salt, [*data.phi_columns, data.id_column])
+    for name, source in lake.source_tables(settings).items():
+        try:
+            df = lake.read_table(spark, name, source)
+        except DataContractError:
+            continue  # a table the project does not have (e.g. no claims): nothing to index
+        cols = phi_columns_of(settings, name, df.columns)
+        if not cols:
+            continue
+        typed = dict(df.dtypes)
+        text_cols = [c for c in cols if typed[c] == "string"]
+        one_word: list[str] = []
+        if text_cols:
+            row = df.agg(
+                *[
+                    F.min(F.when(F.col(f"`{c}`").isNull(), True).otherwise(F.col(f"`{c}`").rlike(_ONE_WORD))).alias(
+                        f"w{i}"
+                    )
+                    for i, c in enumerate(text_cols)
+                ]
+            ).first()
+            one_word = [c for i, c in enumerate(text_cols) if row is not None and row[f"w{i}"]]
+        for c in cols:
+            values = df.select(F.col(f"`{c}`").cast("string").alias("v")).where(F.col("v").isNotNull()).distinct()
+            for r in values.toLocalIterator():
+                builder.add(c, r["v"])
+        for a, b in permutations(one_word, 2):
+            both = F.col(f"`{a}`").isNotNull() & F.col(f"`{b}`").isNotNull()
+            pair = df.where(both).select(F.concat_ws(" ", F.col(f"`{a}`"), F.col(f"`{b}`")).alias("v"))
+            for r in pair.distinct().toLocalIterator():
+                builder.add(f"{a} + {b}", r["v"])
+    return builder.build()
+
+
+def scan_delta_table(
+    index: "PhiIndex", location: str, name: str, partition: tuple[str, str] | None = None
+) -> list["Finding"] | None:
+    """Scan one Delta table's column names and text values (``None`` when there is no table).
+
+    Args:
+        index: the bronze PHI index.
+        location: the table's folder.
+        name: how findings name it (``table predictions column note row 3``).
+        partition: ``(column, value)`` to scan one partition only (e.g. the day just written).
+    """
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    from promoter.core import phi as core_phi
+
+    if not DeltaTable.is_deltatable(location):
+        return None
+    table = DeltaTable(location)
+    dataset = table.to_pyarrow_dataset(partitions=[(partition[0], "=", partition[1])] if partition else None)
+    schema = dataset.schema
+    found = core_phi.scan_names(index, schema.names, f"table {name}")
+    text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    per_column: dict[str, list[Any]] = {c: [] for c in text}
+    row = 0
+    if text:
+        for batch in dataset.to_batches(columns=text, batch_size=TABLE_BATCH_ROWS):
+            for c in text:
+                values = batch.column(c).to_pylist()
+                per_column[c] += core_phi.scan_cells(
+                    index, ((row + i + 1, v) for i, v in enumerate(values)), f"table {name} column {c}"
+                )
+            row += batch.num_rows
+    for c in text:
+        found += core_phi.cap(per_column[c], f"table {name} column {c}")
+    return found

@@ -158,6 +158,7 @@ def train_and_register(
     seed: int | None = None,
     fit: Any = None,
     trainer: str | None = None,
+    before_register: Any = None,
 ) -> TrainResult:
     """Train, log and register a candidate in the environment's model, at most once per content key.
 
@@ -180,6 +181,9 @@ def train_and_register(
         seed: search seed override (default ``training.seed``).
         fit: the project's trainer (``pipelines.api``); the shipped one when ``None``.
         trainer: its ``module:function`` name (logged with the run).
+        before_register: called as ``before_register(run_id, model_uri)`` after the run logged
+            its model and artifacts and before the version is registered (also for a resumed
+            run); it raises to stop the registration (the PHI scan does).
 
     Raises:
         PromoteError: when settings and lineage disagree on the environment; LockTimeout/LockLost.
@@ -213,6 +217,8 @@ def train_and_register(
                         else {}
                     ),
                 }
+                if before_register is not None:
+                    before_register(run_id, model_uri)
                 version = registry.register(run_id, model_uri, model_name, tags, description=description)
                 return _from_summary(model_name, version, run_id, key, summary, reused=False, resumed=True)
         run_name = f"train-{env}-{(lineage.commit or 'local')[:8]}"
@@ -237,6 +243,8 @@ def train_and_register(
             )
             run_id = run.run_id
         held.check()
+        if before_register is not None:
+            before_register(run_id, model_uri)
         tags = {**lineage.tags(), EVAL_ROWS_TAG: out.evaluation_ids_sha256}
         version = registry.register(run_id, model_uri, model_name, tags, description=description)
     return TrainResult(

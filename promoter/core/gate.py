@@ -11,12 +11,36 @@ failure, so a CI log shows all reasons at once:
 * ``improvement.absolute`` / ``improvement.relative``: the candidate's primary metric beats
   the champion's by the policy's margins (respecting ``direction``).
 * ``significance``: paired bootstrap over the evaluation rows; the lower confidence bound of
-  the improvement must clear ``min_absolute_improvement``. When it is the only rule that
-  fails, ``marginal: approval`` gives ``NEEDS_APPROVAL`` instead of ``FAIL``.
+  the improvement must clear ``min_absolute_improvement``. When it fails only because of
+  that bound, ``marginal: approval`` gives ``NEEDS_APPROVAL`` instead of ``FAIL``.
 * ``fairness.gap.<subgroup>`` / ``fairness.regression.<subgroup>``: the candidate's spread of
-  the fairness metric across groups with at least ``min_group_size`` rows, and no group worse
-  than the champion's same group by more than ``max_regression``.
-* ``phi``: no PHI column may have reached features, signature or outputs.
+  the fairness metric across groups with at least ``min_group_size`` rows (gap: best minus
+  worst group, at most ``max_gap``), and no group worse than under the champion by more than
+  ``max_regression``. Both are judged on bootstrap intervals over the evaluation rows, with the
+  significance rule's ``resamples``, ``seed`` and ``confidence``: each resample draws, in every
+  group of the column, as many positives and negatives from the group's own as it holds
+  (:func:`promoter.core.stats.group_bootstrap`), and candidate and champion are measured on
+  the same drawn rows. A rule FAILs only when the whole interval is over its limit, PASSes
+  when the whole interval is within it, and is *undecided* (``NEEDS_APPROVAL``: a person must
+  decide) when the interval straddles it. Gap interval: its lower end is the lower bound of
+  (best minus worst group of the point estimates) that holds for every ordered pair of groups
+  at once (bootstrap max-t, :func:`promoter.core.stats.simultaneous_lower_bounds`), so
+  picking the widest pair after the fact does not turn noise into a FAIL; its upper end is
+  the upper bound of the per-resample spread (max minus min over the eligible groups,
+  whichever they are), so it cannot pass while another pair could be wider. Regression: per
+  group, the paired bootstrap of how much worse the candidate is than the champion
+  (direction aware); FAIL when some group's lower bound (again holding for all the column's
+  groups at once) is over ``max_regression``, PASS when every group's upper bound (at the
+  plain level: all must hold, so no widening is needed) is within it. Without per-row groups
+  (``ModelEvaluation.row_groups``; old records, callers without them), without per-row
+  scores or for a metric with no bootstrap here, both rules fall back to the point
+  estimates and say so (``point estimate: per-row groups not available``).
+* ``phi``: the PHI scan (``promoter.core.phi``) found no bronze PHI value or PHI column in what
+  the run produced (signature, input example, artifacts, tables, log lines).
+
+Status: any rule that failed outright gives ``FAIL``; otherwise any undecided rule (or a
+marginal significance under ``marginal: approval``) gives ``NEEDS_APPROVAL``; otherwise
+``PASS``.
 
 First version (no champion): floors, ceilings, fairness gap and PHI only. A value exactly at
 a limit passes. ``mode: dry_run`` gives the real verdict but never blocks; ``mode: disabled``
@@ -81,6 +105,10 @@ class ModelEvaluation:
         scores: per-row scores (probabilities), aligned with ``labels`` and ``ids``.
         labels: per-row 0/1 labels.
         ids: per-row ids; candidate and champion must list the same ids in the same order.
+        row_groups: subgroup column -> the group of each row (aligned with ``labels``, compared
+            as strings, the keys of ``subgroup_metrics``). With them the fairness rules judge
+            bootstrap intervals; without them (old records, callers without per-row data) the
+            point estimates.
     """
 
     version: int | None
@@ -89,6 +117,7 @@ class ModelEvaluation:
     scores: np.ndarray | None = None
     labels: np.ndarray | None = None
     ids: Sequence[str] | None = None
+    row_groups: Mapping[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         if self.scores is not None:
@@ -97,14 +126,20 @@ class ModelEvaluation:
             object.__setattr__(self, "labels", np.asarray(self.labels))
         if self.ids is not None:
             object.__setattr__(self, "ids", tuple(str(i) for i in self.ids))
+        if self.row_groups is not None:
+            object.__setattr__(
+                self, "row_groups", {str(col): np.asarray(values) for col, values in self.row_groups.items()}
+            )
         lengths = {
             name: len(value)
             for name, value in (("scores", self.scores), ("labels", self.labels), ("ids", self.ids))
             if value is not None
         }
+        for col, values in (self.row_groups or {}).items():
+            lengths[f"row_groups[{col!r}]"] = len(values)
         if len(set(lengths.values())) > 1:
             raise ValueError(
-                "evaluation of version {}: scores, labels and ids differ in length ({})".format(
+                "evaluation of version {}: scores, labels, ids and row groups differ in length ({})".format(
                     self.version, ", ".join(f"{k}={v}" for k, v in lengths.items())
                 )
             )
@@ -120,23 +155,45 @@ class ModelEvaluation:
 
 @dataclass(frozen=True)
 class Reason:
-    """The outcome of one rule."""
+    """The outcome of one rule.
+
+    Attributes:
+        rule: the rule's name, e.g. ``fairness.gap.region``.
+        passed: whether it passed.
+        observed: the value judged (a point estimate where an interval was judged).
+        limit: the policy's limit.
+        message: one line for people.
+        undecided: ``True`` when the rule did not pass because the data cannot tell (a bootstrap
+            interval straddles the limit): it asks for a person (``NEEDS_APPROVAL``), not ``FAIL``.
+        interval: the bootstrap interval the rule judged, when it judged one.
+    """
 
     rule: str
     passed: bool
     observed: Any
     limit: Any
     message: str
+    undecided: bool = False
+    interval: tuple[float, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"rule", "passed", "observed", "limit", "message"}``, JSON-safe."""
-        return {
+        """``{"rule", "passed", "observed", "limit", "message"}``, JSON-safe.
+
+        ``"undecided": true`` and ``"interval": [low, high]`` are added only when set, so
+        records of rules without them keep their old shape.
+        """
+        out = {
             "rule": self.rule,
             "passed": self.passed,
             "observed": _jsonable(self.observed),
             "limit": _jsonable(self.limit),
             "message": self.message,
         }
+        if self.undecided:
+            out["undecided"] = True
+        if self.interval is not None:
+            out["interval"] = _jsonable(list(self.interval))
+        return out
 
 
 @dataclass(frozen=True)
@@ -195,16 +252,27 @@ class Verdict:
 
     @property
     def failed(self) -> tuple[Reason, ...]:
-        """The reasons whose rule did not pass."""
+        """The reasons whose rule did not pass (including the undecided ones)."""
         return tuple(r for r in self.reasons if not r.passed)
 
     def summary(self) -> str:
-        """One line, e.g. ``FAIL (enforce): 2 of 9 rules failed: floor.roc_auc, significance``."""
-        failed = self.failed
+        """One line, e.g. ``FAIL (enforce): 2 of 9 rules failed: floor.roc_auc, significance``.
+
+        Rules the data could not decide are named apart: ``NEEDS_APPROVAL (enforce): 1 of 9
+        rules undecided: fairness.gap.region``.
+        """
+        hard = [r.rule for r in self.failed if not r.undecided]
+        undecided = [r.rule for r in self.failed if r.undecided]
         head = f"{self.status} ({self.mode})"
-        if not failed:
-            return f"{head}: all {len(self.reasons)} rules passed"
-        return f"{head}: {len(failed)} of {len(self.reasons)} rules failed: " + ", ".join(r.rule for r in failed)
+        total = len(self.reasons)
+        if not hard and not undecided:
+            return f"{head}: all {total} rules passed"
+        parts = []
+        if hard:
+            parts.append(f"{len(hard)} of {total} rules failed: " + ", ".join(hard))
+        if undecided:
+            parts.append(f"{len(undecided)} of {total} rules undecided: " + ", ".join(undecided))
+        return f"{head}: " + "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         """The whole verdict as JSON-safe data (NaN and infinities become ``None``)."""
@@ -304,6 +372,7 @@ def decide(
     champion: ModelEvaluation | None,
     *,
     phi_found: list[str] | None = None,
+    phi_scanned: str | None = None,
 ) -> Verdict:
     """Decide whether ``candidate`` may replace ``champion``.
 
@@ -312,9 +381,11 @@ def decide(
         candidate: the candidate measured on this run's evaluation rows.
         champion: the current champion measured on the same rows by the same code, or ``None``
             when the environment has no champion yet (first version).
-        phi_found: PHI column names the scan found in features, signature or outputs; ``[]``
-            when the scan ran and found none. ``None`` means the scan did not run, which fails
-            the ``phi`` rule when ``policy.phi_check`` is on.
+        phi_found: the PHI scan's findings, one line each naming where and what, never the
+            value (``artifact data/report.md line 12: value of PHI column ssn``); ``[]`` when
+            the scan ran and found none. ``None`` means the scan did not run, which fails the
+            ``phi`` rule when ``policy.phi_check`` is on.
+        phi_scanned: what the scan looked at (``ScanSummary.text()``), for the rule's message.
 
     Returns:
         A :class:`Verdict` with one reason per evaluated rule.
@@ -339,6 +410,7 @@ def decide(
     reasons: list[Reason] = []
     reasons += _limits(policy, candidate)
     marginal = False
+    aligned = False
     bootstrap: BootstrapResult | None = None
     if champion is not None:
         rows_reason, aligned = _alignment(candidate, champion)
@@ -349,14 +421,17 @@ def decide(
         reasons.append(sig_reason)
         # "marginal": the point estimate clears the margins but the bootstrap bound does not
         marginal = computed and not sig_reason.passed and all(r.passed for r in improvement)
-    fairness_reasons, fairness_rows = _fairness(policy, candidate, champion)
+    fairness_reasons, fairness_rows = _fairness(policy, candidate, champion, aligned)
     reasons += fairness_reasons
-    reasons.append(_phi(policy, phi_found))
+    reasons.append(_phi(policy, phi_found, phi_scanned))
 
+    # any hard failure -> FAIL; else anything the data cannot tell (an undecided rule, or a
+    # marginal significance under "marginal: approval") -> NEEDS_APPROVAL; else PASS
     failed = [r for r in reasons if not r.passed]
+    marginal_ok = marginal and policy.marginal == "approval"
     if not failed:
         status: Status = PASS
-    elif marginal and len(failed) == 1 and failed[0].rule == "significance" and policy.marginal == "approval":
+    elif all(r.undecided or (marginal_ok and r.rule == "significance") for r in failed):
         status = NEEDS_APPROVAL
     else:
         status = FAIL
@@ -602,7 +677,7 @@ def _significance(
 
 
 def _fairness(
-    policy: GatePolicy, candidate: ModelEvaluation, champion: ModelEvaluation | None
+    policy: GatePolicy, candidate: ModelEvaluation, champion: ModelEvaluation | None, aligned: bool = False
 ) -> tuple[list[Reason], list[FairnessRow]]:
     rule_cfg = policy.fairness
     metric = rule_cfg.metric
@@ -624,6 +699,7 @@ def _fairness(
             continue
 
         eligible: dict[str, float] = {}
+        sizes: dict[str, int] = {}
         undefined: list[str] = []
         no_count: list[str] = []
         for group in sorted(groups, key=str):
@@ -642,6 +718,7 @@ def _fairness(
                     undefined.append(f"{group} (n={n})")
                 else:
                     eligible[str(group)] = value
+                    sizes[str(group)] = n
             diff = None if value is None or champ_value is None else value - champ_value
             rows.append(FairnessRow(column, str(group), n, value, champ_value, diff, is_eligible))
 
@@ -658,6 +735,10 @@ def _fairness(
                 reasons.append(Reason(reg_rule, False, None, rule_cfg.max_regression, msg))
             continue
 
+        # the bootstrap over the evaluation rows, when the per-row data allow it
+        paired = None if not check_regression else (champion if aligned else None)
+        boot, point_note = _group_bootstrap(policy, candidate, paired, column, sizes)
+
         if rule_cfg.max_gap is not None:
             if len(eligible) < 2:
                 reasons.append(
@@ -670,21 +751,7 @@ def _fairness(
                     )
                 )
             else:
-                hi = max(eligible, key=lambda g: eligible[g])
-                lo = min(eligible, key=lambda g: eligible[g])
-                gap = eligible[hi] - eligible[lo]
-                ok = gap <= rule_cfg.max_gap + TOLERANCE
-                reasons.append(
-                    Reason(
-                        gap_rule,
-                        ok,
-                        gap,
-                        rule_cfg.max_gap,
-                        f"{column}: candidate {metric} gap {gap:.4f} "
-                        f"({hi} {eligible[hi]:.4f} - {lo} {eligible[lo]:.4f}) "
-                        f"{'<=' if ok else '>'} {rule_cfg.max_gap}",
-                    )
-                )
+                reasons.append(_gap(policy, column, eligible, boot, point_note))
 
         if check_regression:
             limit = rule_cfg.max_regression
@@ -711,17 +778,12 @@ def _fairness(
                     )
                 )
                 continue
-            worst_group, worst = None, -math.inf
-            compared = 0
+            compared: dict[str, float] = {}  # group -> how much worse than under the champion
             for group, value in eligible.items():
                 champ_value = _value(champ_groups.get(group, {}), metric)
-                if champ_value is None:
-                    continue
-                compared += 1
-                worse = champ_value - value if direction == "maximize" else value - champ_value
-                if worse > worst:
-                    worst_group, worst = group, worse
-            if compared == 0:
+                if champ_value is not None:
+                    compared[group] = champ_value - value if direction == "maximize" else value - champ_value
+            if not compared:
                 reasons.append(
                     Reason(
                         reg_rule,
@@ -732,29 +794,247 @@ def _fairness(
                     )
                 )
                 continue
-            ok = worst <= limit + TOLERANCE
-            if worst <= 0:
-                msg = f"{column}: no group is worse than under the champion (largest change {worst:+.4f})"
-            else:
-                msg = (
-                    f"{column}: group {worst_group} is worse than under the champion by {worst:.4f} "
-                    f"{'<=' if ok else '>'} {limit}"
+            if boot is not None and "champion" not in boot.values:
+                note = (
+                    "the champion was not scored on the same rows"
+                    if not aligned
+                    else "per-row champion scores not available"
                 )
-            reasons.append(Reason(reg_rule, ok, worst, limit, msg))
+            else:
+                note = point_note
+            reasons.append(_regression(policy, column, compared, direction, boot, note))
     return reasons, rows
 
 
-def _phi(policy: GatePolicy, phi_found: list[str] | None) -> Reason:
-    if phi_found:
-        names = ", ".join(sorted(str(c) for c in phi_found))
-        return Reason(
-            "phi", False, sorted(str(c) for c in phi_found), [], f"PHI column(s) found outside bronze: {names}"
+def _group_bootstrap(
+    policy: GatePolicy,
+    candidate: ModelEvaluation,
+    champion: ModelEvaluation | None,
+    column: str,
+    sizes: Mapping[str, int],
+) -> tuple[stats.GroupBootstrap | None, str]:
+    """The per-group bootstrap of the fairness metric by ``column``, or ``None`` and why not.
+
+    ``champion`` (aligned with the candidate, or ``None``) joins the same resamples when given
+    with per-row scores. The resamples, seed and confidence are the significance rule's.
+    """
+    metric = policy.fairness.metric
+    sig = policy.significance
+    if not sizes:
+        return None, "no eligible group"
+    if candidate.row_groups is None or column not in candidate.row_groups:
+        return None, "per-row groups not available"
+    if candidate.scores is None or candidate.labels is None:
+        return None, "per-row scores not available"
+    if metric not in stats.METRICS:
+        return None, f"no bootstrap for metric {metric!r}"
+    labels = np.asarray(candidate.row_groups[column])
+    labels = labels if labels.dtype.kind == "U" else labels.astype(str)
+    present, counts = np.unique(labels, return_counts=True)
+    count = dict(zip((str(p) for p in present), (int(c) for c in counts)))
+    for group, n in sizes.items():
+        if count.get(group, 0) != n:
+            return None, f"per-row groups do not match the group counts ({group}: {count.get(group, 0)} rows, n={n})"
+    scores = {"candidate": candidate.scores}
+    if champion is not None and champion.scores is not None:
+        scores["champion"] = champion.scores
+    try:
+        boot = stats.group_bootstrap(
+            metric,
+            candidate.labels,
+            labels,
+            scores,
+            only=sorted(sizes),
+            resamples=sig.resamples,
+            seed=sig.seed,
+            confidence=sig.confidence,
         )
+    except ValueError as exc:
+        return None, f"no bootstrap ({exc})"
+    return boot, ""
+
+
+def _interval_text(policy: GatePolicy, low: float, high: float) -> str:
+    sig = policy.significance
+    return f"{sig.confidence:.0%} interval {low:.3f} to {high:.3f}"
+
+
+def _gap(
+    policy: GatePolicy,
+    column: str,
+    eligible: Mapping[str, float],
+    boot: stats.GroupBootstrap | None,
+    point_note: str,
+) -> Reason:
+    """``fairness.gap.<column>`` over two or more eligible groups."""
+    rule = f"fairness.gap.{column}"
+    metric = policy.fairness.metric
+    limit = policy.fairness.max_gap
+    hi = max(eligible, key=lambda g: eligible[g])
+    lo = min(eligible, key=lambda g: eligible[g])
+    gap = eligible[hi] - eligible[lo]
+    interval = None
+    if boot is not None:
+        values = boot.values["candidate"]
+        point = boot.point["candidate"]
+        at = {g: i for i, g in enumerate(boot.groups)}
+        # lower end: the bound of (best - worst group of the point estimates) that holds for
+        # every ordered pair of groups at once, so picking the widest pair after the fact does
+        # not make a gap out of noise; upper end: the upper bound of the spread (best minus
+        # worst, whichever they are) of each resample
+        pairs = [(i, j) for i in range(len(boot.groups)) for j in range(len(boot.groups)) if i != j]
+        first, second = (np.array(side) for side in zip(*pairs))
+        lows = stats.simultaneous_lower_bounds(
+            values[:, first] - values[:, second], point[first] - point[second], boot.confidence
+        )
+        low = float(lows[pairs.index((at[hi], at[lo]))])
+        _, high = boot.interval(np.nanmax(values, axis=1) - np.nanmin(values, axis=1))
+        low = max(low, 0.0)  # a gap is never negative
+        if math.isfinite(low) and math.isfinite(high):
+            interval = (low, high)
+        else:
+            point_note = "the bootstrap gave no finite interval"
+    if interval is None:
+        ok = gap <= limit + TOLERANCE
+        return Reason(
+            rule,
+            ok,
+            gap,
+            limit,
+            f"{column}: candidate {metric} gap {gap:.4f} ({hi} {eligible[hi]:.4f} - {lo} {eligible[lo]:.4f}) "
+            f"{'<=' if ok else '>'} {limit} (point estimate: {point_note})",
+        )
+    low, high = interval
+    head = (
+        f"{column}: candidate {metric} gap {gap:.3f} ({_interval_text(policy, low, high)}; "
+        f"{hi} {eligible[hi]:.3f} - {lo} {eligible[lo]:.3f})"
+    )
+    if low > limit + TOLERANCE:
+        return Reason(
+            rule, False, gap, limit, f"{head} is over {limit}: even the lower bound exceeds it", interval=interval
+        )
+    if high <= limit + TOLERANCE:
+        return Reason(rule, True, gap, limit, f"{head} is within {limit}", interval=interval)
+    if gap <= limit + TOLERANCE and policy.fairness.undecided_when == "estimate_over_limit":
+        return Reason(
+            rule,
+            True,
+            gap,
+            limit,
+            f"{head}: the estimate is within {limit}; the interval reaches past it (too few rows to show more)",
+            interval=interval,
+        )
+    return Reason(
+        rule, False, gap, limit, f"{head} straddles {limit}: a person must decide", undecided=True, interval=interval
+    )
+
+
+def _regression(
+    policy: GatePolicy,
+    column: str,
+    compared: Mapping[str, float],
+    direction: str,
+    boot: stats.GroupBootstrap | None,
+    point_note: str,
+) -> Reason:
+    """``fairness.regression.<column>``; ``compared``: group -> how much worse than under the champion."""
+    rule = f"fairness.regression.{column}"
+    limit = policy.fairness.max_regression
+    worst_group = max(compared, key=lambda g: compared[g])
+    worst = compared[worst_group]
+    bounds: dict[str, tuple[float, float]] = {}
+    if boot is not None and "champion" in boot.values:
+        at = {g: i for i, g in enumerate(boot.groups)}
+        cols = np.array([at[g] for g in compared])
+        sign = 1.0 if direction == "maximize" else -1.0
+        draws = sign * (boot.values["champion"][:, cols] - boot.values["candidate"][:, cols])
+        point = sign * (boot.point["champion"][cols] - boot.point["candidate"][cols])
+        # lower bounds that hold for all the column's groups at once (a FAIL must not come from
+        # the luckiest of many groups); upper bounds per group: PASS needs every one of them
+        lows = stats.simultaneous_lower_bounds(draws, point, boot.confidence)
+        for k, group in enumerate(compared):
+            high = boot.interval(draws[:, k])[1]
+            if not (math.isfinite(lows[k]) and math.isfinite(high)):
+                bounds = {}
+                point_note = "the bootstrap gave no finite interval"
+                break
+            bounds[group] = (float(lows[k]), high)
+    if not bounds:
+        ok = worst <= limit + TOLERANCE
+        if worst <= 0:
+            msg = f"{column}: no group is worse than under the champion (largest change {worst:+.4f})"
+        else:
+            msg = (
+                f"{column}: group {worst_group} is worse than under the champion by {worst:.4f} "
+                f"{'<=' if ok else '>'} {limit}"
+            )
+        return Reason(rule, ok, worst, limit, f"{msg} (point estimate: {point_note})")
+
+    # FAIL: the group whose lower bound is highest clears the limit; PASS: every upper bound is
+    # within it; otherwise the data cannot tell
+    by_low = max(bounds, key=lambda g: bounds[g][0])
+    by_high = max(bounds, key=lambda g: bounds[g][1])
+
+    def describe(group: str) -> str:
+        low, high = bounds[group]
+        return (
+            f"group {group} is worse than under the champion by {compared[group]:+.3f} "
+            f"({_interval_text(policy, low, high)})"
+        )
+
+    if bounds[by_low][0] > limit + TOLERANCE:
+        return Reason(
+            rule,
+            False,
+            compared[by_low],
+            limit,
+            f"{column}: {describe(by_low)}, over {limit}: even the lower bound exceeds it",
+            interval=bounds[by_low],
+        )
+    if bounds[by_high][1] <= limit + TOLERANCE:
+        return Reason(
+            rule,
+            True,
+            worst,
+            limit,
+            f"{column}: no group is worse than under the champion by more than {limit} "
+            f"(highest upper bound: {describe(by_high)})",
+            interval=bounds[by_high],
+        )
+    if worst <= limit + TOLERANCE and policy.fairness.undecided_when == "estimate_over_limit":
+        return Reason(
+            rule,
+            True,
+            worst,
+            limit,
+            f"{column}: no group's estimate is worse than under the champion by more than {limit}; "
+            f"the widest interval reaches past it (too few rows to show more): {describe(by_high)}",
+            interval=bounds[by_high],
+        )
+    by_high = (
+        max(compared, key=lambda g: compared[g]) if policy.fairness.undecided_when == "estimate_over_limit" else by_high
+    )
+    return Reason(
+        rule,
+        False,
+        compared[by_high],
+        limit,
+        f"{column}: {describe(by_high)} straddles {limit}: a person must decide",
+        undecided=True,
+        interval=bounds[by_high],
+    )
+
+
+def _phi(policy: GatePolicy, phi_found: list[str] | None, scanned: str | None = None) -> Reason:
+    what = f"scanned: {scanned}" if scanned else "scanned: (no summary given)"
+    if phi_found:
+        found = sorted(str(c) for c in phi_found)
+        return Reason("phi", False, found, [], f"PHI found outside bronze ({what}): " + ", ".join(found))
     if phi_found is None:
         if policy.phi_check:
             return Reason("phi", False, None, [], "the PHI scan did not run (no result given); the policy requires it")
         return Reason("phi", True, None, None, "PHI check disabled by policy")
-    return Reason("phi", True, [], [], "no PHI column found in features, signature or outputs")
+    return Reason("phi", True, [], [], f"{what}; no PHI found")
 
 
 def _comparison(candidate: ModelEvaluation, champion: ModelEvaluation | None) -> dict[str, dict[str, float | None]]:

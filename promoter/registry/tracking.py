@@ -174,3 +174,63 @@ def log_run_json(registry: "Registry", run_id: str, artifact: str, data: Any) ->
     """Add one JSON artifact to a run (finished runs too), e.g. the baseline profile of a version."""
     with mlflow_uris(registry.tracking_uri, registry.registry_uri):
         registry.client.log_text(run_id, json.dumps(data, sort_keys=True, default=str), artifact)
+
+
+def run_artifact_files(registry: "Registry", run_id: str) -> list[tuple[str, int | None]]:
+    """Every file a run logged, recursively: ``(path, size in bytes)`` (size ``None`` when unknown).
+
+    The model a run logs with ``log_spark_model`` is a logged model of its own in MLflow 3 (see
+    :func:`model_signature`); when an older store keeps it under the run, its folder is listed too.
+    """
+    out: list[tuple[str, int | None]] = []
+    pending: list[str | None] = [None]
+    while pending:
+        folder = pending.pop()
+        for info in registry.client.list_artifacts(run_id, folder):
+            if info.is_dir:
+                pending.append(info.path)
+            else:
+                out.append((info.path, info.file_size))
+    return sorted(out)
+
+
+def read_run_bytes(registry: "Registry", run_id: str, artifact: str) -> bytes:
+    """The bytes of one file a run logged.
+
+    Raises:
+        Exception: whatever MLflow raises when the run or file is missing.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="promote-artifact-") as tmp:
+        return Path(registry.client.download_artifacts(run_id, artifact, tmp)).read_bytes()
+
+
+def model_signature(registry: "Registry", model_uri: str) -> dict[str, Any]:
+    """The signature and input example of a logged or registered model.
+
+    Args:
+        registry: the adapter.
+        model_uri: ``models:/<name>/<version>``, a logged model's ``models:/m-...`` or ``runs:/<id>/model``.
+
+    Returns:
+        ``{"inputs": [names], "outputs": [names], "input_example": text or None}``; the input
+        example is the JSON file MLflow saved with the model, as text.
+    """
+    import tempfile
+
+    from mlflow.models import Model
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    with mlflow_uris(registry.tracking_uri, registry.registry_uri):
+        repo = get_artifact_repository(model_uri)  # models:/name/1, models:/m-..., runs:/<id>/model
+        with tempfile.TemporaryDirectory(prefix="promote-model-meta-") as tmp:
+            meta = Model.load(repo.download_artifacts("MLmodel", tmp))
+            sig = meta.signature
+            inputs = [] if sig is None or sig.inputs is None else list(sig.inputs.input_names())
+            outputs = [] if sig is None or sig.outputs is None else list(sig.outputs.input_names())
+            example = None
+            info = meta.saved_input_example_info or {}
+            if info.get("artifact_path"):
+                example = Path(repo.download_artifacts(str(info["artifact_path"]), tmp)).read_text()
+    return {"inputs": [str(c) for c in inputs], "outputs": [str(c) for c in outputs], "input_example": example}

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from promoter import errors
 from promoter.app.recording import decision_id
 from promoter.app.state import RunState, StepOutcome
 from promoter.app.steps.data import load_gold
 from promoter.core import tags
+
+
+def _scan_tables(state: RunState, res: Any, day: Any) -> None:
+    """The PHI scan of the day's partitions just written (and the log lines); exit 3 on a finding."""
+    from pipelines.score import PARTITION_COLUMN
+    from promoter.app.steps import phi
+
+    if not phi.enabled(state):
+        return
+    tables = {
+        name: str(path)
+        for name, path in (("predictions", res.predictions_path), ("outreach", getattr(res, "outreach_path", None)))
+        if path
+    }
+    scan = phi.scan_tables(state, tables, day, PARTITION_COLUMN)
+    state.progress(
+        f"      PHI scan of the tables written: {len(scan.findings)} finding(s); scanned {scan.summary.text()}"
+    )
+    phi.refuse(state, scan, f"the {day.isoformat()} tables hold PHI (no scoring record was written)")
 
 
 def score(state: RunState) -> StepOutcome:
@@ -32,6 +53,7 @@ def score(state: RunState) -> StepOutcome:
         scored_at=state.clock(),
     )
     state.result.scored_rows = res.rows
+    _scan_tables(state, res, day)
     rid = decision_id("scoring", state.model_name, champion, day.isoformat(), res.rows, gold.catalog.snapshot_id)
     state.recorder.record(
         "scoring",

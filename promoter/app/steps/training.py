@@ -1,4 +1,8 @@
-"""Step ``train``: tune, fit, evaluate on the held-out rows, register (or reuse by content key)."""
+"""Step ``train``: tune, fit, evaluate on the held-out rows, register (or reuse by content key).
+
+Before a new version is registered, the PHI scan (``promoter.app.steps.phi``) reads what the
+training run produced: signature, input example, logged files and the log lines so far.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from promoter.app.steps.data import load_gold
 
 def train(state: RunState) -> StepOutcome:
     """Train from this branch's code and register the candidate in the environment's model."""
+    from promoter.app.steps import phi
     from promoter.app.training import train_and_register
     from promoter.registry import Lineage
 
@@ -28,6 +33,7 @@ def train(state: RunState) -> StepOutcome:
         feature_columns=gold.feature_columns,
         fit=state.pipeline("train"),
         trainer=state.settings.project.pipelines.train,
+        before_register=(lambda run_id, uri: _scan_before_register(state, run_id, uri)) if phi.enabled(state) else None,
     )
     state.candidate = tr
     profiled = _profile_for_monitoring(state, tr)
@@ -54,6 +60,19 @@ def train(state: RunState) -> StepOutcome:
         f"{primary} {tr.metrics.get(primary, float('nan')):.4f}"
         + ("; profiled its training snapshot" if profiled else "")
     )
+
+
+def _scan_before_register(state: RunState, run_id: str, model_uri: str) -> None:
+    """The PHI scan of the training run before its model becomes a version (exit 3 on a finding)."""
+    from promoter.app.steps import phi
+
+    scan = phi.scan_run(state, run_id, model_uri)
+    state.progress(
+        f"      PHI scan before registration: {len(scan.findings)} finding(s); scanned {scan.summary.text()}"
+        if scan.findings
+        else f"      PHI scan before registration: no PHI found; scanned {scan.summary.text()}"
+    )
+    phi.refuse(state, scan, f"run {run_id[:8]} was not registered")
 
 
 def _profile_for_monitoring(state: RunState, tr: Any) -> bool:
