@@ -7,7 +7,8 @@ the one function that does (``promoter.app.champion.move_champion``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from promoter import config, errors
 from promoter.app.champion import move_champion
 from promoter.app.recording import Recorder, decision_id
 from promoter.app.state import utc_now
+from promoter.core import approvals as signoff
 from promoter.core import promotion as rules
 from promoter.core import tags
 
@@ -33,6 +35,7 @@ class Action:
     records: list[dict[str, Any]] = field(default_factory=list)
     champion_moved: bool = False
     waiting: bool = False
+    evidence_url: str | None = None
 
 
 def _context(
@@ -64,27 +67,32 @@ def approve(
     config_dir: str | Path,
     env: str,
     version: int,
-    by: str,
+    by: str | None = None,
     *,
     ticket: str | None = None,
     reason: str | None = None,
     clock: Callable[[], datetime] = utc_now,
+    environ: Mapping[str, str] | None = None,
 ) -> Action:
     """Record an approval bound to the newest gate decision for ``version``; move when the decision allows.
 
+    The approver is the identity the platform verified (:mod:`promoter.app.identity`); the
+    policy is the one recorded with the gate decision (roles, members, identity rule, ticket
+    rule), never the approvals section of the working tree here.
+
     Raises:
-        InvalidInput: no approver named, an approver the policy does not list, a FAIL or a
-            dry-run decision (nothing to approve). NotFound: no gate decision for that version.
+        InvalidInput: ``--by`` disagreeing with the verified identity; an unverified approval
+            where the recorded policy needs a verified one; an approver in no role; a missing or
+            malformed ticket where one is required; a FAIL or a dry-run decision.
+        NotFound: no gate decision for that version.
         PromoteError: the champion moved since the decision (re-run the release).
     """
-    if not by.strip():
-        raise errors.InvalidInput("--by must name the approver")
-    settings, registry, recorder = _context(config_dir, env, by, clock)
-    policy = settings.promotion.approval(env)
-    if policy.approvers and by not in policy.approvers:
-        raise errors.InvalidInput(
-            f"{by!r} may not approve in {env} (promotion.yml approvals.{env}.approvers: {', '.join(policy.approvers)})"
-        )
+    from promoter.app import identity, tickets
+
+    environ = os.environ if environ is None else environ
+    settings, registry, recorder = _context(config_dir, env, by or "unknown", clock)
+    who = identity.resolve(by, environ, registry)
+    recorder.actor = who.name
     model_name = recorder.model_name
     chain = recorder.chain()
     gates = [
@@ -94,10 +102,23 @@ def approve(
         raise errors.NotFound(f"no gate decision for {model_name} version {version}: run the release first")
     decision = gates[-1]
     champion_now = registry.get_alias(model_name, tags.CHAMPION)
-    outcome = rules.gate_outcome_of(decision, champion_now, default_required=policy.required)
+    outcome = rules.gate_outcome_of(decision, champion_now)
+    policy = outcome.policy
+    details = decision.details or {}
+    recorded_hash = details.get("approvals_policy_hash") or signoff.policy_hash(policy)
+    under = f"the policy recorded with decision {decision.record_id[:12]} (sha256 {recorded_hash[:12]})"
+    if policy.identity == signoff.VERIFIED and not who.verified:
+        raise errors.InvalidInput(f"{who.name!r} is not a verified identity: {identity.how_to_verify(env)}")
+    roles = signoff.roles_of(policy, who)
+    if policy.roles and not roles:
+        listing = "; ".join(f"{r.name}: {', '.join(r.members)}" for r in policy.roles)
+        raise errors.InvalidInput(f"{who.name!r} is in no role of approvals.{env} under {under} ({listing})")
+    ticket_policy = config.ChangeTicketPolicy.model_validate(details.get("change_ticket_policy") or {})
+    release_ticket = (details.get("ticket") or {}).get("id")
+    tickets.check(ticket_policy, ticket or release_ticket, env, "--ticket" if ticket else "the release")
     hold = rules.hold_state(chain) is not None
     approvers = rules.approvers_of(chain, decision.record_id)
-    ahead = rules.decide_promotion(outcome, [*approvers, by], hold=hold, champion_now=champion_now)
+    ahead = rules.decide_promotion(outcome, [*approvers, who], hold=hold, champion_now=champion_now)
     if ahead.action == rules.REFUSE:
         raise errors.InvalidInput(
             f"{model_name} version {version}: {ahead.reason} (decision {decision.record_id[:12]})"
@@ -110,19 +131,31 @@ def approve(
         raise errors.PromoteError(
             f"{ahead.reason}: re-run the release so the gate compares against the current champion"
         )
+    checked = tickets.verified(ticket_policy, env, tickets.Ticket(ticket, "--ticket"), environ) if ticket else None
     rec = recorder.record(
         "approval",
-        record_id=decision_id("approval", decision.record_id, by),
+        record_id=decision_id("approval", decision.record_id, who.provider, who.name),
         candidate_version=version,
         champion_version=decision.champion_version,
         decision_id=decision.record_id,
         verdict="APPROVED",
-        details={"ticket": ticket, "reason": reason},
+        details={
+            "ticket": ticket or release_ticket,
+            "ticket_check": checked.to_dict() if checked else None,
+            "reason": reason,
+            "identity": {"name": who.name, "provider": who.provider, "verified": who.verified},
+            "roles": roles,
+            "approvals_policy_hash": recorded_hash,
+        },
     )
     if ahead.action == rules.WAIT:
         return Action(
-            f"approval recorded ({ahead.have} of {ahead.needed}); waiting for more", [rec.to_dict()], waiting=True
+            f"approval by {who.name} ({', '.join(roles) or 'no role'}) recorded: {ahead.reason}",
+            [rec.to_dict()],
+            waiting=True,
+            evidence_url=_evidence(registry, settings, env, recorder, rec, version, decision.record_id),
         )
+    signed = signoff.sign_off(policy, signoff.counted_approvers(policy, [*approvers, who]))
     moved = move_champion(
         registry,
         settings,
@@ -131,13 +164,45 @@ def approve(
         decision=decision.record_id,
         approved=True,
         expected_current=champion_now,
-        actor=by,
+        actor=who.name,
+        extra={"sign_off": signed.to_dict(), "ticket": ticket or release_ticket},
     )
-    return Action(
-        f"approved by {', '.join(sorted({*approvers, by}))}: champion -> version {version}",
-        [rec.to_dict()],
-        champion_moved=moved,
-    )
+    url = _evidence(registry, settings, env, recorder, rec, version, decision.record_id)
+    return Action(f"approved: {ahead.reason}", [rec.to_dict()], champion_moved=moved, evidence_url=url)
+
+
+def _evidence(
+    registry: "Registry",
+    settings: "Settings",
+    env: str,
+    recorder: Recorder,
+    record: Any,
+    version: int,
+    decision: str | None,
+    restores: int | None = None,
+) -> str | None:
+    """Log the evidence pack of a prod approval or rollback; a pack that cannot be logged is a warning."""
+    from promoter.app import evidence
+
+    if env != settings.promotion.prod_environment:
+        return None
+    try:
+        pack = evidence.decision_pack(
+            registry,
+            settings,
+            env,
+            record,
+            recorder.chain(),
+            version=version,
+            decision_id=decision,
+            champion_after=registry.get_alias(recorder.model_name, tags.CHAMPION),
+            restores=restores,
+        )
+        run_id, url = evidence.log_pack(registry, settings, env, pack)
+        return url or f"runs:/{run_id}/evidence/evidence.html"
+    except Exception as exc:  # noqa: BLE001 - the decision is recorded; the pack documents it
+        recorder.warn(f"the evidence pack could not be logged: {type(exc).__name__}: {exc}")
+        return None
 
 
 def rollback_model(
@@ -196,11 +261,13 @@ def rollback_model(
         verdict="HOLD",
         details={"reason": f"rollback: {reason}"},
     )
+    url = _evidence(registry, settings, env, recorder, rec, target, None, restores=current)
     return Action(
         f"champion of {model_name}: version {current} -> {target}; automatic promotion in {env} is on "
         f"hold until `promote release-hold --env {env} --by NAME` or an approval",
         [rec.to_dict(), hold.to_dict()],
         champion_moved=True,
+        evidence_url=url,
     )
 
 
@@ -212,12 +279,17 @@ def rollback(
     *,
     to_version: int | None = None,
     clock: Callable[[], datetime] = utc_now,
+    environ: Mapping[str, str] | None = None,
 ) -> Action:
-    """``promote rollback``: see :func:`rollback_model`."""
-    if not by.strip() or not reason.strip():
-        raise errors.InvalidInput("a rollback needs --by NAME and --reason TEXT")
-    settings, registry, recorder = _context(config_dir, env, by, clock)
-    return rollback_model(settings, registry, recorder, by=by, reason=reason, to_version=to_version, clock=clock)
+    """``promote rollback``: see :func:`rollback_model`; ``by`` must agree with a platform-verified identity."""
+    from promoter.app import identity
+
+    if not reason.strip():
+        raise errors.InvalidInput("a rollback needs --reason TEXT")
+    settings, registry, recorder = _context(config_dir, env, by or "unknown", clock)
+    who = identity.resolve(by, os.environ if environ is None else environ, registry)  # a verified one wins
+    recorder.actor = who.name
+    return rollback_model(settings, registry, recorder, by=who.name, reason=reason, to_version=to_version, clock=clock)
 
 
 def release_hold(

@@ -138,6 +138,22 @@ class MonitoringDay:
     executed: list[str] = field(default_factory=list)
 
 
+DEMO_TICKET = "CHG-2026"  # the change ticket of every release the story cuts (in the release tag)
+
+
+def _one_member_per_role(policy) -> list[str]:
+    """One named member of each role (groups opened), the people who sign off in the story."""
+    people: list[str] = []
+    for role in policy.roles.values():
+        for member in role.members:
+            names = policy.groups.get(member[1:], []) if member.startswith("@") else [member]
+            named = [n for n in names if n != "*" and ":" not in n and n not in people]
+            if named:
+                people.extend(named[: max(1, role.required)])
+                break
+    return people or ["release.manager"]
+
+
 @dataclass
 class DemoResult:
     repo: Path
@@ -383,9 +399,14 @@ class Demo:
             reason=force_reason,
             readiness=readiness,
             settings=settings,
+            ticket=DEMO_TICKET,
+            ticket_policy=config.load(project.config_dir, settings.promotion.prod_environment)
+            .promotion.approval(settings.promotion.prod_environment)
+            .change_ticket,
         )
         self.say(
-            f"\n$ promote --project {project.name} cut-release --name {branch}" + (" --force" if force_reason else "")
+            f"\n$ promote --project {project.name} cut-release --name {branch} --ticket {DEMO_TICKET}"
+            + (" --force" if force_reason else "")
         )
         self.say(f"    {cut.branch} + tag {cut.tag} at {cut.sha[:12]} ({cut.readiness})")
         decision = self.replay(project, f"release {cut.branch}", kind="push", branch=cut.branch)
@@ -397,20 +418,23 @@ class Demo:
             from promoter.app import decisions
 
             env = settings.promotion.prod_environment
-            action = decisions.approve(
-                project.config_dir,
-                env,
-                decision.candidate,
-                "release.manager",
-                ticket="CHG-DEMO",
-                reason="reviewed the gate report",
-            )
-            self.say(
-                f"\n$ promote --project {project.name} approve --env {env} --model {decision.model} "
-                f"--version {decision.candidate} --by release.manager"
-            )
-            self.say(f"    {action.message}")
-            if action.champion_moved:
+            action = None
+            for who in _one_member_per_role(settings.promotion.approval(env)):
+                # as the approval job of the protected prod environment runs it: the platform
+                # authenticated the actor, so no --by (a typed name would not count)
+                action = decisions.approve(
+                    project.config_dir,
+                    env,
+                    decision.candidate,
+                    reason="reviewed the gate report",
+                    environ={"GITHUB_ACTIONS": "true", "GITHUB_ACTOR": who},
+                )
+                self.say(
+                    f"\n$ GITHUB_ACTOR={who} promote --project {project.name} approve --env {env} "
+                    f"--model {decision.model} --version {decision.candidate}"
+                )
+                self.say(f"    {action.message}")
+            if action is not None and action.champion_moved:
                 decision.verdict = "NEEDS_APPROVAL -> approved -> champion"
                 decision.champion_after = self._champion(project, env)
                 self.score_dates[project.name] += timedelta(days=1)

@@ -10,10 +10,12 @@ approvals and where results are written come from the protected target branch
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from promoter import config, errors
+from promoter.app.tickets import Ticket, release_ticket
 from promoter.config import Settings
 from promoter.core import plan as planning
 from promoter.core.events import Event
@@ -31,6 +33,7 @@ class Prepared:
         protected_from: the branch the protected settings were read from (a PR's target), or ``None``.
         project_dir: the project's folder (the parent of its ``configs/``): its own pipeline
             code, named in ``project.yml`` ``pipelines:``, is imported from there.
+        ticket: the change ticket of a plan that can move a champion (``promoter.app.tickets``).
     """
 
     plan: Plan
@@ -38,6 +41,7 @@ class Prepared:
     protected_from: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     project_dir: Path | None = None
+    ticket: Ticket | None = None
 
 
 def target_source(event: Event, config_dir: str | Path, repo_path: str | Path) -> config.MappingSource:
@@ -69,7 +73,13 @@ def target_source(event: Event, config_dir: str | Path, repo_path: str | Path) -
 
 
 def prepare(
-    event: Event, config_dir: str | Path, repo_path: str | Path = ".", expected_env: str | None = None
+    event: Event,
+    config_dir: str | Path,
+    repo_path: str | Path = ".",
+    expected_env: str | None = None,
+    *,
+    ticket: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Prepared:
     """Resolve the environment, load its settings (protected parts from a PR's target), plan.
 
@@ -78,13 +88,16 @@ def prepare(
         config_dir: the project's ``configs/`` folder (``base/`` plus per-environment overrides).
         repo_path: the git checkout (a PR's target branch is read from it).
         expected_env: ``--env``/``PROMOTE_ENV``: refuse when the event resolves elsewhere.
+        ticket: ``--ticket``: the change ticket of a plan that can move a champion.
+        environ: the process environment (``PROMOTE_CHANGE_TICKET``); default ``os.environ``.
 
     Returns:
         The prepared plan.
 
     Raises:
         ConfigError: invalid config (file:line:column). GitError: a PR's target cannot be read.
-        InvalidInput: the event resolves to another environment than ``expected_env``.
+        InvalidInput: the event resolves to another environment than ``expected_env``; a
+            missing or malformed change ticket where the environment's policy requires one.
     """
     protected = target_source(event, config_dir, repo_path) if event.is_pull_request else None
     rules = config.load(protected or config_dir, None)
@@ -99,12 +112,16 @@ def prepare(
         notes = change_notes(changed, event.target_branch or "")
     the_plan = planning.build(event, settings)
     the_plan = replace(the_plan, notes=tuple(list(the_plan.notes) + notes))
+    found = None
+    if "promote" in the_plan.step_names():
+        found = release_ticket(event, settings, first.environment, repo_path, explicit=ticket, environ=environ)
     return Prepared(
         the_plan,
         settings,
         protected_from=event.target_branch if protected else None,
         notes=tuple(notes),
         project_dir=Path(config_dir).resolve().parent,
+        ticket=found,
     )
 
 

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from promoter import gitops
+from promoter.core.approvals import TICKET_TRAILER
 from promoter.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from promoter.config import Settings
+    from promoter.config import ChangeTicketPolicy, Settings
     from promoter.core.plan import Plan
 
 Readiness = Callable[[str], "tuple[bool, str]"]
@@ -185,6 +186,8 @@ def cut_release(
     readiness: Readiness | None = None,
     settings: "Settings | None" = None,
     project: str | None = None,
+    ticket: str | None = None,
+    ticket_policy: "ChangeTicketPolicy | None" = None,
 ) -> ReleaseResult:
     """Cut release branch ``name`` (or ``release/<version>``) and its annotated tag from ``source``.
 
@@ -199,6 +202,9 @@ def cut_release(
         remote: the remote to compare with and push to.
         force: skip the readiness check; needs ``reason``, which goes into the tag message.
         reason: why the release is forced.
+        ticket: the change ticket, written in the tag as ``Change-Ticket: <ticket>``.
+        ticket_policy: the prod environment's ``change_ticket`` policy: a ticket it requires
+            must be given, and match its pattern.
         readiness: ``readiness(sha) -> (ready, why)``; required unless ``force``.
         settings: when given, the branch must resolve to the prod environment, and the
             result carries the plan CI will follow for the push.
@@ -226,9 +232,16 @@ def cut_release(
         raise ReleaseRefused(f"--from {source!r} is not a valid git branch name")
 
     plan = None
+    ticket = ticket.strip() if ticket else None
+    if ticket_policy is not None or ticket:
+        from promoter.app import tickets
+        from promoter.config import ChangeTicketPolicy
+
+        prod = settings.promotion.prod_environment if settings is not None else "prod"
+        tickets.check(ticket_policy or ChangeTicketPolicy(), ticket, prod, "--ticket")
     if settings is not None:
-        plan = _would_be_plan(settings, names.branch, "0" * 40, source)
         prod = settings.promotion.prod_environment
+        plan = _would_be_plan(settings, names.branch, "0" * 40, source)
         if plan.environment != prod:
             where = plan.environment or "no environment"
             raise ReleaseRefused(
@@ -291,6 +304,8 @@ def cut_release(
     message = f"Release {names.branch} from {source} @ {sha}\n\n" + (
         f"Forced: {reason}\n" if force else f"Readiness: {why}\n"
     )
+    if ticket:
+        message += f"{TICKET_TRAILER} {ticket}\n"
     gitops.create_branch_and_tag(root, names.branch, sha, names.tag, message)
     pushed = False
     if push:

@@ -11,6 +11,7 @@ it to the exit code in its one place.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from promoter import errors
-from promoter.app import plugins
+from promoter.app import plugins, tickets
 from promoter.app.connect import open_registry
 from promoter.app.prepare import Prepared
 from promoter.app.recording import Recorder
@@ -110,8 +111,9 @@ def new_state(
         actor=plan.event.actor or "unknown",
         event=plan.event.to_dict(),
         clock=clock,
+        repo_path=Path(repo_path),
     )
-    return RunState(
+    state = RunState(
         plan=plan,
         settings=settings,
         registry=registry,
@@ -124,7 +126,10 @@ def new_state(
         score_date=score_date,
         publish=publish,
         spark_session=spark,
+        ticket=prepared.ticket,
     )
+    recorder.on_warning = state.result.notes.append  # an anchor not written: a warning in the result
+    return state
 
 
 def execute(prepared: Prepared, **kwargs: Any) -> RunResult:
@@ -144,7 +149,11 @@ def execute(prepared: Prepared, **kwargs: Any) -> RunResult:
             plugins.entry_point(
                 prepared.settings, PIPELINE_PARTS[step.name], (prepared.project_dir, kwargs.get("repo_path", "."))
             )
-    return run_steps(new_state(prepared, **kwargs))
+    state = new_state(prepared, **kwargs)
+    # a change ticket the ticket system has not cleared stops the run before anything is written
+    policy = state.settings.promotion.approval(state.env).change_ticket
+    state.ticket = tickets.verified(policy, state.env, state.ticket, os.environ)
+    return run_steps(state)
 
 
 def _explain(exc: BaseException, state: RunState, step: str) -> errors.PromoteError | None:

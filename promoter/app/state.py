@@ -19,6 +19,7 @@ from promoter.core.plan import Plan
 
 if TYPE_CHECKING:  # pragma: no cover
     from promoter.app.recording import Recorder
+    from promoter.app.tickets import Ticket
     from promoter.app.training import TrainResult
     from promoter.config import Settings
     from promoter.core.audit import AuditStore, Record
@@ -174,6 +175,9 @@ class RunState:
     candidate_eval: "ModelEvaluation | None" = None
     gate: GateState | None = None
     promotion: "PromotionDecision | None" = None
+    ticket: "Ticket | None" = None
+    phi_index: Any = None  # the bronze PHI values as salted digests, built once per run (steps.phi)
+    log_lines: list[str] = field(default_factory=list)  # every progress line, for the PHI scan
     result: RunResult = field(init=False)
 
     def pipeline(self, part: str) -> Callable[..., Any]:
@@ -183,6 +187,13 @@ class RunState:
         return entry_point(self.settings, part, (self.project_dir, self.repo_path))
 
     def __post_init__(self) -> None:
+        sink = self.progress
+
+        def progress(message: str) -> None:  # what the run prints is also kept: the PHI scan reads it
+            self.log_lines.append(str(message))
+            sink(message)
+
+        self.progress = progress
         self.result = RunResult(
             event=self.plan.event,
             environment=self.plan.environment,

@@ -12,31 +12,49 @@ from promoter.cli.base import CONTEXT, _Command, cli, examples, model_config_dir
     cls=_Command,
     context_settings=CONTEXT,
     epilog=examples(
-        "promote approve --env prod --version 7 --by dr.lee --ticket CHG-123",
-        "promote approve --env prod --version 7 --by ops.kim --reason 'reviewed subgroup table'",
-        "promote approve --model readmit-30d --env prod --version 3 --by dr.lee   # one of several projects",
+        "promote approve --env prod --version 7 --ticket CHG-123   # in the CI approval job: the actor is recorded",
+        "MLFLOW_TRACKING_USERNAME=dr.lee MLFLOW_TRACKING_PASSWORD=... promote approve --env prod --version 7",
+        "promote approve --model readmit-30d --env prod --version 3 --reason 'reviewed subgroup table'",
+        "promote approve --env dev --version 2 --by dr.lee   # only where the policy says identity: any",
     ),
 )
 @click.option("--env", "env_name", required=True, help="Environment of the decision.")
 @click.option("--version", "version", type=int, required=True, help="Model version to approve.")
-@click.option("--by", "by", required=True, help="Who approves (recorded).")
-@click.option("--ticket", help="Change ticket, e.g. CHG-123 (recorded).")
+@click.option(
+    "--by",
+    "by",
+    help="Who approves. Optional where a platform verified the identity (CI actor, tracking-server user); "
+    "refused when it disagrees with it. Alone it is an unverified approval, accepted only under identity: any.",
+)
+@click.option("--ticket", help="Change ticket, e.g. CHG-123 (checked against the recorded policy; recorded).")
 @click.option("--reason", help="Why (recorded).")
 @model_option
 @click.pass_context
 def approve(
-    ctx: click.Context, model: str | None, env_name: str, version: int, by: str, ticket: str | None, reason: str | None
+    ctx: click.Context,
+    model: str | None,
+    env_name: str,
+    version: int,
+    by: str | None,
+    ticket: str | None,
+    reason: str | None,
 ) -> None:
-    """Approve a gate decision; when the policy's count is met, the champion moves.
+    """Approve a gate decision; when every role of its policy has signed off, the champion moves.
 
-    The approval is bound to the newest gate decision for that version. A FAIL cannot be
-    approved. Before moving, the champion is re-checked: if it changed since the decision,
-    re-run the release. Exit 4 while more approvals are needed.
+    The approval is bound to the newest gate decision for that version and counts under the
+    approvals policy recorded with it (roles, members, required counts), not the one in this
+    checkout. The approver is the identity the platform verified: the CI job's actor
+    (GitHub Actions, Azure DevOps, GitLab) or the tracking server's authenticated user. One
+    person counts once, in one role. A FAIL cannot be approved. Before moving, the champion is
+    re-checked: if it changed since the decision, re-run the release. Exit 4 while roles are
+    still missing; exit 2 for a refused identity or a missing or malformed change ticket.
     """
     from promoter.app import decisions
 
     action = decisions.approve(model_config_dir(ctx, model), env_name, version, by, ticket=ticket, reason=reason)
     click.echo(action.message)
+    if action.evidence_url:
+        click.echo(f"evidence pack: {action.evidence_url}")
     if action.waiting:
         raise errors.AwaitingApproval(action.message)
 
@@ -65,7 +83,10 @@ def rollback(
     """
     from promoter.app import decisions
 
-    click.echo(decisions.rollback(model_config_dir(ctx, model), env_name, by, reason, to_version=to_version).message)
+    action = decisions.rollback(model_config_dir(ctx, model), env_name, by, reason, to_version=to_version)
+    click.echo(action.message)
+    if action.evidence_url:
+        click.echo(f"evidence pack: {action.evidence_url}")
 
 
 @cli.command(

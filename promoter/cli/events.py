@@ -14,14 +14,16 @@ ENV_OPTION = click.option(
 )
 
 
-def _prepare(ctx: click.Context, event: Any, env_flag: str | None, repo: str, *, publish_errors: bool) -> Any:
+def _prepare(
+    ctx: click.Context, event: Any, env_flag: str | None, repo: str, *, publish_errors: bool, ticket: str | None = None
+) -> Any:
     """prepare(event); a config or event error is still a CI result (annotation at file and line)."""
     from promoter import config
     from promoter.app import prepare, run
 
     expected = config.resolve_env(env_flag)
     try:
-        return prepare.prepare(event, config_dir(ctx), repo, expected)
+        return prepare.prepare(event, config_dir(ctx), repo, expected, ticket=ticket)
     except errors.PromoteError as exc:
         if publish_errors:
             run.publish_failure(event, expected, exc)
@@ -110,6 +112,11 @@ def _run_prepared(prepared: Any, *, dry_run: bool, as_json: bool, score_date: An
     "--score-date", type=click.DateTime(["%Y-%m-%d"]), help="Partition date for scoring (default: today, UTC)."
 )
 @click.option("--repo", default=".", show_default=True, type=click.Path(file_okay=False), help="The git checkout.")
+@click.option(
+    "--ticket",
+    help="Change ticket of a promotion (else PROMOTE_CHANGE_TICKET, a 'Change-Ticket:' line in the release "
+    "tag or commit, or the branch name); required where promotion.yml approvals.<env>.change_ticket says so.",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -118,6 +125,7 @@ def run(
     as_json: bool,
     score_date: Any,
     repo: str,
+    ticket: str | None,
     **event_opts: Any,
 ) -> None:
     """Carry out what the event implies: exactly the steps `promote plan` prints, in order.
@@ -128,7 +136,7 @@ def run(
     event is safe: the registered version, the decision and the alias move are reused.
     """
     event = detect_event(**event_opts, repo=repo)
-    prepared = _prepare(ctx, event, env_flag, repo, publish_errors=not dry_run)
+    prepared = _prepare(ctx, event, env_flag, repo, publish_errors=not dry_run, ticket=ticket)
     _run_prepared(prepared, dry_run=dry_run, as_json=as_json, score_date=score_date, repo=repo)
 
 

@@ -16,6 +16,7 @@ from promoter.cli.base import CONTEXT, _Command, cli, examples, load_settings
         "promote cut-release --version 1.2 --push          # ... and push both to origin",
         "promote cut-release --from master --name release/2024.06 --push",
         "promote cut-release --version 1.3 --force --reason 'hotfix INC-42, staging down'",
+        "promote cut-release --version 1.4 --ticket CHG-1234 --push   # the prod promotion carries the ticket",
     ),
 )
 @click.option("--from", "source", default="main", show_default=True, help="Branch to release from.")
@@ -25,6 +26,11 @@ from promoter.cli.base import CONTEXT, _Command, cli, examples, load_settings
 @click.option("--remote", default="origin", show_default=True, help="Remote to compare with and push to.")
 @click.option("--force", is_flag=True, help="Skip the readiness check (needs --reason).")
 @click.option("--reason", help="Why the release is forced; recorded in the tag message.")
+@click.option(
+    "--ticket",
+    help="Change ticket of the release (e.g. CHG-1234): written in the tag as 'Change-Ticket:', where CI's "
+    "promotion finds it; checked against promotion.yml approvals.<prod>.change_ticket.",
+)
 @click.option(
     "--repo", default=".", show_default=True, type=click.Path(file_okay=False), help="Path inside the git work tree."
 )
@@ -38,6 +44,7 @@ def cut_release_cmd(
     remote: str,
     force: bool,
     reason: str | None,
+    ticket: str | None,
     repo: str,
 ) -> None:
     """Cut a release branch and annotated tag from a commit that passed in staging.
@@ -69,6 +76,10 @@ def cut_release_cmd(
         remote=remote,
         force=force,
         reason=reason,
+        ticket=ticket,
+        ticket_policy=load_settings(ctx, base.promotion.prod_environment)
+        .promotion.approval(base.promotion.prod_environment)
+        .change_ticket,
         readiness=readiness,
         settings=base,
         project=projects.models_project(ctx.obj["config_dir"]),

@@ -33,6 +33,7 @@ CONFIG_FILES: dict[str, str] = {
     "contracts.yml": "contracts",
     "training.yml": "training",
     "monitoring.yml": "monitoring",
+    "model_card.yml": "model_card",
 }
 
 # --------------------------------------------------------------------------- file sources

@@ -561,11 +561,21 @@ class SignificanceRule(Strict):
 
 
 class FairnessRule(Strict):
+    """``gate.<env>.fairness``: judged on bootstrap intervals over the evaluation rows.
+
+    A rule FAILs only when its interval lies wholly over the limit. ``undecided_when`` says when
+    it asks a person (NEEDS_APPROVAL) instead: ``estimate_over_limit`` (default) when the point
+    estimate is over the limit but the interval reaches within it; ``interval_straddles``
+    whenever the interval crosses the limit (also with the estimate within it: stricter, and at
+    a few hundred rows per group nearly every release waits for a person; see bench/gate_power.py).
+    """
+
     subgroups: list[str] = Field(default_factory=list)
     metric: str = "roc_auc"
     max_gap: float | None = Field(0.10, ge=0)
     max_regression: float | None = Field(0.02, ge=0)
     min_group_size: int = Field(50, ge=1)
+    undecided_when: Literal["estimate_over_limit", "interval_straddles"] = "estimate_over_limit"
 
 
 class GatePolicy(Strict):
@@ -582,9 +592,120 @@ class GatePolicy(Strict):
     marginal: Literal["reject", "approval"] = "reject"
 
 
+_ROLE = r"[a-z][a-z0-9_]*"
+_MEMBER = r"\*|@[a-z][a-z0-9_]*|([a-z]+:)?[^\s:@*][^\s]*"
+
+
+class ApprovalRole(Strict):
+    """One role of a sign-off: who belongs to it and how many of them must approve."""
+
+    members: list[str]
+    required: int = Field(1, ge=0, le=10)
+
+    @field_validator("members")
+    @classmethod
+    def _members(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("lists no members (identities, '@group' or '*')")
+        for m in v:
+            if not re.fullmatch(_MEMBER, str(m)):
+                raise ValueError(
+                    f"member {m!r}: use an identity ('dr.lee', 'github:dr-lee'), a group ('@board') or '*'"
+                )
+        return v
+
+
+class TicketVerification(Strict):
+    """Check a change ticket against the ticket system's REST API before promoting."""
+
+    url: str  # ``{ticket}`` is replaced by the ticket id, e.g. https://itsm.example.org/api/changes/{ticket}
+    token_env: str | None = None  # environment variable holding a bearer token
+    state_field: str = "state"  # dotted path into the JSON answer
+    accepted_states: list[str] = Field(default_factory=lambda: ["approved", "scheduled", "implement"])
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"https?://", v) or "{ticket}" not in v:
+            raise ValueError("must be an http(s) URL containing '{ticket}'")
+        return v
+
+
+class ChangeTicketPolicy(Strict):
+    """Whether promotions in an environment need a change ticket, and what one looks like."""
+
+    required: bool = False
+    pattern: str = r"[A-Z][A-Z0-9]+-[0-9]+"
+    verify: TicketVerification | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return v
+
+    def problem(self, ticket: str | None) -> str | None:
+        """Why ``ticket`` does not do (``None``: it does, or none is required and none was given)."""
+        if not ticket:
+            return "a change ticket is required" if self.required else None
+        if not re.fullmatch(self.pattern, ticket):
+            return f"change ticket {ticket!r} does not match the pattern {self.pattern!r}"
+        return None
+
+
 class ApprovalPolicy(Strict):
-    required: int = Field(0, ge=0, le=10)
-    approvers: list[str] = Field(default_factory=list)
+    """``approvals.<env>``: sign-off by role, the identity it needs, and change tickets.
+
+    ``required``/``approvers`` (the form before roles) still load: they become one role
+    ``approver`` (anyone, or the listed people) with that count, asked on every move.
+    """
+
+    identity: Literal["verified", "any"] = "verified"
+    sign_off: Literal["always", "needs_approval"] = "needs_approval"
+    roles: dict[str, ApprovalRole] = Field(default_factory=dict)
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+    change_ticket: ChangeTicketPolicy = Field(default_factory=ChangeTicketPolicy)
+    required: int | None = Field(None, ge=0, le=10)
+    approvers: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _roles(self) -> "ApprovalPolicy":
+        legacy = self.required is not None or self.approvers is not None
+        if legacy and self.roles:
+            raise ValueError("use 'roles' or the older 'required'/'approvers', not both")
+        for name, role in self.roles.items():
+            if not re.fullmatch(_ROLE, str(name)):
+                raise ValueError(f"role {name!r}: use lower-case letters, digits and '_'")
+            for m in role.members:
+                if m.startswith("@") and m[1:] not in self.groups:
+                    raise ValueError(f"roles.{name}: group {m!r} is not defined under 'groups'")
+        for name, members in self.groups.items():
+            if not re.fullmatch(_ROLE, str(name)):
+                raise ValueError(f"group {name!r}: use lower-case letters, digits and '_'")
+            if not members:
+                raise ValueError(f"group {name!r} lists no members")
+        if legacy and self.required:
+            object.__setattr__(
+                self, "roles", {"approver": ApprovalRole(members=self.approvers or ["*"], required=self.required)}
+            )
+            object.__setattr__(self, "sign_off", "always")
+        elif legacy and self.approvers:
+            object.__setattr__(self, "roles", {"approver": ApprovalRole(members=self.approvers, required=0)})
+        return self
+
+    @property
+    def count(self) -> int:
+        """Approvals the roles ask for, in all."""
+        return sum(r.required for r in self.roles.values())
+
+    def describe(self) -> str:
+        """``roles data_science 1, compliance 1; sign-off needs_approval; identity verified``."""
+        roles = ", ".join(f"{name} {r.required}" for name, r in self.roles.items()) or "any one person"
+        return f"roles {roles}; sign-off {self.sign_off}; identity {self.identity}"
 
 
 class ScheduleSettings(Strict):
@@ -1209,6 +1330,35 @@ class MonitoringSettings(Strict):
 # --------------------------------------------------------------------------- root
 
 
+class ModelCard(Strict):
+    """``model_card.yml``: what the team says the model is for, written once, shown in every evidence pack.
+
+    The evidence pack of each prod decision opens with it (intended use, population, users,
+    out-of-scope uses, limitations); ``social_determinant_groups`` names the feature groups of
+    ``feature_mappings.yml`` that carry social-determinant inputs, so the pack names them as such.
+    """
+
+    title: str = ""
+    summary: str = ""
+    intended_use: str = ""
+    population: str = ""
+    intended_users: list[str] = Field(default_factory=list)
+    out_of_scope_uses: list[str] = Field(default_factory=list)
+    contraindications: list[str] = Field(default_factory=list)
+    known_limitations: list[str] = Field(default_factory=list)
+    risks_and_mitigations: list[str] = Field(default_factory=list)
+    owners: list[str] = Field(default_factory=list)
+    data_sources: list[str] = Field(default_factory=list)
+    social_determinant_groups: list[str] = Field(default_factory=list)
+    outcome: str = ""
+    clinical_action: str = ""
+
+    @property
+    def written(self) -> bool:
+        """The team wrote one (an intended use at least)."""
+        return bool(self.intended_use.strip())
+
+
 class Settings(Strict):
     """Everything one command needs, for one environment."""
 
@@ -1219,6 +1369,7 @@ class Settings(Strict):
     contracts: ContractsSettings = Field(default_factory=ContractsSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    model_card: ModelCard = Field(default_factory=ModelCard)
 
     # filled by the loader, not by YAML
     env: str | None = None
@@ -1384,6 +1535,14 @@ def _cross_file(s: "Settings") -> list[tuple[tuple[Any, ...], str]]:
                         f"{col!r} is {reserved[col]} in project.yml data and can never be a feature",
                     )
                 )
+    for i, group in enumerate(s.model_card.social_determinant_groups):
+        if group not in groups:
+            problems.append(
+                (
+                    ("model_card", "social_determinant_groups", i),
+                    f"feature group {group!r} is not defined in feature_mappings.yml (groups: {_listed(groups)})",
+                )
+            )
     for listname in ("include_groups", "exclude_groups"):
         for i, group in enumerate(getattr(sel, listname)):
             if group not in groups:

@@ -24,7 +24,7 @@ STEP_REASONS: dict[str, str] = {
     "expectations": "check the candidate's absolute floors and ceilings{challenger}",
     "gate": "compare candidate and champion on the same evaluation rows (a first version: floors, ceilings "
     "and fairness only)",
-    "approval": "wait for approval when the verdict, a rollback hold or the {env} policy asks ({required} required)",
+    "approval": "wait for sign-off when the verdict, a rollback hold or the {env} policy asks ({required})",
     "promote": "move the 'champion' alias in {model} when the decision allows",
     "score": "score the population in batch with the champion",
     "surveillance": "monitor the champion: input and prediction drift against its training data and the previous "
@@ -210,7 +210,7 @@ def _steps(names: list[str], env: str, model: str, p: PromotionSettings) -> tupl
         reason = STEP_REASONS[name].format(
             model=model,
             env=env,
-            required=p.approval(env).required,
+            required=p.approval(env).describe(),
             challenger=" (PASS: alias 'challenger')" if env != p.prod_environment else "",
         )
         if name in ("gate", "expectations") and policy.mode != "enforce":

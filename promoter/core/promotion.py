@@ -13,12 +13,14 @@ The rules, in order:
 4. ``mode: disabled``: the gate did not judge; treated as ``PASS``.
 5. ``FAIL``: ``REFUSE`` under ``enforce`` (never approvable); ``SKIP`` under ``dry_run``
    (the verdict is reported, the champion stays, the run does not fail).
-6. ``NEEDS_APPROVAL``: under ``enforce`` at least one approval (or the policy's count, when
-   higher); under ``dry_run`` ``SKIP``, like a FAIL: a shadow gate never moves a champion
-   that a real gate would not.
-7. ``PASS``: the policy's ``required`` count.
-8. A hold (set by a rollback) asks for at least one approval before any move.
-9. Enough distinct approvers recorded: ``MOVE``; otherwise ``WAIT`` with how many are missing.
+6. ``NEEDS_APPROVAL``: under ``enforce`` sign-off is asked for; under ``dry_run`` ``SKIP``,
+   like a FAIL: a shadow gate never moves a champion that a real gate would not.
+7. ``PASS``: sign-off is asked for only when the recorded policy says ``sign_off: always``.
+8. A hold (set by a rollback) asks for sign-off before any move.
+9. Sign-off, when asked for, means every role of the policy recorded with the decision has its
+   count, one person counting once in one role (:mod:`promoter.core.approvals`), and at least
+   one approval in all; under ``identity: verified`` only platform-verified approvals count.
+   Then ``MOVE``; otherwise ``WAIT`` naming the roles still missing.
 
 No I/O, no clock.
 """
@@ -28,6 +30,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from promoter.core.approvals import Approver, Policy, approver_of, counted_approvers, sign_off
 
 Action = Literal["MOVE", "WAIT", "REFUSE", "SKIP", "REGATE"]
 MOVE: Action = "MOVE"
@@ -49,7 +53,9 @@ class GateOutcome:
         mode: the policy's mode: ``enforce``, ``dry_run`` or ``disabled``.
         candidate_version: the version the gate judged.
         champion_version: the champion it was judged against (``None``: first version).
-        approvals_required: the approval count of the policy recorded with the decision.
+        approvals_required: the approval count recorded with decisions made before roles
+            (used only when ``approval_policy`` is ``None``).
+        approval_policy: the approvals policy recorded with the decision.
     """
 
     status: str
@@ -57,6 +63,12 @@ class GateOutcome:
     candidate_version: int
     champion_version: int | None
     approvals_required: int = 0
+    approval_policy: Policy | None = None
+
+    @property
+    def policy(self) -> Policy:
+        """The recorded policy (a count-only policy for decisions recorded before roles)."""
+        return self.approval_policy if self.approval_policy is not None else Policy.legacy(self.approvals_required)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -101,21 +113,27 @@ class PromotionDecision:
         }
 
 
+def _approver(a: Approver | str) -> Approver:
+    return a if isinstance(a, Approver) else Approver(str(a))
+
+
 def decide_promotion(
-    gate: GateOutcome | None, approvers: Iterable[str], *, hold: bool, champion_now: int | None
+    gate: GateOutcome | None, approvers: Iterable[Approver | str], *, hold: bool, champion_now: int | None
 ) -> PromotionDecision:
     """Decide what happens to the champion for one gate decision (see the module rules).
 
     Args:
         gate: the gate decision, or ``None`` when no gate judged a candidate.
-        approvers: identities that approved this decision (duplicates count once).
+        approvers: the approvals recorded for this decision (the same person twice counts once);
+            a plain name is an unverified local approval.
         hold: a rollback put automatic promotion on hold.
         champion_now: the champion as read just now.
 
     Returns:
         The decision.
     """
-    people = sorted({a for a in approvers if a})
+    recorded = [_approver(a) for a in approvers if a]
+    people = sorted({a.name for a in recorded})
     have = len(people)
     if gate is None:
         return PromotionDecision(SKIP, "nothing to promote: no gate decision", have=have)
@@ -142,22 +160,34 @@ def decide_promotion(
     if status == "NEEDS_APPROVAL":
         if gate.mode == "dry_run":
             return PromotionDecision(SKIP, "NEEDS_APPROVAL under mode dry_run: reported, champion unchanged", have=have)
-        needed = max(1, gate.approvals_required)
         why = "the gate asks a person to decide"
+    elif gate.policy.sign_off == "always" and gate.policy.roles:
+        why = "the policy requires sign-off"
     else:
-        needed = gate.approvals_required
-        why = "the policy requires approval" if needed else ""
-    if hold and needed < 1:
-        needed = 1
-        why = "promotion is on hold after a rollback"
-    elif hold:
-        why += " (and promotion is on hold after a rollback)"
-    if have >= needed:
-        by = f" (approved by {', '.join(people)})" if people else ""
-        return PromotionDecision(MOVE, f"champion -> version {cand}{by}", needed=needed, have=have)
-    return PromotionDecision(
-        WAIT, f"version {cand} needs {needed} approval(s), has {have}: {why}", needed=needed, have=have
-    )
+        why = ""
+    if hold:
+        why = f"{why} (and promotion is on hold after a rollback)" if why else "promotion is on hold after a rollback"
+    if not why:
+        return PromotionDecision(MOVE, f"champion -> version {cand}", have=have)
+    policy = gate.policy
+    counted = counted_approvers(policy, recorded)
+    signed = sign_off(policy, counted)
+    needed = max(1, signed.needed)
+    have = min(signed.counted, needed)
+    if signed.satisfied and have >= 1:
+        by = _by(signed.assigned) or ", ".join(sorted({a.name for a in counted}))
+        return PromotionDecision(MOVE, f"champion -> version {cand} (approved by {by})", needed=needed, have=have)
+    if signed.missing:
+        what = f"sign-off from {signed.describe_missing()}"
+    else:
+        what = "at least one approval"
+    unverified = sorted({a.name for a in recorded} - {a.name for a in counted})
+    note = f"; not counted (unverified): {', '.join(unverified)}" if unverified else ""
+    return PromotionDecision(WAIT, f"version {cand} needs {what}, has {have}: {why}{note}", needed=needed, have=have)
+
+
+def _by(assigned: Mapping[str, Sequence[str]]) -> str:
+    return ", ".join(f"{p} ({role})" for role, people in assigned.items() for p in people)
 
 
 def _v(version: int | None) -> str:
@@ -190,13 +220,14 @@ def hold_state(records: Sequence[Any]) -> dict[str, Any] | None:
     return state
 
 
-def approvers_of(records: Sequence[Any], decision_id: str) -> list[str]:
+def approvers_of(records: Sequence[Any], decision_id: str) -> list[Approver]:
     """Distinct approvers recorded for ``decision_id``, in the order they approved."""
-    seen: list[str] = []
+    seen: dict[str, Approver] = {}
     for r in records:
-        if r.kind == "approval" and r.decision_id == decision_id and r.actor not in seen:
-            seen.append(r.actor)
-    return seen
+        if r.kind == "approval" and r.decision_id == decision_id:
+            who = approver_of(r.details or {}, r.actor)
+            seen.setdefault(who.name.lower(), who)
+    return list(seen.values())
 
 
 def gate_outcome_of(record: Any, champion_now: int | None = None, default_required: int = 0) -> GateOutcome:
@@ -204,16 +235,20 @@ def gate_outcome_of(record: Any, champion_now: int | None = None, default_requir
 
     An ``expectations`` record judged the candidate alone (staging): it replaces whichever
     version is champion now, so ``champion_now`` stands in for the champion it was judged against.
-    ``default_required`` serves records written before the approval count was recorded.
+    ``default_required`` serves records written before the approval count was recorded; the
+    approvals policy recorded with the decision (``details.approvals``) is the one in force,
+    whatever the approver's working tree says now.
     """
     details: Mapping[str, Any] = record.details or {}
     alone = details.get("check") == "expectations"
+    recorded = details.get("approvals")
     return GateOutcome(
         status=record.verdict,
         mode=details.get("mode", "enforce"),
         candidate_version=record.candidate_version,
         champion_version=champion_now if alone else record.champion_version,
         approvals_required=int(details.get("approvals_required", default_required)),
+        approval_policy=Policy.from_dict(recorded) if isinstance(recorded, Mapping) else None,
     )
 
 

@@ -1184,8 +1184,20 @@ def render(entity: TableProfile, events: TableProfile | None, answers: Answers) 
                 },
             }
         },
-        "Approvals a prod promotion needs (roles and members: see the README).",
-        {"approvals": {"prod": {"required": 0, "approvers": []}}},
+        "Sign-off by role in prod, recorded with each gate decision. Replace '*' (any identity a platform\n"
+        "verified: the CI job's actor or the tracking server's user) with the people or '@groups' who\n"
+        "sign off; add roles (clinical_safety, compliance, ...). Set change_ticket.required: true to\n"
+        "refuse prod promotions without a change ticket.",
+        {
+            "approvals": {
+                "prod": {
+                    "identity": "verified",
+                    "sign_off": "needs_approval",
+                    "roles": {"data_science": {"members": ["*"], "required": 1}},
+                    "change_ticket": {"required": False, "pattern": "[A-Z][A-Z0-9]+-[0-9]+"},
+                }
+            }
+        },
     )
 
     # ---------------------------------------------------------------- features
@@ -1241,6 +1253,26 @@ def render(entity: TableProfile, events: TableProfile | None, answers: Answers) 
         f"{base}/feature_mappings.yml": mappings,
         f"{base}/feature_selection_config.yml": selection,
         f"{base}/training.yml": training,
+        f"{base}/model_card.yml": _doc(
+            "The model card: what this model is for and what it is not. Every prod evidence pack (one per\n"
+            "gate decision, approval and rollback) opens with it; fill it in before the first release.",
+            {
+                "title": a.name,
+                "summary": "",
+                "intended_use": "",
+                "population": "",
+                "outcome": f"label `{a.label_column}`",
+                "clinical_action": "",
+                "intended_users": [],
+                "out_of_scope_uses": [],
+                "contraindications": [],
+                "known_limitations": [],
+                "risks_and_mitigations": [],
+                "owners": [],
+                "data_sources": [entity.path],
+                "social_determinant_groups": [g for g in groups if re.match(r"(sdoh|social)", g)],
+            },
+        ),
         f"{a.config_dir}/dev/training.yml": _doc(
             "Dev runs are quick checks of the code: a short tuning run.", {"max_evals": 2}
         ),
@@ -1295,8 +1327,10 @@ def readme(
         + (", ".join(f"`{c}`" for c in phi))
         + ". `init` flagged them by name and by value; they never leave bronze. Add any it missed.",
         "- **Contracts** (`contracts.yml`): the observed ranges, widened; set the owner and add freshness.",
-        "- **Gate floors** (`promotion.yml`): placeholders; agree them with the model's owners. Approvals:",
-        "  `approvals.prod.required` and `approvers`.",
+        "- **Gate floors** (`promotion.yml`): placeholders; agree them with the model's owners. Sign-off:",
+        "  `approvals.prod.roles` (who signs off, by role) and `change_ticket`.",
+        "- **Model card** (`model_card.yml`): intended use, population, users, out-of-scope uses; every prod",
+        "  evidence pack opens with it.",
         f"- The gate is sized to ~{sizing.eval_rows:,} evaluation rows: fairness groups need "
         f"{sizing.min_group_size}+ rows.",
     ]

@@ -139,7 +139,17 @@ class Registry:
         with _local_store_lock(self.tracking_uri, self.registry_uri):
             # MLflow creates (migrates) a SQLite schema when the client opens the store
             self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=self.registry_uri)
-            self.client.search_registered_models(max_results=1)
+            try:
+                self.client.search_registered_models(max_results=1)
+            except Exception as exc:
+                if "error code 401" in str(exc) or "error code 403" in str(exc):
+                    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+                    raise PromoteError(
+                        f"the tracking server at {tracking_uri} refused the credentials"
+                        + (f" of user {user!r}" if user else " (none given)")
+                        + " (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD)"
+                    ) from None
+                raise
 
     @classmethod
     def from_settings(cls, settings: "Settings") -> "Registry":
@@ -148,6 +158,37 @@ class Registry:
         if project.tracking_token is not None:
             os.environ["MLFLOW_TRACKING_TOKEN"] = project.tracking_token.get_secret_value()
         return cls(project.tracking_uri, project.registry_uri, use_stages=project.registry.use_stages)
+
+    def authenticated_user(self) -> str | None:
+        """The user the tracking server authenticated for this client, or ``None`` when it does not authenticate.
+
+        Asks the server's own user endpoint (``mlflow server --app-name basic-auth``) with the
+        client's credentials (``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD``). A
+        local store, a server without authentication or no username set give ``None``.
+
+        Raises:
+            PromoteError: the server refused the credentials (HTTP 401/403).
+        """
+        if not self.tracking_uri.startswith(("http://", "https://")):
+            return None
+        from mlflow.utils.credentials import get_default_host_creds
+        from mlflow.utils.rest_utils import http_request
+
+        creds = get_default_host_creds(self.tracking_uri)
+        if not creds.username:
+            return None
+        response = http_request(
+            creds, "/api/2.0/mlflow/users/get", "GET", params={"username": creds.username}, max_retries=1
+        )
+        if response.status_code in (401, 403):
+            raise PromoteError(
+                f"the tracking server at {self.tracking_uri} refused the credentials of user {creds.username!r} "
+                "(MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD)"
+            )
+        if response.status_code != 200:
+            return None  # no authentication app on this server: nothing verified
+        user = (response.json().get("user") or {}).get("username")
+        return str(user) if user else None
 
     # -- names and experiments ---------------------------------------------------------------
 

@@ -11,41 +11,11 @@ from promoter import errors
 from promoter.app import decisions
 from promoter.core import audit, tags
 from promoter.core.promotion import hold_state
-from promoter.registry import Registry
-
-MODEL = "hrob-risk-prod"
+from tests.app.conftest import MODEL, record_gate
 
 
-@pytest.fixture
-def prod(git_repo: Path, tmp_path: Path, monkeypatch):
-    """A prod registry with versions 1..3, v1 champion, and the repo's configs."""
-    uri = f"sqlite:///{tmp_path / 'reg.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    registry = Registry(uri)
-    registry.client.create_registered_model(MODEL)
-    exp = registry.client.create_experiment("train", artifact_location=str(tmp_path / "art"))
-    for _ in range(3):
-        run = registry.client.create_run(exp)
-        registry.client.create_model_version(MODEL, source=str(tmp_path / "art" / "model"), run_id=run.info.run_id)
-    registry.set_alias(MODEL, tags.CHAMPION, 1)
-    return registry, git_repo / "configs"
-
-
-def _gate(
-    registry, verdict: str, candidate: int, champion: int | None, required: int = 0, model: str = MODEL
-) -> audit.Record:
-    """A gate record as the gate step writes it: the policy's mode and approval count recorded with it."""
-    return audit.append(
-        registry.audit_store(),
-        kind="gate",
-        environment="prod",
-        created_at=datetime.now(UTC).isoformat(),
-        registered_model=model,
-        candidate_version=candidate,
-        champion_version=champion,
-        verdict=verdict,
-        details={"mode": "enforce", "approvals_required": required},
-    )
+def _gate(registry, verdict, candidate, champion, required=0, model=MODEL, policy=None):
+    return record_gate(registry, verdict, candidate, champion, required=required, model=model, policy=policy)
 
 
 def test_approving_a_needs_approval_decision_moves_the_champion(prod):
@@ -140,18 +110,24 @@ def test_hold_makes_the_next_pass_wait_for_approval():
     assert hold_state(held + [rec("alias_move", seq=2, details={"approved": False})]) is not None
 
 
+def _legacy(required: int, approvers: list[str]) -> dict:
+    """The recorded form of the older ``required``/``approvers`` policy (anyone's --by counts)."""
+    from promoter.config import ApprovalPolicy
+    from promoter.core.approvals import policy_of
+
+    return policy_of(ApprovalPolicy(required=required, approvers=approvers, identity="any")).to_dict()
+
+
 def test_two_approvals_from_two_named_people(prod):
-    """approvals.prod.required: 2 with a named list: one person counts once, strangers are refused."""
+    """The older form, required: 2 with a named list: one person counts once, strangers are refused."""
     registry, cfg = prod
-    (cfg / "prod" / "promotion.yml").write_text(
-        "approvals:\n  prod:\n    required: 2\n    approvers: [dr.lee, ops.kim]\n"
-    )
-    _gate(registry, "PASS", 2, 1, required=2)
+    _gate(registry, "PASS", 2, 1, required=2, policy=_legacy(2, ["dr.lee", "ops.kim"]))
     first = decisions.approve(cfg, "prod", 2, "dr.lee", ticket="CHG-7")
-    assert first.waiting and not first.champion_moved and "1 of 2" in first.message
+    assert first.waiting and not first.champion_moved and "has 1" in first.message
+    assert "approver (1 more)" in first.message
     again = decisions.approve(cfg, "prod", 2, "dr.lee")  # the same person again is still one approval
-    assert again.waiting and "1 of 2" in again.message
-    with pytest.raises(errors.InvalidInput, match="'mallory' may not approve in prod"):
+    assert again.waiting and "has 1" in again.message
+    with pytest.raises(errors.InvalidInput, match="'mallory' is in no role of approvals.prod"):
         decisions.approve(cfg, "prod", 2, "mallory")
     assert registry.get_alias(MODEL, tags.CHAMPION) == 1
     second = decisions.approve(cfg, "prod", 2, "ops.kim")
@@ -161,12 +137,14 @@ def test_two_approvals_from_two_named_people(prod):
 
 
 def test_approval_counts_under_the_policy_recorded_with_the_decision(prod):
-    """Editing approvals in the working tree after the gate changes nothing: the recorded count rules."""
+    """Editing approvals in the working tree after the gate changes nothing: the recorded policy rules."""
     registry, cfg = prod
-    _gate(registry, "PASS", 2, 1, required=2)
-    (cfg / "prod" / "promotion.yml").write_text("approvals:\n  prod:\n    required: 0\n")
+    _gate(registry, "PASS", 2, 1, required=2, policy=_legacy(2, []))
+    (cfg / "prod" / "promotion.yml").write_text(
+        "approvals:\n  prod:\n    identity: any\n    roles: {data_science: {members: ['*'], required: 0}}\n"
+    )
     first = decisions.approve(cfg, "prod", 2, "dr.lee")
-    assert first.waiting and "1 of 2" in first.message
+    assert first.waiting and "has 1" in first.message
     assert registry.get_alias(MODEL, tags.CHAMPION) == 1
 
 

@@ -30,6 +30,7 @@ CONFIG_FILES = [
     "configs/base/feature_mappings.yml",
     "configs/base/feature_selection_config.yml",
     "configs/base/training.yml",
+    "configs/base/model_card.yml",
     "configs/dev/training.yml",
     "configs/prod/training.yml",
 ]

@@ -194,7 +194,34 @@ MALFORMED = [
         "pull_request_fallback: prod",
         ["pull_request_fallback", "never runs in prod"],
     ),
-    ("negative-approvals", "base/promotion.yml", "required: 0", "required: -1", ["approvals.prod.required"]),
+    (
+        "negative-approvals",
+        "base/promotion.yml",
+        "compliance: {members: [compliance.officer], required: 1}",
+        "compliance: {members: [compliance.officer], required: -1}",
+        ["approvals.prod.roles.compliance.required"],
+    ),
+    (
+        "unknown-approval-group",
+        "base/promotion.yml",
+        'members: ["@model_owners"]',
+        'members: ["@nobody"]',
+        ["approvals.prod", "group '@nobody' is not defined"],
+    ),
+    (
+        "bad-ticket-pattern",
+        "base/promotion.yml",
+        'pattern: "CHG-[0-9]+"',
+        'pattern: "CHG-[0-9"',
+        ["approvals.prod.change_ticket.pattern", "not a regular expression"],
+    ),
+    (
+        "unknown-sdoh-group",
+        "base/model_card.yml",
+        "  - sdoh_food\n",
+        "  - sdoh_fod\n",
+        ["model_card.yml:44:5: social_determinant_groups[3]", "'sdoh_fod' is not defined in feature_mappings.yml"],
+    ),
     ("yaml-tab", "base/training.yml", "max_evals: 8", "max_evals:\t\t8\n\tbad: [", ["base/training.yml:"]),
 ]
 

@@ -155,11 +155,10 @@ def test_approval_step_is_planned_and_names_the_policy_count():
     s = BASE.model_copy(update={"promotion": BASE.promotion.model_copy(update={"approvals": approvals})})
     p = plan.build(push("release/1.0"), s)
     assert "approval" in p.step_names()
-    assert "(2 required)" in next(st for st in p.steps if st.name == "approval").reason
-    # required 0 keeps the step: a NEEDS_APPROVAL verdict or a rollback hold still needs a person
-    assert (
-        "(0 required)" in next(st for st in plan.build(push("release/1.0"), BASE).steps if st.name == "approval").reason
-    )
+    assert "(roles approver 2; sign-off always;" in next(st for st in p.steps if st.name == "approval").reason
+    # no count keeps the step: a NEEDS_APPROVAL verdict or a rollback hold still needs a person
+    reason = next(st for st in plan.build(push("release/1.0"), BASE).steps if st.name == "approval").reason
+    assert "roles data_science 1, clinical_safety 1, compliance 1; sign-off needs_approval; identity verified" in reason
 
 
 def test_every_step_name_has_a_reason_and_a_function():

@@ -3,6 +3,7 @@ report tests' fake GitHub / Azure DevOps API (``fake_api``), for runs that alert
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -37,10 +38,9 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen) -> None:
     raise TimeoutError(f"{url} did not answer within {timeout}s")
 
 
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    """Start `mlflow server` (SQLite backend, local artifact root) on 127.0.0.1; yield its URI."""
-    root: Path = tmp_path_factory.mktemp("mlflow-server")
+@contextlib.contextmanager
+def running_mlflow_server(root: Path, *extra: str, env: dict[str, str] | None = None):
+    """An `mlflow server` (SQLite backend, local artifacts) under ``root`` on 127.0.0.1, stopped afterwards."""
     port = free_port()
     log = open(root / "server.log", "w")
     cmd = [
@@ -58,9 +58,14 @@ def mlflow_server(tmp_path_factory):
         str(port),
         "--workers",
         "1",
+        *extra,
     ]
     proc = subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "MLFLOW_TRACKING_URI": ""}
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": "", **(env or {})},
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/health", 120, proc)
@@ -69,6 +74,40 @@ def mlflow_server(tmp_path_factory):
         try:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
+        except ProcessLookupError:
+            pass  # it already stopped (the log says why)
+        except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """Start `mlflow server` (SQLite backend, local artifact root) on 127.0.0.1; yield its URI."""
+    with running_mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as uri:
+        yield uri
+
+
+AUTH_ADMIN = ("admin", "admin-password-1234")
+
+
+@pytest.fixture(scope="session")
+def mlflow_auth_server(tmp_path_factory):
+    """`mlflow server --app-name basic-auth` on 127.0.0.1 (admin: ``AUTH_ADMIN``); yield its URI."""
+    root: Path = tmp_path_factory.mktemp("mlflow-auth-server")
+    ini = root / "basic_auth.ini"
+    ini.write_text(
+        "[mlflow]\n"
+        "default_permission = EDIT\n"
+        f"database_uri = sqlite:///{root / 'auth.db'}\n"
+        f"admin_username = {AUTH_ADMIN[0]}\n"
+        f"admin_password = {AUTH_ADMIN[1]}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    with running_mlflow_server(
+        root,
+        "--app-name",
+        "basic-auth",
+        env={"MLFLOW_AUTH_CONFIG_PATH": str(ini), "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only-csrf-key"},
+    ) as uri:
+        yield uri

@@ -40,7 +40,9 @@ def current_decision(state: RunState) -> tuple[rules.PromotionDecision, int | No
 def _waiting(state: RunState, decision: rules.PromotionDecision) -> errors.AwaitingApproval:
     version = state.gate.record.candidate_version  # type: ignore[union-attr] - WAIT implies a record
     return errors.AwaitingApproval(
-        f"{state.model_name} {decision.reason}: promote approve --env {state.env} --version {version} --by NAME"
+        f"{state.model_name} {decision.reason}: each approver runs "
+        f"promote approve --env {state.env} --version {version} (in the CI approval job, or --by NAME "
+        "where the policy accepts unverified approvals)"
     )
 
 
@@ -54,6 +56,14 @@ def approval(state: RunState) -> StepOutcome:
             return StepOutcome(f"{decision.have} of {decision.needed} approval(s) recorded")
         return StepOutcome("no approval needed")
     return StepOutcome.skipped(f"no approval to wait for: {decision.reason}")
+
+
+def _scan_before_move(state: RunState) -> None:
+    """The PHI scan of the candidate again, just before the alias moves (exit 3 on a finding)."""
+    from promoter.app.steps import phi
+
+    if phi.enabled(state) and state.candidate is not None:
+        phi.refuse(state, phi.scan_candidate(state), "the champion was not moved")
 
 
 def promote(state: RunState) -> StepOutcome:
@@ -72,6 +82,7 @@ def promote(state: RunState) -> StepOutcome:
         raise errors.GateRejected(f"{state.model_name}: {decision.reason}")
     if decision.action == rules.WAIT:
         raise _waiting(state, decision)
+    _scan_before_move(state)
     record = state.gate.record  # type: ignore[union-attr] - MOVE implies a gate record
     moved = move_champion(
         state.registry,
@@ -81,6 +92,7 @@ def promote(state: RunState) -> StepOutcome:
         decision=record.record_id,
         approved=decision.have > 0,
         expected_current=champion_now,
+        extra={"ticket": state.ticket.to_dict()} if state.ticket is not None else None,
     )
     state.result.champion_moved = moved
     return StepOutcome(
