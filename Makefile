@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-unit test-cluster test-act test-slow test-all bench java clean lint lint-style lint-layers lint-ci lint-deps dist
+.PHONY: demo test test-unit test-cluster test-act test-slow test-browser test-all bench java clean lint lint-style lint-layers lint-ci lint-deps dist
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,12 @@ test-act: $(STAMP)
 
 test-slow: $(STAMP) java
 	$(BIN)/python -m pytest -q -m slow
+
+# The evidence pack in a real browser: installs Chromium (Debian package), saves a screenshot
+# under .promote/screenshots/.
+test-browser: $(STAMP)
+	@command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+	$(BIN)/python -m pytest -q -m browser
 
 test-all: $(STAMP) java
 	$(BIN)/python -m pytest -q -m ''

@@ -132,3 +132,41 @@ def metric_history_png(
     for label in ax.get_xticklabels():
         label.set_rotation(30)
     return _save(fig, path)
+
+
+def evaluation_pngs(labels: Sequence[float], scores: Sequence[float], folder: str | Path) -> dict[str, bytes]:
+    """Calibration, ROC and precision-recall plots of held-out rows, from per-row labels and scores.
+
+    Returns:
+        ``{"calibration": png, "roc": png, "pr": png}`` (empty when there are no rows or one class).
+    """
+    import numpy as np
+
+    y = np.asarray(labels, dtype=float)
+    s = np.asarray(scores, dtype=float)
+    if y.size == 0 or y.min() == y.max():
+        return {}
+    folder = Path(folder)
+    order = np.argsort(-s, kind="mergesort")
+    ys = y[order]
+    tp = np.cumsum(ys)
+    fp = np.cumsum(1 - ys)
+    pos, neg = tp[-1], fp[-1]
+    fpr = np.concatenate([[0.0], fp / neg])
+    tpr = np.concatenate([[0.0], tp / pos])
+    recall = np.concatenate([[0.0], tp / pos])
+    precision = np.concatenate([[1.0], tp / (tp + fp)])
+    auc = float(np.trapezoid(tpr, fpr)) if hasattr(np, "trapezoid") else float(np.trapz(tpr, fpr))
+    ap = float(np.sum(np.diff(recall) * precision[1:]))
+    bins = np.minimum((s * 10).astype(int), 9)
+    count = np.bincount(bins, minlength=10).astype(float)
+    keep = count > 0
+    mean_score = np.bincount(bins, weights=s, minlength=10)[keep] / count[keep]
+    frac = np.bincount(bins, weights=y, minlength=10)[keep] / count[keep]
+    ece = float(np.sum(count[keep] * np.abs(mean_score - frac)) / count.sum())
+    out = {
+        "calibration": calibration_png(mean_score, frac, count[keep], ece, folder / "calibration.png"),
+        "roc": roc_png(fpr, tpr, auc, folder / "roc.png"),
+        "pr": pr_png(recall, precision, ap, float(pos / y.size), folder / "pr.png"),
+    }
+    return {k: p.read_bytes() for k, p in out.items()}

@@ -75,6 +75,31 @@ def _kinds(res: demo.DemoResult, project: demo.Project, env: str) -> list[str]:
     return [r.kind for r in records]
 
 
+def _evidence_packs(res: demo.DemoResult) -> None:
+    """Each HROB prod version carries the evidence pack of its newest decision: v1 and v2 their
+    PASS gate packs (v1 restored by the rollback: the rollback's pack), all with every section."""
+    import json
+
+    from promoter import config
+    from promoter.app.connect import open_registry
+    from promoter.app.evidence import EVIDENCE_RUN_TAG
+    from promoter.registry.tracking import read_run_text
+    from promoter.report.evidence import section_titles
+
+    settings = config.load(res.repo / demo.HROB.config_dir, "prod")
+    registry = open_registry(settings)
+    model = settings.model_name_for("prod")
+    kinds = {}
+    for version in (1, 2):
+        run_id = registry.version_info(model, version).tags[EVIDENCE_RUN_TAG]
+        pack = json.loads(read_run_text(registry, run_id, "evidence/evidence.json"))
+        md = read_run_text(registry, run_id, "evidence/evidence.md")
+        assert all(f"## {t}" in md for t in section_titles())
+        kinds[version] = (pack["decision"]["kind"], pack["decision"]["verdict"])
+        assert "CHG-2026" in md  # the release's change ticket, from the release tag
+    assert kinds == {1: ("rollback", "ROLLED_BACK"), 2: ("gate", "PASS")}
+
+
 def _common(res: demo.DemoResult, text: str, discharges: int) -> None:
     """What both stories show: plans kept, HROB 1.0 and 1.1 promoted, the rollback, readmission's
     dev, staging and first prod release promoted in spite of HROB's hold."""
@@ -220,6 +245,7 @@ def _names_are_its_own(repo: Path, spark) -> None:
 def test_two_models_one_registry_rollback_of_one_leaves_the_other(tmp_path: Path, spark, monkeypatch, fake_api, capsys):
     res, text = _run(tmp_path, monkeypatch, "short", fake_api, members=2000, discharges=3000)
     print(text)  # the story as the demo tells it (pytest -rP shows it)
+    (tmp_path / "story.txt").write_text(text)  # kept with the test's tmp_path to read afterwards
     _common(res, text, 3000)
     _monitoring(res, text, fake_api)
     assert res.champions == {"hrob": 1, "readmission": 1}
@@ -239,6 +265,7 @@ def test_two_models_one_registry_rollback_of_one_leaves_the_other(tmp_path: Path
     for project in demo.PROJECTS:
         for env, result in queries.verify(repo / project.config_dir, None).items():
             assert result.ok, (project.name, env, result)
+    _evidence_packs(res)
     _names_are_its_own(repo, spark)
     _monitor_refuses_bad_input(res, capsys, tmp_path)
 
