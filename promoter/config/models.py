@@ -1535,14 +1535,6 @@ def _cross_file(s: "Settings") -> list[tuple[tuple[Any, ...], str]]:
                         f"{col!r} is {reserved[col]} in project.yml data and can never be a feature",
                     )
                 )
-    for i, group in enumerate(s.model_card.social_determinant_groups):
-        if group not in groups:
-            problems.append(
-                (
-                    ("model_card", "social_determinant_groups", i),
-                    f"feature group {group!r} is not defined in feature_mappings.yml (groups: {_listed(groups)})",
-                )
-            )
     for listname in ("include_groups", "exclude_groups"):
         for i, group in enumerate(getattr(sel, listname)):
             if group not in groups:

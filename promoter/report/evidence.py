@@ -210,6 +210,13 @@ def sections(pack: Mapping[str, Any]) -> list[Block]:
     sdoh = [g["group"] for g in feats.get("groups", []) if g.get("social_determinant")]
     if sdoh:
         b.paragraphs.append("Social-determinant inputs (named in model_card.yml): " + ", ".join(sdoh) + ".")
+    unknown = sorted(set(card.get("social_determinant_groups", [])) - {g["group"] for g in feats.get("groups", [])})
+    if unknown and feats.get("groups"):
+        b.paragraphs.append(
+            "Named as social-determinant groups in model_card.yml but not feature groups of this model: "
+            + ", ".join(unknown)
+            + "."
+        )
     excluded = feats.get("excluded_columns") or []
     if excluded:
         b.paragraphs.append("Never features (PHI, key, label, subgroup columns): " + ", ".join(excluded) + ".")

@@ -215,13 +215,6 @@ MALFORMED = [
         'pattern: "CHG-[0-9"',
         ["approvals.prod.change_ticket.pattern", "not a regular expression"],
     ),
-    (
-        "unknown-sdoh-group",
-        "base/model_card.yml",
-        "  - sdoh_food\n",
-        "  - sdoh_fod\n",
-        ["model_card.yml:44:5: social_determinant_groups[3]", "'sdoh_fod' is not defined in feature_mappings.yml"],
-    ),
     ("yaml-tab", "base/training.yml", "max_evals: 8", "max_evals:\t\t8\n\tbad: [", ["base/training.yml:"]),
 ]
 

@@ -105,7 +105,17 @@ def test_dispatch_rollback_hold_and_two_approvals(tmp_path: Path):
         selection.write_text(yaml.safe_dump(data, sort_keys=False))
         policy = repo / "configs" / "prod" / "promotion.yml"
         data = yaml.safe_load(policy.read_text())
-        data["approvals"] = {"prod": {"required": 2, "approvers": ["dr.lee", "ops.kim"]}}
+        # every prod move needs two of the data-science role (the shipped other roles ask for none here)
+        data["approvals"] = {
+            "prod": {
+                "sign_off": "always",
+                "roles": {
+                    "data_science": {"members": ["dr.lee", "ops.kim"], "required": 2},
+                    "clinical_safety": {"members": ["*"], "required": 0},
+                    "compliance": {"members": ["*"], "required": 0},
+                },
+            }
+        }
         write_yaml(policy, data)
 
     _release(repo, "release/1.1", "Add the social-determinant groups; two approvals for prod", sdoh_and_two_approvals)
@@ -113,9 +123,14 @@ def test_dispatch_rollback_hold_and_two_approvals(tmp_path: Path):
     assert code == 4, err[-3000:]
     assert waiting["promotion"]["needed"] == 2 and waiting["promotion"]["have"] == 0
     candidate = waiting["candidate"]["version"]
-    one = run_promote("approve", "--env", "prod", "--version", str(candidate), "--by", "dr.lee", cwd=repo, env=env)
-    assert one.returncode == 4 and "1 of 2" in one.stdout, one.stdout + one.stderr
-    two = run_promote("approve", "--env", "prod", "--version", str(candidate), "--by", "ops.kim", cwd=repo, env=env)
+
+    # each approver runs the approval job; GitHub Actions names the actor (a typed --by would not count)
+    def as_actor(actor: str) -> dict[str, str]:
+        return {**env, "GITHUB_ACTIONS": "true", "GITHUB_ACTOR": actor}
+
+    one = run_promote("approve", "--env", "prod", "--version", str(candidate), cwd=repo, env=as_actor("dr.lee"))
+    assert one.returncode == 4 and "data_science (1 more), has 1" in one.stdout, one.stdout + one.stderr
+    two = run_promote("approve", "--env", "prod", "--version", str(candidate), cwd=repo, env=as_actor("ops.kim"))
     assert two.returncode == 0, two.stderr
     assert registry.get_alias(MODEL, tags.CHAMPION) == candidate
     # a re-run of the release now finds the candidate already champion: nothing moves twice
