@@ -90,7 +90,8 @@ def test_dispatch_rollback_hold_and_two_approvals(tmp_path: Path):
     assert held["candidate"]["version"] == 1 and held["candidate"]["reused"] is True
     steps = {s["name"]: s for s in held["steps"]}
     assert steps["approval"]["status"] == "waiting" and steps["promote"]["status"] == "not run"
-    assert held["promotion"]["action"] == "WAIT" and held["promotion"]["needed"] == 1
+    # under a hold the shipped policy's sign-off applies: one of each of its three roles
+    assert held["promotion"]["action"] == "WAIT" and held["promotion"]["needed"] == 3
     assert registry.get_alias(MODEL, tags.CHAMPION) == v2
 
     # lift the hold; release 1.1 adds the social-determinant groups and asks for two approvals
