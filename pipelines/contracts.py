@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines import sqltext
 from promoter.errors import DataContractError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -495,7 +496,6 @@ def _rules_for(df: "DataFrame", contract: "TableContract") -> dict[str, "ColumnC
 def _check_table(
     name: str, df: "DataFrame", contract: "TableContract", today: date, phi: set[str]
 ) -> tuple[list[Violation], int, int]:
-    from pyspark.sql import functions as F
 
     out: list[Violation] = []
     types = {f.name: f.dataType.simpleString() for f in df.schema.fields}
@@ -533,43 +533,58 @@ def _check_table(
         if k not in types and k not in contract.columns:
             out.append(Violation(name, k, "column_missing", "absent", "primary key column"))
 
-    # values: one aggregation for the whole table
-    exprs = [F.count(F.lit(1)).alias("__rows")]
+    # values: one aggregation for the whole table, written as SQL text (one JVM call for every
+    # rule, see pipelines.sqltext)
+    exprs = ["count(1) AS __rows"]
     checks: list[tuple[str, str, Any, str]] = []  # (alias, column, limit, rule)
 
-    def add(expr: Any, col: str, rule: str, limit: Any) -> None:
+    def add(expr: str, col: str, rule: str, limit: Any) -> None:
         alias = f"c{len(checks)}"
-        exprs.append(expr.alias(alias))
+        exprs.append(f"{expr} AS {alias}")
         checks.append((alias, col, limit, rule))
 
     for col, rule in checkable.items():
-        c = F.col(f"`{col}`")
+        c = sqltext.name(col)
         is_date = types[col] in ("date", "timestamp", "timestamp_ntz")
         if not rule.nullable or rule.max_null_fraction is not None:
-            add(F.sum(c.isNull().cast("long")), col, "nulls", rule)
+            add(f"sum(CAST({c} IS NULL AS BIGINT))", col, "nulls", rule)
         if rule.allowed is not None:
-            bad = c.isNotNull() & ~c.isin(*rule.allowed)
-            add(F.sum(bad.cast("long")), col, "allowed_values", rule.allowed)
+            allowed = ", ".join(sqltext.literal(v) for v in rule.allowed)
+            add(
+                f"sum(CAST({c} IS NOT NULL AND NOT ({c} IN ({allowed})) AS BIGINT))",
+                col,
+                "allowed_values",
+                rule.allowed,
+            )
         for bound in ("min", "max"):
             limit = getattr(rule, bound)
             if limit is None:
                 continue
-            agg = F.min(c) if bound == "min" else F.max(c)
-            add(agg.cast("string") if is_date else agg.cast("double"), col, bound, limit)
+            add(f"CAST({bound}({c}) AS {'STRING' if is_date else 'DOUBLE'})", col, bound, limit)
         if rule.mean_min is not None or rule.mean_max is not None:
-            add(F.avg(c.cast("double")), col, "mean", rule)
+            add(f"avg(CAST({c} AS DOUBLE))", col, "mean", rule)
         if rule.regex is not None:
-            bad = c.isNotNull() & ~c.cast("string").rlike(f"^(?:{rule.regex})$")
-            add(F.sum(bad.cast("long")), col, "regex", rule.regex)
+            pattern = sqltext.literal(f"^(?:{rule.regex})$")
+            add(
+                f"sum(CAST({c} IS NOT NULL AND NOT (CAST({c} AS STRING) RLIKE {pattern}) AS BIGINT))",
+                col,
+                "regex",
+                rule.regex,
+            )
     if contract.freshness is not None:
         n_rules += 1
         fcol = contract.freshness.column
         if fcol in types:
-            add(F.max(F.to_date(F.col(f"`{fcol}`"))).cast("string"), fcol, "freshness", contract.freshness.max_age_days)
+            add(
+                f"CAST(max(to_date({sqltext.name(fcol)})) AS STRING)",
+                fcol,
+                "freshness",
+                contract.freshness.max_age_days,
+            )
         else:
             out.append(Violation(name, fcol, "column_missing", "absent", "freshness column"))
     t0 = time.perf_counter()
-    row = df.agg(*exprs).first()
+    row = df.selectExpr(*exprs).first()
     log.info("%s: one aggregation, %d expressions: %.1fs", name, len(exprs), time.perf_counter() - t0)
     rows = int(row["__rows"])
     n_rules += len(checks)

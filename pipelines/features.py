@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pipelines import sqltext
 from promoter.config.models import UNGROUPED
 from promoter.errors import ConfigError, DataContractError, InvalidInput, NotFound
 
@@ -626,42 +627,42 @@ def _event_fill(name: str, settings: "Settings") -> float:
     return float(ev.lookback_days) if name.endswith("_days_since") else 0.0
 
 
-def _source_expr(spec: FeatureSpec, settings: "Settings") -> "Column":
-    """The feature's raw value as a double (dates -> days before the snapshot)."""
-    from pyspark.sql import functions as F
-
-    col = F.col(f"`{spec.column}`")
+def _source_sql(spec: FeatureSpec, settings: "Settings") -> str:
+    """The feature's raw value as a double (dates -> days before the snapshot), as SQL text."""
+    col = sqltext.name(spec.column)
     if spec.kind == "date":
-        return F.datediff(F.col(settings.project.data.snapshot_date_column), F.to_date(col)).cast("double")
-    return col.cast("double")
+        snap = sqltext.name(settings.project.data.snapshot_date_column)
+        return f"CAST(datediff({snap}, to_date({col})) AS DOUBLE)"
+    return f"CAST({col} AS DOUBLE)"
 
 
 def _statistics(
     df: "DataFrame", specs: list[FeatureSpec], settings: "Settings"
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """One aggregation: the fill value of every numeric feature, the row count and a content fingerprint."""
-    from pyspark.sql import functions as F
 
     data = settings.project.data
+    # SQL text: one JVM call for every column (see pipelines.sqltext)
+    every = ", ".join(sqltext.name(c) for c in df.columns)
     exprs = [
-        F.count(F.lit(1)).alias("__rows"),
-        F.max(F.col(data.snapshot_date_column)).cast("string").alias("__snapshot"),
-        F.sum(F.pmod(F.xxhash64(*[F.col(f"`{c}`") for c in df.columns]), F.lit(1 << 40))).alias("__fingerprint"),
+        "count(1) AS __rows",
+        f"CAST(max({sqltext.name(data.snapshot_date_column)}) AS STRING) AS __snapshot",
+        f"sum(pmod(xxhash64({every}), {1 << 40})) AS __fingerprint",
     ]
     wanted: list[FeatureSpec] = []
     for i, spec in enumerate(specs):
         if spec.kind == "text" or spec.method == "constant":
             continue
-        x = _source_expr(spec, settings)
+        x = _source_sql(spec, settings)
         if spec.method == "median":
-            e = F.percentile_approx(x, 0.5, MEDIAN_ACCURACY)
+            e = f"percentile_approx({x}, 0.5, {MEDIAN_ACCURACY})"
         elif spec.method == "mean":
-            e = F.avg(x)
+            e = f"avg({x})"
         else:
-            e = F.mode(x)
-        exprs.append(e.alias(f"s{i}"))
+            e = f"mode({x})"
+        exprs.append(f"{e} AS s{i}")
         wanted.append(spec)
-    row = df.agg(*exprs).first()
+    row = df.selectExpr(*exprs).first()
     fills: dict[str, float] = {}
     for i, spec in enumerate(specs):
         if spec.kind == "text":
@@ -817,9 +818,11 @@ def build(spark: "SparkSession", settings: "Settings", environ: dict[str, str] |
         }
 
         k, snap = data.key_column, data.snapshot_date_column
-        head = [F.col(k), F.col(snap), F.col(data.label_column).cast("int").alias(data.label_column)]
-        head += [F.coalesce(F.col(c).cast("string"), F.lit("Unknown")).alias(c) for c in data.subgroup_columns]
-        feature_cols: list[Column] = []
+        q = sqltext.name
+        # the gold projection as SQL text: one JVM call for 500+ columns (see pipelines.sqltext)
+        head = [q(k), q(snap), f"CAST({q(data.label_column)} AS INT) AS {q(data.label_column)}"]
+        head += [f"coalesce(CAST({q(c)} AS STRING), 'Unknown') AS {q(c)}" for c in data.subgroup_columns]
+        feature_cols: list[str] = []
         feature_names: list[str] = []
         groups: dict[str, list[str]] = {}
         imputation: dict[str, dict[str, Any]] = {}
@@ -829,36 +832,37 @@ def build(spark: "SparkSession", settings: "Settings", environ: dict[str, str] |
             # hash the narrow side: the wide entity rows are shuffled once but never sorted
             base = s_entity.join(agg.hint("shuffle_hash"), on=[k, snap], how="left")
         for spec in plan.specs:
-            outs: list[tuple[str, Column]] = []
+            outs: list[tuple[str, str]] = []
+            c = q(spec.column)
             if spec.kind == "text":
                 for level in levels.get(spec.column, []):
                     outs.append(
                         (
                             f"{spec.column}__{_slug(level)}",
-                            F.coalesce((F.col(f"`{spec.column}`") == F.lit(level)).cast("double"), F.lit(0.0)),
+                            f"coalesce(CAST({c} = {sqltext.literal(level)} AS DOUBLE), 0.0D)",
                         )
                     )
                 imputation[spec.column] = {"method": "one_hot", "levels": levels.get(spec.column, [])}
             elif spec.column in event_names:
                 fill = _event_fill(spec.column, settings)
-                outs.append((spec.column, F.coalesce(F.col(spec.column), F.lit(fill))))
+                outs.append((spec.column, f"coalesce({c}, {sqltext.literal(float(fill))})"))
                 imputation[spec.column] = {"method": "constant", "value": fill}
             else:
                 fill = fills[spec.column]
-                outs.append((spec.column, F.coalesce(_source_expr(spec, settings), F.lit(fill))))
+                outs.append((spec.column, f"coalesce({_source_sql(spec, settings)}, {sqltext.literal(float(fill))})"))
                 imputation[spec.column] = {"method": spec.method, "value": fill}
             if spec.indicator:
                 ind = f"{spec.column}{INDICATOR_SUFFIX}"
-                outs.append((ind, F.col(f"`{spec.column}`").isNull().cast("double")))
+                outs.append((ind, f"CAST({c} IS NULL AS DOUBLE)"))
                 imputation[spec.column]["indicator"] = ind
             for name, expr in outs:
-                feature_cols.append(expr.alias(name))
+                feature_cols.append(f"{expr} AS {q(name)}")
                 feature_names.append(name)
                 groups.setdefault(spec.group, []).append(name)
         dup = {n for n in feature_names if feature_names.count(n) > 1 or n in reserved}
         if dup:
             raise InvalidInput(f"gold column name(s) collide: {', '.join(sorted(dup))} (rename the source columns)")
-        gold = base.select(*head, *feature_cols)
+        gold = base.selectExpr(*head, *feature_cols)
         gold_tmp = stage.path(gold_target)
         with _step("gold write (join with event features, impute)"):
             gold.write.mode("overwrite").parquet(gold_tmp)
