@@ -119,8 +119,9 @@ def bronze_index(spark: "SparkSession", settings: "Settings", salt: bytes) -> "P
     """The salted digests of every distinct value of the bronze PHI columns (``core.phi``).
 
     Each source table (``lake.source_tables``) is read with Spark; only its PHI columns, one
-    ``distinct`` per column streamed to the driver partition by partition, so the driver holds
-    one partition of values at a time plus the digests (about 10 bytes per distinct value).
+    ``distinct`` over all of them (as ``(column, value)`` pairs, one Spark job) streamed to the
+    driver partition by partition, so the driver holds one partition of values at a time plus
+    the digests (about 10 bytes per distinct value).
     Columns whose values are single words (first and last names) are indexed as the pairs one
     row gives (``first_name + last_name``, both orders), since a lone name is a common word.
 
@@ -162,15 +163,16 @@ def bronze_index(spark: "SparkSession", settings: "Settings", salt: bytes) -> "P
                 ]
             ).first()
             one_word = [c for i, c in enumerate(text_cols) if row is not None and row[f"w{i}"]]
-        for c in cols:
-            values = df.select(F.col(f"`{c}`").cast("string").alias("v")).where(F.col("v").isNotNull()).distinct()
-            for r in values.toLocalIterator():
-                builder.add(c, r["v"])
+        # one job per table: every (column, value) pair, PHI columns and name pairs alike, made
+        # distinct in one shuffle and streamed to the driver a partition at a time
+        entries = [F.struct(F.lit(c).alias("c"), F.col(f"`{c}`").cast("string").alias("v")) for c in cols]
         for a, b in permutations(one_word, 2):
             both = F.col(f"`{a}`").isNotNull() & F.col(f"`{b}`").isNotNull()
-            pair = df.where(both).select(F.concat_ws(" ", F.col(f"`{a}`"), F.col(f"`{b}`")).alias("v"))
-            for r in pair.distinct().toLocalIterator():
-                builder.add(f"{a} + {b}", r["v"])
+            pair = F.when(both, F.concat_ws(" ", F.col(f"`{a}`"), F.col(f"`{b}`")))
+            entries.append(F.struct(F.lit(f"{a} + {b}").alias("c"), pair.alias("v")))
+        pairs = df.select(F.explode(F.array(*entries)).alias("e")).select("e.c", "e.v")
+        for r in pairs.where(F.col("v").isNotNull()).distinct().toLocalIterator(prefetchPartitions=True):
+            builder.add(r["c"], r["v"])
     return builder.build()
 
 

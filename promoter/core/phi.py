@@ -228,14 +228,23 @@ class PhiIndexBuilder:
         return True
 
     def build(self) -> "PhiIndex":
+        """The index. A value held by several columns is named by the first column in name order,
+        whatever order the values arrived in (Spark's ``distinct`` has none)."""
+        order = sorted(range(len(self._columns)), key=lambda i: self._columns[i])
+        columns = tuple(self._columns[i] for i in order)
+        renumber = np.full(65536, 65535, dtype=np.uint16)  # owners are uint16 (see add)
+        renumber[order[:65535]] = np.arange(min(len(order), 65535), dtype=np.uint16)
         tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for n, digests in self._digests.items():
             d = np.frombuffer(digests, dtype=np.uint64)
-            o = np.frombuffer(self._owners[n], dtype=np.uint16)
-            uniq, first = np.unique(d, return_index=True)
-            tables[n] = (uniq, o[first].copy())
+            o = renumber[np.frombuffer(self._owners[n], dtype=np.uint16)]
+            by = np.lexsort((o, d))  # by digest, then by owner: the first of each digest is its name
+            d, o = d[by], o[by]
+            first = np.ones(len(d), dtype=bool)
+            first[1:] = d[1:] != d[:-1]
+            tables[n] = (d[first].copy(), o[first].copy())
         self._digests, self._owners = {}, {}
-        return PhiIndex(self._salt, tuple(self._columns), tables, self._names, self.skipped)
+        return PhiIndex(self._salt, columns, tables, self._names, self.skipped)
 
 
 class PhiIndex:
