@@ -132,6 +132,7 @@ class Registry:
 
     def __init__(self, tracking_uri: str, registry_uri: str | None = None, *, use_stages: bool = False) -> None:
         from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
 
         self.tracking_uri = tracking_uri
         self.registry_uri = registry_uri or tracking_uri
@@ -141,8 +142,8 @@ class Registry:
             self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=self.registry_uri)
             try:
                 self.client.search_registered_models(max_results=1)
-            except Exception as exc:
-                if "error code 401" in str(exc) or "error code 403" in str(exc):
+            except MlflowException as exc:
+                if exc.get_http_status_code() in (401, 403):
                     user = os.environ.get("MLFLOW_TRACKING_USERNAME")
                     raise PromoteError(
                         f"the tracking server at {tracking_uri} refused the credentials"
