@@ -859,6 +859,23 @@ def _interval_text(policy: GatePolicy, low: float, high: float) -> str:
     return f"{sig.confidence:.0%} interval {low:.3f} to {high:.3f}"
 
 
+def _against_limit(policy: GatePolicy, low: float, high: float, estimate: float, limit: float) -> str:
+    """How an interval ``[low, high]`` around ``estimate`` stands against ``limit`` (the fairness rules).
+
+    ``"over"``: even the lower bound exceeds it (FAIL); ``"within"``: the upper bound is within it
+    (PASS); ``"estimate_within"``: the estimate is within it and the interval reaches past it,
+    which PASSes under ``undecided_when: estimate_over_limit``; ``"straddles"``: a person must
+    decide (NEEDS_APPROVAL).
+    """
+    if low > limit + TOLERANCE:
+        return "over"
+    if high <= limit + TOLERANCE:
+        return "within"
+    if estimate <= limit + TOLERANCE and policy.fairness.undecided_when == "estimate_over_limit":
+        return "estimate_within"
+    return "straddles"
+
+
 def _gap(
     policy: GatePolicy,
     column: str,
@@ -909,13 +926,14 @@ def _gap(
         f"{column}: candidate {metric} gap {gap:.3f} ({_interval_text(policy, low, high)}; "
         f"{hi} {eligible[hi]:.3f} - {lo} {eligible[lo]:.3f})"
     )
-    if low > limit + TOLERANCE:
+    standing = _against_limit(policy, low, high, gap, limit)
+    if standing == "over":
         return Reason(
             rule, False, gap, limit, f"{head} is over {limit}: even the lower bound exceeds it", interval=interval
         )
-    if high <= limit + TOLERANCE:
+    if standing == "within":
         return Reason(rule, True, gap, limit, f"{head} is within {limit}", interval=interval)
-    if gap <= limit + TOLERANCE and policy.fairness.undecided_when == "estimate_over_limit":
+    if standing == "estimate_within":
         return Reason(
             rule,
             True,
@@ -982,7 +1000,8 @@ def _regression(
             f"({_interval_text(policy, low, high)})"
         )
 
-    if bounds[by_low][0] > limit + TOLERANCE:
+    standing = _against_limit(policy, bounds[by_low][0], bounds[by_high][1], worst, limit)
+    if standing == "over":
         return Reason(
             rule,
             False,
@@ -991,7 +1010,7 @@ def _regression(
             f"{column}: {describe(by_low)}, over {limit}: even the lower bound exceeds it",
             interval=bounds[by_low],
         )
-    if bounds[by_high][1] <= limit + TOLERANCE:
+    if standing == "within":
         return Reason(
             rule,
             True,
@@ -1001,7 +1020,7 @@ def _regression(
             f"(highest upper bound: {describe(by_high)})",
             interval=bounds[by_high],
         )
-    if worst <= limit + TOLERANCE and policy.fairness.undecided_when == "estimate_over_limit":
+    if standing == "estimate_within":
         return Reason(
             rule,
             True,
