@@ -323,8 +323,35 @@ def curves(
     if not rows:
         empty = np.array([], dtype=float)
         return Curves(empty, empty, empty, empty, empty, empty, empty)
-    arr = np.array(sorted(((r["b"], r["n"], r["pos"], r["sp"]) for r in rows), reverse=True), dtype=float)
-    b, cnt, pos, sp = arr.T
+    b, cnt, pos, sp = np.array([(r["b"], r["n"], r["pos"], r["sp"]) for r in rows], dtype=float).T
+    return curves_of_buckets(b, cnt, pos, sp, ece_bins=ece_bins, resolution=resolution)
+
+
+def curves_of_rows(
+    labels: Sequence[float], scores: Sequence[float], ece_bins: int = 10, resolution: int = 1000
+) -> Curves:
+    """:func:`curves` of per-row ``labels`` and ``scores`` already on the driver (numpy)."""
+    y = np.asarray(labels, dtype=float)
+    p = np.asarray(scores, dtype=float)
+    bucket = np.minimum(np.floor(p * resolution), resolution - 1).astype(int)
+    b = np.unique(bucket)
+    at = np.searchsorted(b, bucket)
+    cnt = np.bincount(at, minlength=len(b)).astype(float)
+    pos = np.bincount(at, weights=y, minlength=len(b))
+    sp = np.bincount(at, weights=p, minlength=len(b))
+    return curves_of_buckets(b.astype(float), cnt, pos, sp, ece_bins=ece_bins, resolution=resolution)
+
+
+def curves_of_buckets(
+    b: np.ndarray, cnt: np.ndarray, pos: np.ndarray, sp: np.ndarray, *, ece_bins: int = 10, resolution: int = 1000
+) -> Curves:
+    """The plot points of scores bucketed to ``1/resolution``: per bucket ``b`` its row count,
+    positives and sum of scores (any order)."""
+    if len(b) == 0:
+        empty = np.array([], dtype=float)
+        return Curves(empty, empty, empty, empty, empty, empty, empty)
+    order = np.argsort(-b, kind="mergesort")  # highest scores first: the thresholds from the top
+    b, cnt, pos, sp = b[order], cnt[order], pos[order], sp[order]
     tp, fp = np.cumsum(pos), np.cumsum(cnt - pos)
     total_pos, total_neg = tp[-1], fp[-1]
     fpr = np.concatenate([[0.0], fp / total_neg if total_neg else np.zeros_like(fp)])

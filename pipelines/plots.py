@@ -142,31 +142,22 @@ def evaluation_pngs(labels: Sequence[float], scores: Sequence[float], folder: st
     """
     import numpy as np
 
+    from pipelines.evaluate import curves_of_rows
+
     y = np.asarray(labels, dtype=float)
-    s = np.asarray(scores, dtype=float)
     if y.size == 0 or y.min() == y.max():
         return {}
     folder = Path(folder)
-    order = np.argsort(-s, kind="mergesort")
-    ys = y[order]
-    tp = np.cumsum(ys)
-    fp = np.cumsum(1 - ys)
-    pos, neg = tp[-1], fp[-1]
-    fpr = np.concatenate([[0.0], fp / neg])
-    tpr = np.concatenate([[0.0], tp / pos])
-    recall = np.concatenate([[0.0], tp / pos])
-    precision = np.concatenate([[1.0], tp / (tp + fp)])
-    auc = float(np.trapezoid(tpr, fpr)) if hasattr(np, "trapezoid") else float(np.trapz(tpr, fpr))
-    ap = float(np.sum(np.diff(recall) * precision[1:]))
-    bins = np.minimum((s * 10).astype(int), 9)
-    count = np.bincount(bins, minlength=10).astype(float)
-    keep = count > 0
-    mean_score = np.bincount(bins, weights=s, minlength=10)[keep] / count[keep]
-    frac = np.bincount(bins, weights=y, minlength=10)[keep] / count[keep]
-    ece = float(np.sum(count[keep] * np.abs(mean_score - frac)) / count.sum())
+    c = curves_of_rows(y, scores)
+    auc = float(np.sum(np.diff(c.fpr) * (c.tpr[1:] + c.tpr[:-1]) / 2))
+    ap = float(np.sum(np.diff(c.recall) * c.precision[1:]))
+    ece = float(np.sum(c.bin_count * np.abs(c.bin_mean_score - c.bin_fraction_positive)) / c.bin_count.sum())
+    pos = float(y.sum())
     out = {
-        "calibration": calibration_png(mean_score, frac, count[keep], ece, folder / "calibration.png"),
-        "roc": roc_png(fpr, tpr, auc, folder / "roc.png"),
-        "pr": pr_png(recall, precision, ap, float(pos / y.size), folder / "pr.png"),
+        "calibration": calibration_png(
+            c.bin_mean_score, c.bin_fraction_positive, c.bin_count, ece, folder / "calibration.png"
+        ),
+        "roc": roc_png(c.fpr, c.tpr, auc, folder / "roc.png"),
+        "pr": pr_png(c.recall, c.precision, ap, pos / y.size, folder / "pr.png"),
     }
     return {k: p.read_bytes() for k, p in out.items()}

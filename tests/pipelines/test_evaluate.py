@@ -181,6 +181,17 @@ def test_curves_span_the_unit_square(pred_df, result):
     assert np.trapezoid(c.tpr, c.fpr) == pytest.approx(result.metrics["roc_auc"], abs=0.01)
 
 
+def test_curves_of_rows_on_the_driver_equal_the_spark_curves(pred_df, rows):
+    """The evidence pack's plots (per-row arrays) and the training run's (Spark) share one maths."""
+    from pipelines import evaluate as ev
+
+    _, y, p, _, _ = rows
+    spark_side = ev.curves(pred_df, "label", ece_bins=10)
+    driver_side = ev.curves_of_rows(y, p, ece_bins=10)
+    for name in ("fpr", "tpr", "recall", "precision", "bin_mean_score", "bin_fraction_positive", "bin_count"):
+        np.testing.assert_allclose(getattr(driver_side, name), getattr(spark_side, name), err_msg=name)
+
+
 def test_score_adds_probability_of_class_one_and_keeps_inputs(spark):
     from pyspark.ml import Pipeline
     from pyspark.ml.classification import LogisticRegression
