@@ -356,6 +356,9 @@ def _clip(x: "np.ndarray", lo: float, hi: float) -> "np.ndarray":
 # --------------------------------------------------------------------------- members
 
 
+LABEL_COLUMN = "hrob_label"  # the shipped example's label; generate() takes the project's
+
+
 @dataclass(frozen=True)
 class _Params:
     seed: int
@@ -368,6 +371,7 @@ class _Params:
     drift_group: tuple[str, tuple[str, ...]] | None = None  # (column, values)
     prevalence_change: float = 0.0
     miscalibrate: tuple[tuple[str, tuple[str, ...], float], ...] = ()  # (column, values, logit offset)
+    label: str = LABEL_COLUMN  # the project's data.label_column
 
 
 def _latents(r: _Rng, p: _Params) -> dict[str, "np.ndarray"]:
@@ -740,7 +744,7 @@ def _members_batch(ids: "np.ndarray", p: _Params) -> "pa.RecordBatch":
         "snapshot_date": pa.array(snap, pa.date32()),
         "race_ethnicity": pa.array(z["race"], pa.string()),
         "payer_type": pa.array(z["payer"], pa.string()),
-        "hrob_label": pa.array(label, pa.int32()),
+        p.label: pa.array(label, pa.int32()),
     }
     named_order = {name: i for i, name in enumerate(named)}
     order = sorted(f, key=lambda name: (_group_index(name), named_order.get(name, len(named_order))))
@@ -1138,6 +1142,7 @@ def _params(
     regions: dict[str, list[str]] | None,
     lookback_days: int = 730,
     drift: "Drift | None" = None,
+    label: str = LABEL_COLUMN,
 ) -> _Params:
     regions = regions or DEFAULT_REGIONS
     region_items = tuple((name, tuple(str(x) for x in prefixes)) for name, prefixes in regions.items())
@@ -1147,6 +1152,7 @@ def _params(
         shift=float(shift),
         regions=region_items,
         lookback_days=int(lookback_days),
+        label=label,
         **_resolve_drift(drift, region_items),  # type: ignore[arg-type]
     )
 
@@ -1160,6 +1166,7 @@ def members_frame(
     regions: dict[str, list[str]] | None = None,
     partitions: int | None = None,
     drift: Drift | None = None,
+    label: str = LABEL_COLUMN,
 ) -> "DataFrame":
     """The bronze ``members`` table as a lazy Spark DataFrame (nothing is computed yet).
 
@@ -1176,15 +1183,17 @@ def members_frame(
         partitions: Spark partitions (default: about 50,000 members each).
         drift: planted feature drift, prevalence change and miscalibration (:class:`Drift`);
             the same seed without it gives the same members with the undrifted values.
+        label: the label column's name (the project's ``data.label_column``).
 
     Returns:
         One row per member: ``member_id``, PHI columns, ``snapshot_date``, ``race_ethnicity``,
-        ``payer_type``, ``hrob_label`` and the generated features (482 columns in 11 groups).
+        ``payer_type``, the label and the generated features (482 columns in 11 groups).
 
     Raises:
         InvalidInput: for a bad ``drift`` (naming the command-line option).
     """
-    return _frame(spark, _members_batch, members, _params(seed, snapshot_date, shift, regions, drift=drift), partitions)
+    params = _params(seed, snapshot_date, shift, regions, drift=drift, label=label)
+    return _frame(spark, _members_batch, members, params, partitions)
 
 
 def claims_frame(
@@ -1258,9 +1267,10 @@ def generate(
     targets = {name: lake.path(settings, lake.BRONZE, name) for name in lake.SYNTHETIC_TABLES}
     with lake.Staging(spark) as stage:
         t0 = time.perf_counter()
-        members_frame(spark, members, seed, snapshot_date, shift, regions, drift=drift).write.mode("overwrite").parquet(
-            stage.path(targets["members"])
-        )
+        label = settings.project.data.label_column
+        members_frame(spark, members, seed, snapshot_date, shift, regions, drift=drift, label=label).write.mode(
+            "overwrite"
+        ).parquet(stage.path(targets["members"]))
         t1 = time.perf_counter()
         claims_frame(spark, members, seed, snapshot_date, shift, regions, lookback_days=lookback).write.mode(
             "overwrite"

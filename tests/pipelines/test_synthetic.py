@@ -79,6 +79,17 @@ def test_members_frame_has_every_group_and_phi(spark):
 
 
 @pytest.mark.spark
+def test_the_label_column_is_the_projects(spark):
+    """Another project's label name: the same labels under it, and no example name left."""
+    ours = synthetic.members_frame(spark, 200, 5, SNAP, label="outcome_90d")
+    example = synthetic.members_frame(spark, 200, 5, SNAP)
+    assert "outcome_90d" in ours.columns and synthetic.LABEL_COLUMN not in ours.columns
+    assert [r[0] for r in ours.select("outcome_90d").collect()] == [
+        r[0] for r in example.select(synthetic.LABEL_COLUMN).collect()
+    ]
+
+
+@pytest.mark.spark
 def test_label_prevalence_missingness_and_shift(spark):
     """Prevalence is realistic; labs are missing more often for marketplace members; a shift moves
     social risk and prevalence up."""
