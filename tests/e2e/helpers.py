@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -41,8 +43,16 @@ def make_model_repo(
     max_evals: int = 2,
     exclude_groups: list[str] | None = None,
     env: dict[str, str] | None = None,
+    built: bool = True,
 ) -> Path:
-    """A git repo with the project's configs (small search, small-data policy) and bronze data."""
+    """A git repo with the project's configs (small search, small-data policy) and bronze data.
+
+    The data of one ``(members, seed)`` is generated once per test session and copied (with its
+    files' times, so the lake's reuse keys still hold): with ``built`` the contract check and
+    silver/gold come along, as after a first `promote features --check`, so a test's first run
+    reuses them where its config allows (the pipelines decide, as for any user). ``built=False``
+    copies bronze only, for tests about building.
+    """
     repo = root / "model-repo"
     repo.mkdir(parents=True)
     git(repo, "init", "-q", "-b", "main")
@@ -62,10 +72,43 @@ def make_model_repo(
     (repo / ".gitignore").write_text(".promote/\nspark-warehouse/\n")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "model repo")
-    proc = run_promote("data", "generate", "--members", str(members), "--seed", str(seed), cwd=repo, env=env)
-    if proc.returncode != 0:
-        raise RuntimeError(f"data generate failed: {proc.stderr[-2000:]}")
+    lake = repo / ".promote" / "lake"
+    shutil.copytree(
+        _cached_lake(repo, members, seed, built and tuple(exclude_groups or ()), env), lake, copy_function=shutil.copy2
+    )
     return repo
+
+
+_LAKES: dict[tuple[int, int, "tuple[str, ...] | bool"], Path] = {}
+
+
+def _cached_lake(
+    repo: Path, members: int, seed: int, built: "tuple[str, ...] | bool", env: dict[str, str] | None
+) -> Path:
+    """The session's copy of the lake for ``(members, seed)``, made in ``repo`` the first time.
+
+    ``built``: ``False`` for bronze only, else the excluded feature groups gold was built under
+    (the selection is part of gold's build key).
+    """
+    key = (members, seed, built)
+    if key in _LAKES:
+        return _LAKES[key]
+    if built is not False:
+        bronze = _cached_lake(repo, members, seed, False, env)
+        shutil.copytree(bronze, repo / ".promote" / "lake", copy_function=shutil.copy2)
+        steps = [("features", "--check")]
+    else:
+        steps = [("data", "generate", "--members", str(members), "--seed", str(seed))]
+    for args in steps:
+        proc = run_promote(*args, cwd=repo, env=env)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed: {proc.stderr[-2000:]}")
+    cache = Path(tempfile.mkdtemp(prefix=f"promote-test-lake-{members}-{seed}-"))
+    atexit.register(shutil.rmtree, cache, True)
+    shutil.copytree(repo / ".promote" / "lake", cache / "lake", copy_function=shutil.copy2)
+    shutil.rmtree(repo / ".promote" / "lake")
+    _LAKES[key] = cache / "lake"
+    return _LAKES[key]
 
 
 def run_json(repo: Path, env: dict[str, str], *args: str) -> tuple[int, dict, str]:

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 
 
 def test_a_tiny_driver_heap_is_one_line_naming_the_step_and_the_setting(tmp_path: Path):
-    repo = make_model_repo(tmp_path, members=1500)
+    repo = make_model_repo(tmp_path, members=1500, built=False)  # the features step builds, in 128 MiB
     project = repo / "configs" / "dev" / "project.yml"
     data = (yaml.safe_load(project.read_text()) or {}) if project.exists() else {}
     # 128 MiB of heap for 538 features; spark.testing.memory lets Spark start with so little
