@@ -16,7 +16,8 @@ from promoter.registry import Registry
 from tests.conftest import git, run_promote
 from tests.e2e.helpers import make_model_repo
 
-pytestmark = [pytest.mark.e2e, pytest.mark.spark]
+# slow tier (make test-slow): about 4 minutes of releases
+pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.slow]
 
 
 def test_a_champion_moved_after_the_gate_is_gated_again(tmp_path: Path, spark, monkeypatch):

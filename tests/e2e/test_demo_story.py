@@ -242,6 +242,7 @@ def _names_are_its_own(repo: Path, spark) -> None:
     assert "patient_key" in columns and not HROB_NAMES & columns, columns
 
 
+@pytest.mark.slow  # about 8 minutes on 2 cores: make test-slow
 def test_two_models_one_registry_rollback_of_one_leaves_the_other(tmp_path: Path, spark, monkeypatch, fake_api, capsys):
     res, text = _run(tmp_path, monkeypatch, "short", fake_api, members=2000, discharges=3000)
     print(text)  # the story as the demo tells it (pytest -rP shows it)

@@ -19,7 +19,10 @@ from promoter.registry import Registry
 from tests.conftest import FIXTURES, git, run_promote
 from tests.e2e.helpers import executed, make_model_repo, planned, run_json, write_yaml
 
-pytestmark = [pytest.mark.e2e, pytest.mark.spark]
+# slow tier (make test-slow): seven CLI runs, about 7 minutes; `make test` covers the same
+# decisions in-process (tests/app/test_decisions.py, test_approvals.py) and the CLI dispatch
+# parsing in tests/cli.
+pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.slow]
 MODEL = "hrob-risk-prod"
 
 
