@@ -21,6 +21,10 @@ aggregates (a few per feature), so they are written from the driver with
 ``deltalake.write_deltalake``; re-monitoring a day replaces that day's rows of that registered
 model in one atomic commit (``predicate``) and leaves every other row alone. No row holds PHI or
 a key: only column names, group labels of the configured subgroups and numbers.
+
+A third table, ``monitoring/scored_slices``, keeps each scored row's subgroup values of the day
+(key, ``slice_key``, ``slice_value``; partition ``score_date``), so realised performance weeks
+later is sliced by the values the rows had when scored (:func:`record_slices`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from pipelines.outcomes import METRIC_KEYS
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
+    from pyspark.sql import DataFrame, SparkSession
 
     from promoter.config import Settings
 
@@ -195,3 +200,120 @@ def read(
     if before is not None:
         out = [r for r in out if r[PARTITION] < before.isoformat()]
     return sorted(out, key=lambda r: r[PARTITION])
+
+
+# --------------------------------------------------------------------------- scored slices
+
+SLICES = "scored_slices"
+
+
+def slices_path(settings: "Settings") -> str:
+    """The folder of ``monitoring/scored_slices``: each scored row's subgroup values, per day."""
+    return table_path(settings, SLICES)
+
+
+def slices_schema(key_column: str) -> "pa.Schema":
+    """``scored_slices``: key, ``slice_key`` (subgroup column), ``slice_value``; partitioned by ``score_date``."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            (key_column, pa.string()),
+            ("slice_key", pa.string()),
+            ("slice_value", pa.string()),
+            ("score_date", pa.date32()),
+        ]
+    )
+
+
+def slice_days(settings: "Settings") -> set[str]:
+    """The days whose slices are recorded."""
+    from deltalake import DeltaTable
+
+    from pipelines.delta import absolute
+
+    uri = absolute(slices_path(settings))
+    if not DeltaTable.is_deltatable(uri):
+        return set()
+    return {str(p["score_date"]) for p in DeltaTable(uri).partitions()}
+
+
+def record_slices(
+    settings: "Settings", predictions_df: "DataFrame", gold_df: "DataFrame", subgroups: list[str], day: date
+) -> bool:
+    """Keep the subgroup values the day's scored rows had (once per day; a re-run keeps the first).
+
+    Realised performance is computed when outcomes mature, weeks later, when today's data may no
+    longer hold the scored rows (an encounter-keyed model) or holds other values (a member moved
+    region). The rows are ``predictions_df``'s keys with ``gold_df``'s values of ``subgroups``
+    (null when the key is not in gold), one row per key and subgroup column. Keys are what the
+    predictions table holds already; the values are the configured subgroups, never PHI.
+
+    Returns:
+        ``True`` when the day was written, ``False`` when it was already recorded or there are
+        no subgroups.
+    """
+    from pyspark.sql import functions as F
+
+    from pipelines import delta
+
+    if not subgroups or day.isoformat() in slice_days(settings):
+        return False
+    key = settings.project.data.key_column
+    keys = predictions_df.select(F.col(key).cast("string").alias(key)).distinct()
+    values = gold_df.select(
+        F.col(key).cast("string").alias(key), *[F.col(c).cast("string").alias(c) for c in subgroups]
+    ).dropDuplicates([key])
+    dims = F.array(*[F.struct(F.lit(c).alias("k"), F.col(c).alias("v")) for c in subgroups])
+    rows = (
+        keys.join(values, key, "left")
+        .select(key, F.explode(dims).alias("_s"))
+        .select(key, F.col("_s.k").alias("slice_key"), F.col("_s.v").alias("slice_value"))
+    )
+    delta.replace_partition(
+        rows,
+        delta.absolute(slices_path(settings)),
+        schema=slices_schema(key),
+        partition_column="score_date",
+        value=day,
+        num_files=1,
+    )
+    return True
+
+
+def slices_frame(
+    spark: "SparkSession", settings: "Settings", days: list[str], subgroups: list[str], fallback: "DataFrame"
+) -> "DataFrame":
+    """Key, ``score_date`` (``YYYY-MM-DD``) and one column per subgroup for each of ``days``.
+
+    Days with recorded slices get them; the others get ``fallback``'s values (today's gold: right
+    for a member-keyed model whose members stay, and all a day monitored before slices existed has).
+    """
+    from deltalake import DeltaTable
+    from pyspark.sql import functions as F
+
+    from pipelines.delta import absolute
+
+    key = settings.project.data.key_column
+    recorded = slice_days(settings)
+    have = [d for d in days if d in recorded]
+    lack = [d for d in days if d not in recorded]
+    frames = []
+    if have:
+        table = DeltaTable(absolute(slices_path(settings)))
+        for d in have:
+            files = table.file_uris(partition_filters=[("score_date", "=", d)])
+            long = spark.read.parquet(*files)
+            frames.append(
+                long.groupBy(key)
+                .pivot("slice_key", subgroups)
+                .agg(F.first("slice_value"))
+                .select(key, F.lit(d).alias("score_date"), *subgroups)
+            )
+    if lack:
+        base = fallback.select(F.col(key).cast("string").alias(key), *[F.col(c).cast("string") for c in subgroups])
+        frames.append(base.select(key, F.explode(F.array(*[F.lit(d) for d in lack])).alias("score_date"), *subgroups))
+    out = frames[0]
+    for f in frames[1:]:
+        out = out.unionByName(f)
+    return out

@@ -301,7 +301,10 @@ def realised_performance(
     the share of labelled positives on it. Per subgroup, the same list restricted to the group.
 
     Subgroups: ``subgroups`` (key + ``subgroup_columns``, one row per key; duplicates keep the
-    smallest value) is joined by key; null or unknown values are the group ``"(missing)"``.
+    smallest value) is joined by key; null or unknown values are the group ``"(missing)"``. When
+    it also has a ``score_date`` column (``YYYY-MM-DD``), it is joined by key and day: each
+    day's rows get the values they had when they were scored (an encounter-keyed model's
+    earlier encounters are gone from today's data).
     Bootstrap intervals (``roc_auc``, ``pr_auc``, ``brier``; class-stratified percentile,
     ``resamples``/``confidence``/``seed``) for the whole day and for groups with ``n <
     small_group``; ``None`` for larger groups.
@@ -468,15 +471,20 @@ def _pull(
     )
     gcols = [f"_g{i}" for i in range(len(columns))]
     if columns:
+        # a subgroups frame with a score_date column holds each day's own values (the scored
+        # rows' slices, pipelines.surveillance); without it, one value per key for every day
+        by_day = PARTITION_COLUMN in subgroups.columns
+        on = ["_k", "_d"] if by_day else ["_k"]
         groups = (
             subgroups.select(
                 F.col(key_column).cast("string").alias("_k"),
+                *([F.col(PARTITION_COLUMN).cast("string").alias("_d")] if by_day else []),
                 *[F.col(c).cast("string").alias(g) for c, g in zip(columns, gcols)],
             )
-            .groupBy("_k")
+            .groupBy(*on)
             .agg(*[F.min(g).alias(g) for g in gcols])
         )
-        joined = joined.join(groups, "_k", "left")
+        joined = joined.join(groups, on, "left")
     result = joined.select("_d", "_k", "_s", F.col("_y").cast("int").alias("_y"), *gcols).toArrow()
     result = result.rename_columns(["_d", "_k", "_s", "_y", *columns])
     out: dict[str, "pa.Table"] = {}

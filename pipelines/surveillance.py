@@ -407,6 +407,20 @@ def _prediction_drift(
     res.prediction["groups"] = groups
 
 
+def monitored_subgroups(settings: "Settings", gold_df: "DataFrame") -> list[str]:
+    """The subgroups monitoring slices by (``monitoring.yml`` or the project's) that gold has."""
+    wanted = settings.monitoring.prediction.subgroups or settings.project.data.subgroup_columns
+    return [c for c in wanted if c in gold_df.columns]
+
+
+def _day_slices(inp: "MonitorInput", day: str, subgroups: list[str]) -> "DataFrame":
+    """Key and subgroup values of an earlier scored day (as recorded then, else today's gold)."""
+    from pipelines import monitoring_tables as tables
+
+    key = inp.settings.project.data.key_column
+    return tables.slices_frame(inp.spark, inp.settings, [day], subgroups, inp.gold_df).select(key, *subgroups)
+
+
 def _tier_shares(
     inp: "MonitorInput", res: MonitorResult, current: "DataFrame", predictions: str, previous_day: str | None
 ) -> list[dict[str, Any]]:
@@ -419,11 +433,11 @@ def _tier_shares(
     cfg = settings.monitoring.prediction
     key = settings.project.data.key_column
     top_tier = settings.project.scoring.tiers[0].name
-    subgroups = [c for c in (cfg.subgroups or settings.project.data.subgroup_columns) if c in inp.gold_df.columns]
-    groups_df = inp.gold_df.select(key, *subgroups)
+    subgroups = monitored_subgroups(settings, inp.gold_df)
 
-    def shares(frame: "DataFrame") -> dict[tuple[str, str], tuple[int, float, float]]:
-        joined = frame.select(key, SCORE, "risk_tier").join(groups_df, key, "left")
+    def shares(frame: "DataFrame", day: str) -> dict[tuple[str, str], tuple[int, float, float]]:
+        groups_df = inp.gold_df if day == res.score_date else _day_slices(inp, day, subgroups)
+        joined = frame.select(key, SCORE, "risk_tier").join(groups_df.select(key, *subgroups), key, "left")
         dims = [F.struct(F.lit(":all").alias("k"), F.lit(":all").alias("v"))] + [
             F.struct(F.lit(c).alias("k"), F.coalesce(F.col(c).cast("string"), F.lit(MISSING)).alias("v"))
             for c in subgroups
@@ -440,8 +454,8 @@ def _tier_shares(
         )
         return {(r["k"], r["v"]): (int(r["n"]), float(r["mean"]), float(r["share"])) for r in rows}
 
-    now = shares(current)
-    before = shares(predictions_day(inp.spark, predictions, previous_day)) if previous_day else {}
+    now = shares(current, res.score_date)
+    before = shares(predictions_day(inp.spark, predictions, previous_day), previous_day) if previous_day else {}
     w = tables.window(res.score_date)
     out = []
     for (k, v), (n, mean, share) in sorted(now.items()):
@@ -555,11 +569,7 @@ def _performance(inp: "MonitorInput", res: MonitorResult, outcomes: "DataFrame",
     if not mature:
         res.notes.append(f"no newly matured window (outcomes mature {cfg.label_delay_days} days after the score date)")
         return
-    subgroups = [
-        c
-        for c in (settings.monitoring.prediction.subgroups or settings.project.data.subgroup_columns)
-        if c in inp.gold_df.columns
-    ]
+    subgroups = monitored_subgroups(settings, inp.gold_df)
     key = settings.project.data.key_column
     windows = oc.realised_performance(
         inp.spark,
@@ -569,7 +579,7 @@ def _performance(inp: "MonitorInput", res: MonitorResult, outcomes: "DataFrame",
         as_of=today,
         label_delay_days=cfg.label_delay_days,
         capacity_percent=_capacity_percent(settings),
-        subgroups=inp.gold_df.select(key, *subgroups),
+        subgroups=tables.slices_frame(inp.spark, settings, mature, subgroups, inp.gold_df) if subgroups else None,
         subgroup_columns=subgroups,
         model_name=inp.model_name,
         small_group=cfg.small_group,

@@ -120,3 +120,26 @@ def test_drift_rows_keep_the_chi_squared_struct(settings):
     assert got["chi_squared_test"] == {"statistic": 42.0, "pvalue": 1e-9}
     assert got["drift_type"] == "CONSECUTIVE" and got["drifted"] is True
     assert got["window_cmp"]["start"] == date(2026, 11, 2)
+
+
+@pytest.mark.spark
+def test_scored_slices_keep_the_day_s_values_once_and_fall_back_to_gold(spark, settings):
+    key = settings.project.data.key_column
+    day1, day2, day3 = date(2026, 11, 2), date(2026, 11, 3), date(2026, 11, 4)
+    preds = spark.createDataFrame([("e1",), ("e2",), ("e3",)], f"{key} string")
+    gold1 = spark.createDataFrame([("e1", "F", "north"), ("e2", "M", None)], f"{key} string, sex string, region string")
+    assert tables.record_slices(settings, preds, gold1, ["sex", "region"], day1)
+    # a re-run of the day keeps what was recorded when it was scored
+    gold_later = spark.createDataFrame([("e1", "M", "south")], f"{key} string, sex string, region string")
+    assert not tables.record_slices(settings, preds, gold_later, ["sex", "region"], day1)
+    assert not tables.record_slices(settings, preds, gold_later, [], day2)  # no subgroups: nothing
+    assert tables.slice_days(settings) == {day1.isoformat()}
+
+    frame = tables.slices_frame(spark, settings, [day1.isoformat(), day3.isoformat()], ["sex", "region"], gold_later)
+    got = sorted(tuple(r) for r in frame.select(key, "score_date", "sex", "region").collect())
+    assert got == [
+        ("e1", "2026-11-02", "F", "north"),
+        ("e1", "2026-11-04", "M", "south"),  # not recorded: today's gold
+        ("e2", "2026-11-02", "M", None),
+        ("e3", "2026-11-02", None, None),  # scored, not in that day's gold
+    ]

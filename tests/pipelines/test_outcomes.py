@@ -216,6 +216,23 @@ def test_subgroups_n_auc_and_small_group_intervals(windows, data):
     assert groups["B"]["roc_auc_lower"] <= groups["B"]["roc_auc"] <= groups["B"]["roc_auc_upper"]
 
 
+def test_subgroups_by_day_give_each_day_the_values_it_was_scored_with(spark, data):
+    # D1's rows were scored as region "X" or "Y" (by key parity), D2's all as "Z": with a
+    # score_date column the frame is joined by key and day, not one value per key
+    keys = list(data["scores"][D1])
+    rows = [(k, D1.isoformat(), "X" if i % 2 else "Y") for i, k in enumerate(keys)]
+    rows += [(k, D2.isoformat(), "Z") for k in keys]
+    by_day = spark.createDataFrame(rows, f"{KEY} string, score_date string, region string")
+    w1, w2 = _run(spark, data, subgroups=by_day)
+    g1, g2 = w1.to_dict()["subgroups"]["region"], w2.to_dict()["subgroups"]["region"]
+    assert set(g1) == {"X", "Y"} and set(g2) == {"Z"}
+    labels = _reference(data, D1)
+    odd = {k for i, k in enumerate(keys) if i % 2}
+    assert g1["X"]["n"] == len([k for k in labels if k in odd])
+    assert g1["X"]["n"] + g1["Y"]["n"] == w1.labelled
+    assert g2["Z"]["n"] == w2.labelled
+
+
 def test_outcomes_after_the_delay_are_not_counted(spark, data, windows):
     late = set(data["late"])
     w2 = windows[1]

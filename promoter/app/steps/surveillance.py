@@ -4,7 +4,8 @@ In this order, so a failure late never loses what came before it:
 
 1. compute (the project's ``monitor`` part, :func:`pipelines.surveillance.surveil`): input and
    prediction drift, realised performance of matured windows;
-2. write the day's rows of ``monitoring/profile_metrics`` and ``monitoring/drift_metrics``;
+2. write the day's rows of ``monitoring/profile_metrics`` and ``monitoring/drift_metrics``, and
+   (once) the scored rows' subgroup values in ``monitoring/scored_slices``;
 3. log the report (markdown, self-contained HTML, plots) to an MLflow run tagged with the
    champion's version;
 4. append one ``surveillance`` audit record with the verdict;
@@ -104,6 +105,8 @@ def surveillance(state: RunState) -> StepOutcome:
     """Monitor the champion's scores of the run's day (see the module docstring)."""
     from pipelines import monitoring_tables as tables
     from pipelines.api import MonitorInput
+    from pipelines.score import table_paths
+    from pipelines.surveillance import monitored_subgroups, predictions_day
 
     settings = state.settings
     if not settings.monitoring.enabled:
@@ -140,6 +143,15 @@ def surveillance(state: RunState) -> StepOutcome:
     )
     drift_uri = tables.replace_day(
         settings, tables.DRIFT, result.drift_rows, model_name=state.model_name, monitor_date=day
+    )
+    # the day's subgroup values, for realised performance when its outcomes mature
+    predictions, _ = table_paths(settings)
+    tables.record_slices(
+        settings,
+        predictions_day(state.spark, predictions, day.isoformat()),
+        gold.df,
+        monitored_subgroups(settings, gold.df),
+        day,
     )
 
     # 3-6. verdict, report, record, alerts, retrain
