@@ -97,3 +97,28 @@ class StepFailed(PromoteError):
     """
 
     exit_code = EXIT_UNEXPECTED
+
+
+class TrackingUnreachable(PromoteError):
+    """Raised when the tracking server did not answer within its deadline (exit 1).
+
+    The message names the server and, once the engine knows it, the step; a re-run of the
+    event completes the work (nothing is half-moved: see invariant 5 of the design).
+    """
+
+    exit_code = EXIT_UNEXPECTED
+
+    def __init__(self, message: str, *, uri: str = "", step: str | None = None) -> None:
+        super().__init__(message)
+        self.uri = uri
+        self.step = step
+
+
+class Cancelled(KeyboardInterrupt):
+    """Raised in the main thread when the process gets SIGTERM (a cancelled CI job), exit 143.
+
+    A ``KeyboardInterrupt``: no ``except Exception`` swallows it, every ``finally`` runs, so
+    locks are released on the way out.
+    """
+
+    exit_code = 143

@@ -156,8 +156,28 @@ def execute(prepared: Prepared, **kwargs: Any) -> RunResult:
     return run_steps(state)
 
 
+def _unreachable(exc: BaseException, state: RunState, step: str) -> errors.TrackingUnreachable | None:
+    """A tracking server that did not answer as the one line that names it and the step."""
+    from promoter.registry import deadline
+
+    if not deadline.is_unreachable(exc):
+        return None
+    state.registry.mark_unreachable()  # the way out makes one quick attempt per call, not a deadline each
+    uri = getattr(exc, "uri", "") or state.settings.project.tracking_uri
+    out = errors.TrackingUnreachable(
+        f"tracking server unreachable at {uri} during {step}; nothing was promoted; re-run the event",
+        uri=uri,
+        step=step,
+    )
+    out.__cause__ = exc
+    return out
+
+
 def _explain(exc: BaseException, state: RunState, step: str) -> errors.PromoteError | None:
-    """A Spark out-of-memory or dead JVM as one line naming the step and the setting to raise."""
+    """A Spark out-of-memory or dead JVM (or a dead tracking server) as one line naming the step."""
+    unreachable = _unreachable(exc, state, step)
+    if unreachable is not None:
+        return unreachable
     if state.spark_session is None:
         return None
     from pipelines import session
@@ -196,16 +216,18 @@ def run_steps(state: RunState) -> RunResult:
                 outcome = STEPS[step.name](state)
             except errors.AwaitingApproval as exc:
                 step.status, step.detail = WAITING, str(exc)
-                failure, stopped_by = exc, step.name
+                failure, stopped_by = failure or exc, stopped_by or step.name
             except errors.PromoteError as exc:
-                step.status, step.detail = FAILED, str(exc)
-                failure, stopped_by = exc, step.name
+                named = _unreachable(exc, state, step.name) if isinstance(exc, errors.TrackingUnreachable) else None
+                step.status, step.detail = FAILED, str(named or exc)
+                failure, stopped_by = failure or named or exc, stopped_by or step.name
             except Exception as exc:  # noqa: BLE001 - explained when it is Spark's, re-raised otherwise
                 explained = _explain(exc, state, step.name)
                 step.status, step.detail = FAILED, str(explained or f"{type(exc).__name__}: {exc}")
-                failure, stopped_by = (explained or exc), step.name
                 if explained is not None:
                     explained.__cause__ = exc
+                # the first failure is the run's: a report that then fails too does not replace it
+                failure, stopped_by = failure or explained or exc, stopped_by or step.name
             else:
                 step.status, step.detail = outcome.status, outcome.detail
             step.seconds = time.monotonic() - started
@@ -233,9 +255,18 @@ def _enter_lock(lock_cm: Any, state: RunState) -> None:
     notice.daemon = True
     notice.start()
     try:
-        lock_cm.__enter__()
+        handle = lock_cm.__enter__()
+    except errors.TrackingUnreachable as exc:
+        raise errors.TrackingUnreachable(
+            f"{exc} while taking the {state.model_name} run lock; nothing was promoted; re-run the event",
+            uri=exc.uri,
+        ) from exc
     finally:
         notice.cancel()
+    if handle.broke:
+        text = f"broke the {state.model_name} run lock of a dead run ({handle.broke})"
+        state.progress(text)
+        state.result.notes.append(text)
     waited = time.monotonic() - asked
     if waited > LOCK_NOTICE_SECONDS:
         state.progress(f"got the {state.model_name} run lock after {waited:.0f}s")

@@ -8,10 +8,14 @@ line written and converts errors to exit codes in this one place.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
 
 import click
 
@@ -19,7 +23,7 @@ from promoter import errors
 from promoter.cli import data, decisions, events, init, projects, records, release  # noqa: F401 - registers the commands
 from promoter.cli.base import _state, cli
 
-__all__ = ["cli", "main"]
+__all__ = ["cancel_on_sigterm", "cli", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +48,30 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout, sys.stderr = streams
 
 
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise errors.Cancelled()
+
+
+@contextlib.contextmanager
+def cancel_on_sigterm() -> Iterator[None]:
+    """SIGTERM (a cancelled CI job) unwinds the main thread like Ctrl-C: every ``finally`` runs,
+    so locks are released on the way out. The previous handler is restored afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _main(argv: list[str] | None) -> int:
+    with cancel_on_sigterm():
+        return _commands(argv)
+
+
+def _commands(argv: list[str] | None) -> int:
     try:
         cli.main(args=argv, prog_name="promote", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -65,8 +92,11 @@ def _main(argv: list[str] | None) -> int:
         if getattr(exc, "result", None) is None:
             _annotate_for_ci(exc)
         return exc.exit_code
+    except errors.Cancelled:
+        click.echo("cancelled (SIGTERM): locks released, nothing further done; re-run the event", err=True)
+        return errors.Cancelled.exit_code
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+        click.echo("interrupted: locks released, nothing further done; re-run the event", err=True)
         return 130
     except Exception as exc:  # noqa: BLE001 - the one place unexpected errors are reported
         if _state["verbose"]:

@@ -129,6 +129,12 @@ class SparkSettings(Strict):
 class RegistrySettings(Strict):
     model_name_template: str = "{model}-{env}"
     use_stages: bool = False
+    # how long one call may wait on a tracking server that is down (retries and backoff included),
+    # and one HTTP attempt; a run that meets a dead server exits 1 within about one deadline
+    deadline_seconds: int = Field(120, ge=5, le=3600)
+    request_timeout_seconds: int = Field(20, ge=1, le=3600)
+    # a run's locks are refreshed every ttl/4; a holder silent for the TTL died and is broken
+    lock_ttl_seconds: int = Field(300, ge=30, le=24 * 3600)
 
     @field_validator("model_name_template")
     @classmethod

@@ -29,8 +29,9 @@ from urllib.parse import unquote, urlparse
 
 from promoter.core import tags as T
 from promoter.errors import NotFound, PromoteError
+from promoter.registry import deadline
 from promoter.registry.lineage import VersionInfo, _info
-from promoter.registry.lock import LOCK_PREFIX, LockHandle, default_holder
+from promoter.registry.lock import DEFAULT_LOCK_TTL_SECONDS, LOCK_PREFIX, LockHandle, default_holder
 from promoter.registry.search import _code, _quote
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,6 +65,15 @@ def _sqlite_path(uri: str) -> str | None:
         return None
     path = unquote(uri[len("sqlite:///") :]).split("?")[0]
     return None if not path or path == ":memory:" else str(Path(path).resolve())
+
+
+def local_store_missing(*uris: str | None) -> str | None:
+    """The file of the first local (SQLite) store among ``uris`` that does not exist yet, else ``None``."""
+    for uri in uris:
+        path = _sqlite_path(uri) if uri else None
+        if path is not None and not Path(path).exists():
+            return path
+    return None
 
 
 @contextlib.contextmanager
@@ -128,18 +138,40 @@ class Registry:
         tracking_uri: e.g. ``sqlite:///.promote/mlflow.db`` or ``http://127.0.0.1:5000``.
         registry_uri: the model registry, when it is not the tracking server.
         use_stages: also move legacy stages (``settings.project.registry.use_stages``).
+        deadline_seconds: how long one call may wait on a server that is down
+            (:mod:`promoter.registry.deadline`).
+        request_timeout_seconds: one HTTP attempt's timeout.
+        lock_ttl_seconds: the default TTL of :meth:`lock`.
     """
 
-    def __init__(self, tracking_uri: str, registry_uri: str | None = None, *, use_stages: bool = False) -> None:
+    def __init__(
+        self,
+        tracking_uri: str,
+        registry_uri: str | None = None,
+        *,
+        use_stages: bool = False,
+        deadline_seconds: float = deadline.DEFAULT_DEADLINE_SECONDS,
+        request_timeout_seconds: float = deadline.DEFAULT_REQUEST_TIMEOUT_SECONDS,
+        lock_ttl_seconds: float = DEFAULT_LOCK_TTL_SECONDS,
+    ) -> None:
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
 
         self.tracking_uri = tracking_uri
         self.registry_uri = registry_uri or tracking_uri
         self.use_stages = use_stages
+        self.deadline_seconds = float(deadline_seconds)
+        self.lock_ttl_seconds = float(lock_ttl_seconds)
+        if any(u.startswith(("http://", "https://")) for u in (self.tracking_uri, self.registry_uri)):
+            deadline.apply(deadline_seconds, request_timeout_seconds)
+            # MLflow writes "View run ... at <url>" to stdout for each run ended on a server;
+            # stdout is the command's result (--json), so those lines stay out of it
+            os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         with _local_store_lock(self.tracking_uri, self.registry_uri):
             # MLflow creates (migrates) a SQLite schema when the client opens the store
-            self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=self.registry_uri)
+            self.client = deadline.GuardedClient(
+                MlflowClient(tracking_uri=tracking_uri, registry_uri=self.registry_uri), self.registry_uri
+            )
             try:
                 self.client.search_registered_models(max_results=1)
             except MlflowException as exc:
@@ -158,7 +190,23 @@ class Registry:
         project = settings.project
         if project.tracking_token is not None:
             os.environ["MLFLOW_TRACKING_TOKEN"] = project.tracking_token.get_secret_value()
-        return cls(project.tracking_uri, project.registry_uri, use_stages=project.registry.use_stages)
+        return cls(
+            project.tracking_uri,
+            project.registry_uri,
+            use_stages=project.registry.use_stages,
+            deadline_seconds=project.registry.deadline_seconds,
+            request_timeout_seconds=project.registry.request_timeout_seconds,
+            lock_ttl_seconds=project.registry.lock_ttl_seconds,
+        )
+
+    @property
+    def reachable(self) -> bool:
+        """False once a call found the tracking server unreachable (later calls get one quick attempt)."""
+        return not self.client.down
+
+    def mark_unreachable(self) -> None:
+        """Record that the server is down (a failure seen outside this adapter, e.g. MLflow's fluent API)."""
+        self.client.mark_down()
 
     def authenticated_user(self) -> str | None:
         """The user the tracking server authenticated for this client, or ``None`` when it does not authenticate.
@@ -441,7 +489,7 @@ class Registry:
         self,
         name: str,
         holder: str | None = None,
-        ttl_seconds: float = 3 * 3600,
+        ttl_seconds: float | None = None,
         timeout_seconds: float = 3600,
         poll_seconds: float = 0.5,
         max_poll_seconds: float = 10.0,
@@ -449,16 +497,20 @@ class Registry:
         """Hold the registry-wide lock ``name`` for a block.
 
         The lock is the registered model ``promote-lock.<name>``: creating it succeeds for exactly
-        one process. Its tags say who holds it and since when. A lock whose last heartbeat is
-        older than the holder's TTL is broken (the holder died); breaking is itself serialised
-        by a short-lived ``promote-lock.<name>.break`` so two waiters never both break it.
-        Call ``handle.refresh()`` during long work to renew the heartbeat, and
-        ``handle.check()`` right before a write that needs the lock.
+        one process. Its tags say who holds it and since when. While the block runs, a
+        background heartbeat renews ``heartbeat_at`` every ``ttl/4``. A lock whose last heartbeat
+        is older than the holder's TTL is broken (the holder died), and so at once is a lock whose
+        holder is a process of this host that no longer exists (SIGKILLed); breaking is itself
+        serialised by a short-lived ``promote-lock.<name>.break`` so two waiters never both break
+        it, and ``handle.broke`` says whose lock was broken. The lock is released on the way out
+        of the block, however it is left (an error, Ctrl-C, SIGTERM via the CLI's handler).
+        Call ``handle.check()`` right before a write that needs the lock.
 
         Args:
             name: what is locked, usually the registered model name.
             holder: who holds it (default ``host:pid:random``).
-            ttl_seconds: after this long without a heartbeat, others may break the lock.
+            ttl_seconds: after this long without a heartbeat, others may break the lock
+                (default ``registry.lock_ttl_seconds``, 300).
             timeout_seconds: give up waiting after this long.
             poll_seconds: first wait between attempts; grows by half each time (with jitter).
             max_poll_seconds: longest wait between attempts.
@@ -466,8 +518,10 @@ class Registry:
         Raises:
             LockTimeout: when the lock stays taken for ``timeout_seconds``.
         """
-        handle = LockHandle(self, LOCK_PREFIX + name, holder or default_holder(), float(ttl_seconds))
+        ttl = float(self.lock_ttl_seconds if ttl_seconds is None else ttl_seconds)
+        handle = LockHandle(self, LOCK_PREFIX + name, holder or default_holder(), ttl)
         handle._acquire(timeout_seconds, poll_seconds, max_poll_seconds)
+        handle._start_heartbeat()
         try:
             yield handle
         finally:

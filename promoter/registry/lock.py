@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import random
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from promoter.errors import PromoteError
@@ -21,6 +22,7 @@ LOCK_HOLDER = "promote.lock.holder"
 LOCK_ACQUIRED_AT = "promote.lock.acquired_at"
 LOCK_HEARTBEAT_AT = "promote.lock.heartbeat_at"
 LOCK_TTL = "promote.lock.ttl_seconds"
+DEFAULT_LOCK_TTL_SECONDS = 300.0
 _BREAKER_TTL = 60.0  # a stale-lock breaker only deletes one model; older than this, it died
 
 
@@ -38,12 +40,36 @@ def default_holder() -> str:
 
 
 def _stale(tags: Mapping[str, str], now: float, default_ttl: float) -> bool:
+    return _why_stale(tags, now, default_ttl) is not None
+
+
+def _why_stale(tags: Mapping[str, str], now: float, default_ttl: float) -> str | None:
+    """Why the holder of a lock with these tags is dead, or ``None`` while it may be alive."""
     try:
         beat = max(float(tags.get(LOCK_ACQUIRED_AT, "0")), float(tags.get(LOCK_HEARTBEAT_AT, "0")))
         ttl = float(tags.get(LOCK_TTL, default_ttl))
     except ValueError:
-        return True  # unreadable tags: nobody can prove they still hold it
-    return now - beat > ttl
+        return "its tags are unreadable"  # nobody can prove they still hold it
+    if now - beat > ttl:
+        return f"no heartbeat for {now - beat:.0f}s (ttl {ttl:g}s)"
+    if _dead_here(tags.get(LOCK_HOLDER, "")):
+        return "its process is gone (same host)"
+    return None
+
+
+def _dead_here(holder: str) -> bool:
+    """True when ``holder`` (``host:pid:random``) names a process of this host that does not exist."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False
 
 
 @dataclass
@@ -57,6 +83,10 @@ class LockHandle:
     acquired_at: float = 0.0
     waited_seconds: float = 0.0
     broke_stale: bool = False
+    broke: str | None = None  # "<holder>: <why it was judged dead>" when this handle broke a lock
+    lost: str | None = None  # set by the heartbeat when the lock was found taken over
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _beat: threading.Thread | None = field(default=None, repr=False)
 
     def _tags(self, now: float) -> dict[str, str]:
         return {
@@ -88,7 +118,8 @@ class LockHandle:
     def _break_if_stale(self) -> None:
         reg = self.registry
         seen = reg._lock_tags(self.lock_name)
-        if seen is None or not _stale(seen, time.time(), self.ttl_seconds):
+        why = None if seen is None else _why_stale(seen, time.time(), self.ttl_seconds)
+        if why is None:
             return
         breaker = self.lock_name + ".break"
         if not reg._try_create(breaker, self._tags(time.time())):
@@ -103,6 +134,7 @@ class LockHandle:
             if now_tags is not None and now_tags == seen and _stale(now_tags, time.time(), self.ttl_seconds):
                 reg._delete_quietly(self.lock_name)
                 self.broke_stale = True
+                self.broke = f"{seen.get(LOCK_HOLDER, 'an unnamed holder')}: {why}"
         finally:
             reg._delete_quietly(breaker)
 
@@ -126,8 +158,45 @@ class LockHandle:
             LockLost: when the lock is no longer ours.
         """
         self.check()
+        self._touch()
+
+    def _touch(self) -> None:
         self.registry.client.set_registered_model_tag(self.lock_name, LOCK_HEARTBEAT_AT, f"{time.time():.3f}")
 
+    def _start_heartbeat(self) -> None:
+        """Renew the heartbeat every ``ttl/4`` in a daemon thread until the lock is released."""
+        interval = max(1.0, self.ttl_seconds / 4)
+
+        def beat() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    tags = self.registry._lock_tags(self.lock_name)
+                    if tags is None or tags.get(LOCK_HOLDER) != self.holder:
+                        self.lost = f"taken over by {tags.get(LOCK_HOLDER) if tags else 'nobody (deleted)'}"
+                        return
+                    self._touch()
+                except Exception:  # noqa: BLE001 - a missed beat; the work's own calls report the server
+                    continue
+
+        self._beat = threading.Thread(target=beat, name=f"heartbeat {self.lock_name}", daemon=True)
+        self._beat.start()
+
     def _release(self) -> None:
-        if self.held():
-            self.registry._delete_quietly(self.lock_name)
+        """Stop the heartbeat and delete the lock if it is still ours; never raises.
+
+        When the server cannot be reached the lock stays behind; its heartbeat has stopped, so
+        the next run breaks it after the TTL (at once on this host) and says whose it was.
+        """
+        self._stop.set()
+        try:
+            if self.held():
+                self.registry._delete_quietly(self.lock_name)
+        except Exception as exc:  # noqa: BLE001 - on the way out: the first error is the one to report
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "could not release registry lock %s (%s): the next run breaks it after %gs",
+                self.lock_name,
+                exc,
+                self.ttl_seconds,
+            )

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -346,14 +347,69 @@ def test_lock_times_out_naming_the_holder_and_breaks_stale_locks(registry):
 
     # a holder that died: its heartbeat is older than its TTL, so the next run breaks the lock
     with registry.lock("m-dev", holder="dead-job", ttl_seconds=1) as dead:
+        dead._stop.set()  # it died: no more heartbeats
         registry.client.set_registered_model_tag(dead.lock_name, LOCK_HEARTBEAT_AT, f"{time.time() - 10:.3f}")
         registry.client.set_registered_model_tag(dead.lock_name, "promote.lock.acquired_at", f"{time.time() - 10:.3f}")
         with registry.lock("m-dev", holder="next-job", timeout_seconds=30, poll_seconds=0.05) as nxt:
             assert nxt.broke_stale and registry.lock_holder("m-dev")["promote.lock.holder"] == "next-job"
+            assert nxt.broke.startswith("dead-job: no heartbeat for ") and "ttl 1s" in nxt.broke, nxt.broke
             with pytest.raises(LockLost):
                 dead.check()
         # the dead holder's release must not delete someone else's lock: next-job released its own
     assert registry.lock_holder("m-dev") is None
+
+
+def test_the_heartbeat_renews_a_held_lock(registry):
+    with registry.lock("m-beat", ttl_seconds=4) as held:  # a beat every second
+        first = float(registry.lock_holder("m-beat")["promote.lock.heartbeat_at"])
+        deadline = time.monotonic() + 30
+        while float(registry.lock_holder("m-beat")["promote.lock.heartbeat_at"]) <= first:
+            assert time.monotonic() < deadline, "no heartbeat in 30s"
+            time.sleep(0.2)
+        assert held.held() and held.lost is None
+    assert registry.lock_holder("m-beat") is None
+
+
+_HOLDER = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {root!r})
+    from promoter.cli import cancel_on_sigterm
+    from promoter.registry import Registry
+    registry = Registry(sys.argv[1])
+    with cancel_on_sigterm():
+        with registry.lock(sys.argv[2], ttl_seconds=3600) as held:
+            print(held.holder, flush=True)
+            time.sleep(600)
+""")
+
+
+def _holding(tmp_path: Path, store_uri: str, name: str) -> tuple[subprocess.Popen, str]:
+    script = tmp_path / "holder.py"
+    script.write_text(_HOLDER.format(root=str(ROOT)))
+    proc = subprocess.Popen([sys.executable, str(script), store_uri, name], stdout=subprocess.PIPE, text=True)
+    holder = proc.stdout.readline().strip()
+    assert holder, "the holder process did not take the lock"
+    return proc, holder
+
+
+def test_a_sigkilled_holder_s_lock_is_taken_over_at_once_naming_it(registry, store_uri, tmp_path):
+    proc, holder = _holding(tmp_path, store_uri, "m-killed")
+    assert registry.lock_holder("m-killed")["promote.lock.holder"] == holder
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    # its TTL is an hour, but its process is gone from this host: broken on the first look
+    with registry.lock("m-killed", timeout_seconds=60, poll_seconds=0.05) as nxt:
+        assert nxt.broke == f"{holder}: its process is gone (same host)"
+    assert registry.lock_holder("m-killed") is None
+
+
+def test_sigterm_releases_the_lock_on_the_way_out(registry, store_uri, tmp_path):
+    proc, holder = _holding(tmp_path, store_uri, "m-cancelled")
+    assert registry.lock_holder("m-cancelled")["promote.lock.holder"] == holder
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0  # cancelled, not finished
+    assert registry.lock_holder("m-cancelled") is None
 
 
 def test_processes_opening_a_fresh_sqlite_store_at_once_all_succeed(tmp_path):
