@@ -50,7 +50,7 @@ def _context(
             f"(configured in promotion.yml: {', '.join(base.promotion.environments)})"
         )
     settings = config.load(config_dir, env)
-    registry = open_registry(settings)
+    registry = open_registry(settings, must_exist=True)
     recorder = Recorder(
         settings,
         registry.audit_store(),

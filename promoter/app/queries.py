@@ -18,7 +18,7 @@ def _store_and_chains(config_dir: str | Path, env: str | None) -> tuple[Any, dic
 
     base = config.load(config_dir, env)
     envs = [env] if env else list(base.promotion.environments)
-    return open_registry(base).audit_store(), {e: base.model_name_for(e) for e in envs}
+    return open_registry(base, must_exist=True).audit_store(), {e: base.model_name_for(e) for e in envs}
 
 
 def history(config_dir: str | Path, env: str | None) -> list["Record"]:
@@ -26,6 +26,11 @@ def history(config_dir: str | Path, env: str | None) -> list["Record"]:
 
     Other models' chains in the same registry are not read.
     """
+    from promoter.registry import local_store_missing
+
+    base = config.load(config_dir, env)
+    if local_store_missing(base.project.tracking_uri, base.project.registry_uri):
+        return []  # nothing has run here yet; reading must not create an empty store
     store, chains = _store_and_chains(config_dir, env)
     out: list["Record"] = []
     for chain in chains.values():

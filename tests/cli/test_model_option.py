@@ -62,3 +62,21 @@ def test_model_picks_the_project_and_its_chain(two_projects, capsys):
     assert main(["history", "--model", "hie-b", "--env", "prod", "--json"]) == 0
     assert capsys.readouterr().out.strip() == "[]"
     assert main(["--project", "hie-b", "history", "--model", "hie-b", "--env", "prod", "--json"]) == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["approve", "--model", "hie-b", "--env", "prod", "--version", "1", "--by", "dr.lee"],
+        ["rollback", "--model", "hie-b", "--env", "prod", "--by", "ops.kim", "--reason", "drift"],
+        ["release-hold", "--model", "hie-b", "--env", "prod", "--by", "ops.kim"],
+        ["audit", "verify", "--model", "hie-b", "--env", "prod"],
+    ],
+    ids=["approve", "rollback", "release-hold", "audit-verify"],
+)
+def test_a_decision_before_anything_ran_is_bad_input_and_creates_no_store(two_projects, tmp_path, capsys, argv):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: no registry at {tmp_path / 'reg.db'}"), err
+    assert "nothing has run here yet" in err[0]
+    assert not (tmp_path / "reg.db").exists()
