@@ -14,6 +14,13 @@ from promoter.registry import Registry
 MODEL = "hrob-risk-prod"
 
 
+@pytest.fixture(autouse=True)
+def _lake_in_tmp_path(tmp_path: Path, monkeypatch) -> None:
+    """The lake (audit mirror, anchors) of app tests under the test's folder, never the working
+    directory: the shipped ``lake_root`` is relative (``.promote/lake``) and these tests do not chdir."""
+    monkeypatch.setenv("PROMOTE_LAKE_ROOT", str(tmp_path / "lake"))
+
+
 def prod_registry(tmp_path: Path, monkeypatch) -> Registry:
     """A prod registry on SQLite in ``tmp_path`` (the process's tracking URI) with versions 1..3, v1 champion."""
     uri = f"sqlite:///{tmp_path / 'reg.db'}"
