@@ -36,3 +36,13 @@ def test_a_release_through_a_tracking_server(mlflow_server: str, tmp_path: Path)
     assert not (repo / ".promote" / "mlflow.db").exists()  # nothing went to the embedded store
     verify = run_promote("audit", "verify", "--env", "prod", cwd=repo, env=env)
     assert verify.returncode == 0 and "prod: ok, 3 record(s)" in verify.stdout
+    # the same event again (a retried CI job): no second version, move or partition write
+    again = run_promote("replay", "push", "release/1.0", "--json", "--score-date", "2026-11-23", cwd=repo, env=env)
+    assert again.returncode == 0, again.stderr[-4000:]
+    rerun = json.loads(again.stdout[again.stdout.index("{") :])
+    steps = {s["name"]: (s["status"], s["detail"]) for s in rerun["steps"]}
+    assert steps["score"][0] == "skipped" and "already scored 2026-11-23" in steps["score"][1], steps
+    assert rerun["champion_moved"] is False, steps
+    assert len(registry.client.search_model_versions("name = 'hrob-risk-prod'")) == 1
+    kinds = [r.kind for r in store.read_all("hrob-risk-prod")]
+    assert kinds.count("alias_move") == 1 and kinds.count("scoring") == 1, kinds

@@ -30,6 +30,32 @@ def _scan_tables(state: RunState, res: Any, day: Any) -> None:
     phi.refuse(state, scan, f"the {day.isoformat()} tables hold PHI (no scoring record was written)")
 
 
+def _already_scored(state: RunState, champion: int, day: str, snapshot: str) -> Any:
+    """The chain's scoring record of ``champion`` for ``day`` from ``snapshot``, when the day's
+    partition is still in the predictions table; else ``None`` (invariant 5: a re-run of the
+    event does not write the partition again)."""
+    from pipelines.score import table_paths
+    from pipelines.surveillance import scored_days
+
+    found = next(
+        (
+            r
+            for r in reversed(state.recorder.chain())
+            if r.kind == "scoring"
+            and r.champion_version == champion
+            and r.details.get("score_date") == day
+            and r.details.get("snapshot") == snapshot
+        ),
+        None,
+    )
+    if found is None:
+        return None
+    try:
+        return found if day in scored_days(table_paths(state.settings)[0]) else None
+    except Exception:  # noqa: BLE001 - no table (deleted, moved): score again
+        return None
+
+
 def score(state: RunState) -> StepOutcome:
     """Score the population with whichever version is champion now into the Delta predictions table."""
     champion = state.registry.get_alias(state.model_name, tags.CHAMPION)
@@ -39,6 +65,13 @@ def score(state: RunState) -> StepOutcome:
         )
     gold = load_gold(state)
     day = state.day()
+    done = _already_scored(state, champion, day.isoformat(), gold.catalog.snapshot_id)
+    if done is not None:
+        state.result.scored_rows = done.details.get("rows")
+        return StepOutcome.skipped(
+            f"version {champion} already scored {day.isoformat()} from this snapshot "
+            f"(record {done.seq}, {done.details.get('rows')} rows): the partition is kept as written"
+        )
     info = state.registry.version_info(state.model_name, champion)
     model = state.registry.load_model(state.model_name, champion)
     res = state.pipeline("score")(
