@@ -14,6 +14,7 @@ setting to raise.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shlex
@@ -81,8 +82,25 @@ def build_session(
     for key, value in {**defaults, **dict(config or {})}.items():
         builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR") if not master.startswith("sc://") else None
+    if master.startswith("sc://"):
+        # Spark ML models over Connect free their server-side copy in __del__ with an RPC; left
+        # to interpreter shutdown, that RPC waits forever on a channel whose threads are gone (the
+        # command has finished, the process never exits). Stopping the session first makes them
+        # no-ops.
+        atexit.register(_stop_quietly, spark)
+    else:
+        spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def _stop_quietly(spark: "SparkSession") -> None:
+    import gc
+
+    gc.collect()  # models still referenced only by cycles release their server copy now, while it answers
+    try:
+        spark.stop()
+    except Exception:  # noqa: BLE001 - on the way out; the server may be gone
+        pass
 
 
 def from_settings(spark_settings: Any) -> "SparkSession":
