@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-unit test-cluster test-act test-slow test-browser test-all bench java clean lint lint-style lint-layers lint-ci lint-deps dist
+.PHONY: demo test test-unit test-cluster test-act test-slow test-faults test-postgres test-connect test-browser test-all bench java clean lint lint-style lint-layers lint-ci lint-deps dist
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,25 @@ test-act: $(STAMP)
 
 test-slow: $(STAMP) java
 	$(BIN)/python -m pytest -q -m slow
+
+# A tracking server on PostgreSQL (Debian package, a private cluster on 127.0.0.1): a whole
+# release and eight concurrent runs of one release.
+test-postgres: $(STAMP) java
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql)
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
+	$(BIN)/python -m pytest -q -s -m postgres
+
+# The whole release and a monitored day over Spark Connect (pyspark's start-connect-server.sh on
+# 127.0.0.1).
+test-connect: $(STAMP) java
+	$(BIN)/python -m pip install --quiet -e '.[dev,connect]'
+	$(BIN)/python -m pytest -q -s -m connect
+
+# Every step boundary of a prod release with the tracking server killed (and promote SIGKILLed),
+# then re-run: one version, one alias move, a verifying chain. make test runs two of them.
+test-faults: $(STAMP) java
+	$(BIN)/python -m pytest -q -s -m faults tests/e2e/test_tracking_faults.py
 
 # The evidence pack in a real browser: installs Chromium (Debian package), saves a screenshot
 # under .promote/screenshots/.

@@ -38,18 +38,25 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen) -> None:
     raise TimeoutError(f"{url} did not answer within {timeout}s")
 
 
-@contextlib.contextmanager
-def running_mlflow_server(root: Path, *extra: str, env: dict[str, str] | None = None):
-    """An `mlflow server` (SQLite backend, local artifacts) under ``root`` on 127.0.0.1, stopped afterwards."""
-    port = free_port()
-    log = open(root / "server.log", "w")
+def start_mlflow_server(
+    root: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    backend: str | None = None,
+) -> tuple[subprocess.Popen, str]:
+    """Start an `mlflow server` (SQLite backend unless ``backend`` names another store, local
+    artifacts under ``root``) on 127.0.0.1 and wait until it answers; the same ``root`` and
+    ``port`` again restart it on the same store."""
+    port = port or free_port()
+    log = open(root / "server.log", "a")
     cmd = [
         sys.executable,
         "-m",
         "mlflow",
         "server",
         "--backend-store-uri",
-        f"sqlite:///{root / 'mlflow.db'}",
+        backend or f"sqlite:///{root / 'mlflow.db'}",
         "--artifacts-destination",
         str(root / "artifacts"),
         "--host",
@@ -67,18 +74,35 @@ def running_mlflow_server(root: Path, *extra: str, env: dict[str, str] | None = 
         start_new_session=True,
         env={**os.environ, "MLFLOW_TRACKING_URI": "", **(env or {})},
     )
+    log.close()  # the child keeps its own handle
     try:
         wait_http(f"http://127.0.0.1:{port}/health", 120, proc)
-        yield f"http://127.0.0.1:{port}"
+    except BaseException:
+        stop_mlflow_server(proc)
+        raise
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def stop_mlflow_server(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """Stop a server started by :func:`start_mlflow_server` (``SIGKILL``: as if it died)."""
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=20)
+    except ProcessLookupError:
+        pass  # it already stopped (the log says why)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=20)
+
+
+@contextlib.contextmanager
+def running_mlflow_server(root: Path, *extra: str, env: dict[str, str] | None = None):
+    """An `mlflow server` (SQLite backend, local artifacts) under ``root`` on 127.0.0.1, stopped afterwards."""
+    proc, uri = start_mlflow_server(root, *extra, env=env)
+    try:
+        yield uri
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except ProcessLookupError:
-            pass  # it already stopped (the log says why)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+        stop_mlflow_server(proc)
 
 
 @pytest.fixture(scope="session")

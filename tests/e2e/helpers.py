@@ -131,3 +131,19 @@ def planned(repo: Path, env: dict[str, str], *args: str) -> list[str]:
 def executed(result: dict) -> list[str]:
     """The steps a run's JSON result says ran (anything but 'not run')."""
     return [s["name"] for s in result["steps"] if s["status"] != "not run"]
+
+
+def cli_env(tracking_uri: str) -> dict[str, str]:
+    """The environment of a `promote` subprocess against ``tracking_uri``: no CI provider's
+    variables, no ``PROMOTE_*`` overrides and no ``MLFLOW_HTTP_*`` (the project's deadline applies)."""
+    import os
+
+    from tests.conftest import ROOT
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "TF_BUILD", "BUILD_", "SYSTEM_", "GITLAB_", "CI_", "PROMOTE_", "MLFLOW_HTTP"))
+    }
+    env.update(MLFLOW_TRACKING_URI=tracking_uri, PYTHONPATH=str(ROOT))
+    return env
