@@ -306,7 +306,8 @@ def monitor(ctx: click.Context, env_flag: str | None, score_date: Any, as_json: 
     Runs the plan of a manual `monitor` action (surveillance, report). Input drift of every model
     feature against the champion's training snapshot (BASELINE) and the previous scored day
     (CONSECUTIVE); prediction drift, overall and per subgroup; realised performance of the days
-    whose outcomes have matured (label delay), per subgroup. Writes the lake's
+    whose outcomes have matured (label delay), per subgroup, by the values the rows had when
+    scored (kept in monitoring/scored_slices). Writes the lake's
     monitoring/profile_metrics and monitoring/drift_metrics Delta tables, logs a report to MLflow
     with the champion's version, records one audit entry, alerts the owners and, when the retrain
     policy says so, dispatches a retrain from the release branch (never a promotion).
