@@ -14,10 +14,11 @@ The generative story (the "known model"):
   ``zc``; named social-determinant features (housing instability, food insecurity, no
   vehicle, income, ...) on ``zs``; many further features in every group load weakly on the
   group's latent or are pure noise.
-* The label (``hrob_label``: a composite of severe maternal morbidity, preterm birth and low
-  birthweight) is one Bernoulli draw from ``sigmoid(LABEL_INTERCEPT + sum(coef * term))``
-  with the terms and coefficients in :data:`LABEL_MODEL`; both clinical and social terms
-  carry real signal, prevalence is about 10 %.
+* The label (named by the project's ``data.label_column``; ``hrob_label`` in the shipped
+  example: a composite of severe maternal morbidity, preterm birth and low birthweight) is one
+  Bernoulli draw from ``sigmoid(LABEL_INTERCEPT + sum(coef * term))`` with the terms and
+  coefficients in :data:`LABEL_MODEL`; both clinical and social terms carry real signal,
+  prevalence is about 10 %.
 * Missing values depend on other columns: labs are missing more often with poor access to
   care and for marketplace members; the social-needs screening is missing as a block, more
   often for marketplace members and members with poor access.
@@ -356,9 +357,6 @@ def _clip(x: "np.ndarray", lo: float, hi: float) -> "np.ndarray":
 # --------------------------------------------------------------------------- members
 
 
-LABEL_COLUMN = "hrob_label"  # the shipped example's label; generate() takes the project's
-
-
 @dataclass(frozen=True)
 class _Params:
     seed: int
@@ -371,7 +369,7 @@ class _Params:
     drift_group: tuple[str, tuple[str, ...]] | None = None  # (column, values)
     prevalence_change: float = 0.0
     miscalibrate: tuple[tuple[str, tuple[str, ...], float], ...] = ()  # (column, values, logit offset)
-    label: str = LABEL_COLUMN  # the project's data.label_column
+    label: str | None = None  # the project's data.label_column (members only; claims have none)
 
 
 def _latents(r: _Rng, p: _Params) -> dict[str, "np.ndarray"]:
@@ -744,7 +742,7 @@ def _members_batch(ids: "np.ndarray", p: _Params) -> "pa.RecordBatch":
         "snapshot_date": pa.array(snap, pa.date32()),
         "race_ethnicity": pa.array(z["race"], pa.string()),
         "payer_type": pa.array(z["payer"], pa.string()),
-        p.label: pa.array(label, pa.int32()),
+        _label_name(p): pa.array(label, pa.int32()),
     }
     named_order = {name: i for i, name in enumerate(named)}
     order = sorted(f, key=lambda name: (_group_index(name), named_order.get(name, len(named_order))))
@@ -867,7 +865,9 @@ def _reference_cache_impl(regions: tuple[tuple[str, tuple[str, ...]], ...]) -> t
     import numpy as np
     import pyarrow as pa
 
-    p = _Params(seed=REFERENCE_SEED, snapshot=(date(2024, 1, 1) - date(1970, 1, 1)).days, shift=0.0, regions=regions)
+    snapshot = (date(2024, 1, 1) - date(1970, 1, 1)).days
+    # the label's name does not matter here: only features and subgroups are read
+    p = _Params(seed=REFERENCE_SEED, snapshot=snapshot, shift=0.0, regions=regions, label="label")
     ids = np.arange(REFERENCE_MEMBERS, dtype=np.int64)
     with np.errstate(over="ignore"):
         batch = _members_batch(ids, p)
@@ -1142,7 +1142,7 @@ def _params(
     regions: dict[str, list[str]] | None,
     lookback_days: int = 730,
     drift: "Drift | None" = None,
-    label: str = LABEL_COLUMN,
+    label: str | None = None,
 ) -> _Params:
     regions = regions or DEFAULT_REGIONS
     region_items = tuple((name, tuple(str(x) for x in prefixes)) for name, prefixes in regions.items())
@@ -1157,6 +1157,12 @@ def _params(
     )
 
 
+def _label_name(p: _Params) -> str:
+    if not p.label:
+        raise ValueError("members need the project's label column name (members_frame(label=...))")
+    return p.label
+
+
 def members_frame(
     spark: "SparkSession",
     members: int,
@@ -1166,7 +1172,8 @@ def members_frame(
     regions: dict[str, list[str]] | None = None,
     partitions: int | None = None,
     drift: Drift | None = None,
-    label: str = LABEL_COLUMN,
+    *,
+    label: str,
 ) -> "DataFrame":
     """The bronze ``members`` table as a lazy Spark DataFrame (nothing is computed yet).
 
@@ -1183,7 +1190,8 @@ def members_frame(
         partitions: Spark partitions (default: about 50,000 members each).
         drift: planted feature drift, prevalence change and miscalibration (:class:`Drift`);
             the same seed without it gives the same members with the undrifted values.
-        label: the label column's name (the project's ``data.label_column``).
+        label: the label column's name: the project's ``data.label_column`` (required: the
+            engine assumes no label name).
 
     Returns:
         One row per member: ``member_id``, PHI columns, ``snapshot_date``, ``race_ethnicity``,

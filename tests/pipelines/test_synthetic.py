@@ -12,6 +12,8 @@ from promoter.errors import InvalidInput
 
 SNAP = date(2024, 6, 30)
 
+LABEL = "hrob_label"  # the shipped HROB example's label (project.yml data.label_column)
+
 
 def _fingerprint(df):
     """Row count and an order-independent hash of every value of every row."""
@@ -22,9 +24,9 @@ def _fingerprint(df):
 
 @pytest.mark.spark
 def test_same_seed_same_data_on_any_partitioning(spark):
-    a = _fingerprint(synthetic.members_frame(spark, 300, 5, SNAP, partitions=1))
-    b = _fingerprint(synthetic.members_frame(spark, 300, 5, SNAP, partitions=3))
-    c = _fingerprint(synthetic.members_frame(spark, 300, 6, SNAP, partitions=3))
+    a = _fingerprint(synthetic.members_frame(spark, 300, 5, SNAP, partitions=1, label=LABEL))
+    b = _fingerprint(synthetic.members_frame(spark, 300, 5, SNAP, partitions=3, label=LABEL))
+    c = _fingerprint(synthetic.members_frame(spark, 300, 6, SNAP, partitions=3, label=LABEL))
     assert a == b and a[0] == 300
     assert c != a
     ca = _fingerprint(synthetic.claims_frame(spark, 300, 5, SNAP, partitions=1))
@@ -55,7 +57,7 @@ def test_more_than_500_features_in_the_named_groups():
 
 @pytest.mark.spark
 def test_members_frame_has_every_group_and_phi(spark):
-    df = synthetic.members_frame(spark, 50, 5, SNAP)
+    df = synthetic.members_frame(spark, 50, 5, SNAP, label=LABEL)
     cols = df.columns
     for prefix in synthetic.GROUP_PREFIXES.values():
         if prefix != "util_":
@@ -82,11 +84,9 @@ def test_members_frame_has_every_group_and_phi(spark):
 def test_the_label_column_is_the_projects(spark):
     """Another project's label name: the same labels under it, and no example name left."""
     ours = synthetic.members_frame(spark, 200, 5, SNAP, label="outcome_90d")
-    example = synthetic.members_frame(spark, 200, 5, SNAP)
-    assert "outcome_90d" in ours.columns and synthetic.LABEL_COLUMN not in ours.columns
-    assert [r[0] for r in ours.select("outcome_90d").collect()] == [
-        r[0] for r in example.select(synthetic.LABEL_COLUMN).collect()
-    ]
+    example = synthetic.members_frame(spark, 200, 5, SNAP, label=LABEL)
+    assert "outcome_90d" in ours.columns and LABEL not in ours.columns
+    assert [r[0] for r in ours.select("outcome_90d").collect()] == [r[0] for r in example.select(LABEL).collect()]
 
 
 @pytest.mark.spark
@@ -96,7 +96,7 @@ def test_label_prevalence_missingness_and_shift(spark):
     from pyspark.sql import functions as F
 
     def stats(shift: float):
-        df = synthetic.members_frame(spark, 6000, 3, SNAP, shift=shift)
+        df = synthetic.members_frame(spark, 6000, 3, SNAP, shift=shift, label=LABEL)
         market = F.col("payer_type") == "marketplace"
         return df.agg(
             F.avg("hrob_label").alias("prevalence"),
@@ -118,7 +118,7 @@ def test_claims_rise_with_risk(spark):
     """ER visits come from the same latent risk as the label: members with the label have more."""
     from pyspark.sql import functions as F
 
-    members = synthetic.members_frame(spark, 3000, 9, SNAP).select("member_id", "hrob_label")
+    members = synthetic.members_frame(spark, 3000, 9, SNAP, label=LABEL).select("member_id", "hrob_label")
     claims = synthetic.claims_frame(spark, 3000, 9, SNAP)
     er = claims.groupBy("member_id").agg(F.sum((F.col("claim_type") == "ER").cast("int")).alias("er"))
     by_label = {
@@ -144,14 +144,14 @@ def test_label_is_drawn_from_the_known_model():
     """Members in the top decile of the known logit have the label far more often (no Spark needed)."""
     import numpy as np
 
-    p = synthetic._params(4, SNAP, 0.0, None)
+    p = synthetic._params(4, SNAP, 0.0, None, label=LABEL)
     ids = np.arange(20000, dtype=np.int64)
     with np.errstate(over="ignore"):
         r = synthetic._Rng(p.seed, ids)
         z = synthetic._latents(r, p)
         f = synthetic._named_features(r, z, [name for name, _ in p.regions])
         logit = synthetic._label_logit(f, z)
-        label = synthetic._members_batch(ids, p).column("hrob_label").to_numpy()
+        label = synthetic._members_batch(ids, p).column(LABEL).to_numpy()
     expected = 1 / (1 + np.exp(-logit))
     assert abs(label.mean() - expected.mean()) < 0.01  # calibrated to the model
     top = logit >= np.quantile(logit, 0.9)

@@ -21,10 +21,12 @@ SEED = 5
 FLOATS = ["vl_bmi", "vl_sbp", "sdoh_nbhd_violent_crime_rate", "sdoh_nbhd_pct_poverty", "sdoh_nbhd_obgyn_per_10k"]
 UNTOUCHED = ["vl_dbp", "vl_a1c", "vl_hemoglobin", "sdoh_transport_transit_minutes", "ob_gravidity", "cm_depression"]
 
+LABEL = "hrob_label"  # the shipped HROB example's label (project.yml data.label_column)
+
 
 def _frame(spark, drift: Drift | None = None, *, seed: int = SEED, partitions: int | None = None, columns=()):
     """The selected columns as pandas, one row per member, in member order."""
-    df = synthetic.members_frame(spark, MEMBERS, seed, SNAP, drift=drift, partitions=partitions)
+    df = synthetic.members_frame(spark, MEMBERS, seed, SNAP, drift=drift, partitions=partitions, label=LABEL)
     return (
         df.select("member_id", "payer_type", "race_ethnicity", "hrob_label", *columns)
         .toPandas()
