@@ -24,7 +24,8 @@ schedule's ``score, surveillance, report``): a stable day, a frailer population 
 second breached window asks for a retrain from the release branch), and one more drifted day
 (no second request while the first is pending).
 
-``story="short"`` stops after step 4 and its monitoring days (what the quick test runs).
+``story="short"`` stops after step 4 and its monitoring days; ``story="monitoring"`` is only
+readmission's first release and its monitoring days (what ``make test`` runs).
 
 It ends with a table of every decision (model, environment, event, planned steps, decision,
 version, champion after, exit code), each model's scored rows and champion, the total time, and
@@ -50,7 +51,7 @@ from promoter import errors
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_DIR = "demo-out"
 REPO_NAME = "model-repo"
-Story = Literal["full", "short"]
+Story = Literal["full", "short", "monitoring"]
 
 # The demo's populations are smaller than the shipped HROB policy is sized for (20,000 members,
 # 4,000 held out): at a few thousand members a subgroup's AUC is too noisy for a 0.15 gap rule.
@@ -478,6 +479,11 @@ class Demo:
     # -------------------------------------------------------------- the story
     def story(self, story: Story = "full") -> None:
         repo = self.repo
+        if story == "monitoring":  # readmission's first champion, then post-market surveillance
+            reason = "demo: the monitoring story releases main without waiting for a staging build"
+            self.cut_and_release(READMISSION, READMISSION_RELEASES[0], force_reason=reason)
+            self.monitoring_story(READMISSION)
+            return
         # 1. HROB's first champion
         self.change(
             "feature/hrob-baseline",
@@ -679,7 +685,8 @@ def run(
         say: where progress lines go (default: stdout).
         overrides: config files to write over the projects', by path in the repository, e.g.
             ``{"configs/prod/promotion.yml": {...}}`` (default: :data:`DEMO_HROB_POLICY` for HROB).
-        story: ``full``, or ``short`` (up to readmission's first release, after HROB's rollback).
+        story: ``full``, ``short`` (up to readmission's first release, after HROB's rollback) or
+            ``monitoring`` (readmission's first release and its monitoring days only).
     """
     say = say or (lambda m: print(m, flush=True))
     started = time.monotonic()

@@ -93,6 +93,7 @@ def cut_release_cmd(
     epilog=examples(
         "promote demo                                  # two models, one registry: about 5 minutes on 2 cores",
         "promote demo --story short                    # up to the readmission model's first release",
+        "promote demo --story monitoring               # readmission's first release, then its monitoring days",
         "promote demo --members 20000 --discharges 20000 --workdir /tmp/promote-demo",
     ),
 )
@@ -127,10 +128,11 @@ def cut_release_cmd(
 )
 @click.option(
     "--story",
-    type=click.Choice(["full", "short"]),
+    type=click.Choice(["full", "short", "monitoring"]),
     default="full",
     show_default=True,
-    help="full: every release below; short: stop after the readmission model's first release.",
+    help="full: every release below; short: stop after the readmission model's first release; "
+    "monitoring: only the readmission model's first release and its monitoring days.",
 )
 def demo(workdir: str, members: int, discharges: int, seed: int, max_evals: int, story: str) -> None:
     """Release two model projects from one repository through one registry and one lake.
@@ -151,5 +153,5 @@ def demo(workdir: str, members: int, discharges: int, seed: int, max_evals: int,
         discharges=discharges,
         seed=seed,
         max_evals=max_evals,
-        story="short" if story == "short" else "full",
+        story=story,  # type: ignore[arg-type] - click's choice is the Story literal
     )

@@ -301,3 +301,18 @@ def test_whole_two_model_story(tmp_path: Path, spark, monkeypatch, fake_api):
         for env, result in queries.verify(repo / project.config_dir, None).items():
             assert result.ok, (project.name, env, result)
     _names_are_its_own(repo, spark)
+
+
+def test_monitoring_story_alerts_matures_outcomes_and_asks_for_one_retrain(
+    tmp_path: Path, spark, monkeypatch, fake_api, capsys
+):
+    """`promote monitor` end to end in make test: readmission's first champion, then a stable day
+    (not flagged), a planted drift (flagged), outcomes maturing into realised performance per
+    subgroup with the label delay, one retrain request; bad monitoring input refused (exit 2)."""
+    res, text = _run(tmp_path, monkeypatch, "monitoring", fake_api, members=500, discharges=3000)
+    print(text)
+    first = res.decision("readmission", "release release/readmission/1.0")
+    assert (first.environment, first.candidate, first.exit_code, first.champion_after) == ("prod", 1, 0, 1), first
+    _monitoring(res, text, fake_api)
+    assert _kinds(res, demo.READMISSION, "prod") == ["gate", "alias_move", "scoring"] + MONITORING_KINDS
+    _monitor_refuses_bad_input(res, capsys, tmp_path)
