@@ -8,6 +8,7 @@ session-wide local Spark of the other tests is never touched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -16,6 +17,7 @@ import sys
 import textwrap
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,7 +49,9 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=20)
 
 
-def _wait_for_alive_worker(ui_port: int, procs: list[subprocess.Popen], logs: list[Path], timeout: float = 180) -> dict:
+def _wait_for_alive_workers(
+    ui_port: int, procs: list[subprocess.Popen], logs: list[Path], workers: int = 1, timeout: float = 180
+) -> dict:
     deadline = time.monotonic() + timeout
     last: dict = {}
     while time.monotonic() < deadline:
@@ -57,22 +61,23 @@ def _wait_for_alive_worker(ui_port: int, procs: list[subprocess.Popen], logs: li
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/json/", timeout=5) as resp:
                 last = json.load(resp)
-            if any(w.get("state") == "ALIVE" for w in last.get("workers", [])):
+            if sum(w.get("state") == "ALIVE" for w in last.get("workers", [])) >= workers:
                 return last
         except OSError:
             pass
         time.sleep(1)
     raise AssertionError(
-        f"no ALIVE worker after {timeout}s: {last}\n" + "\n".join(log.read_text()[-2000:] for log in logs)
+        f"fewer than {workers} ALIVE worker(s) after {timeout}s: {last}\n"
+        + "\n".join(log.read_text()[-2000:] for log in logs)
     )
 
 
-@pytest.fixture
-def standalone_cluster(tmp_path):
-    """A Spark standalone master and one worker (2 cores, 2 GB) on 127.0.0.1; stopped afterwards."""
+@contextlib.contextmanager
+def _cluster(tmp_path: Path, workers: int = 1, cores: int = 2, memory: str = "2g") -> Iterator[dict]:
+    """A Spark standalone master and ``workers`` workers on 127.0.0.1; stopped afterwards."""
     home = _spark_home()
     spark_class = home / "bin" / "spark-class"
-    port, ui, worker_ui = _free_port(), _free_port(), _free_port()
+    port, ui = _free_port(), _free_port()
     env = {
         **os.environ,
         "SPARK_HOME": str(home),
@@ -81,53 +86,53 @@ def standalone_cluster(tmp_path):
         "PYSPARK_PYTHON": sys.executable,
         "SPARK_NO_DAEMONIZE": "1",
     }
-    logs = [tmp_path / "master.log", tmp_path / "worker.log"]
+    logs = [tmp_path / "master.log"] + [tmp_path / f"worker-{i}.log" for i in range(workers)]
     procs: list[subprocess.Popen] = []
+    master = [str(spark_class), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1"]
     try:
         procs.append(
             subprocess.Popen(
-                [
-                    str(spark_class),
-                    "org.apache.spark.deploy.master.Master",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--webui-port",
-                    str(ui),
-                ],
+                [*master, "--port", str(port), "--webui-port", str(ui)],
                 env=env,
                 stdout=logs[0].open("w"),
                 stderr=subprocess.STDOUT,
             )
         )
-        procs.append(
-            subprocess.Popen(
-                [
-                    str(spark_class),
-                    "org.apache.spark.deploy.worker.Worker",
-                    f"spark://127.0.0.1:{port}",
-                    "--host",
-                    "127.0.0.1",
-                    "--cores",
-                    "2",
-                    "--memory",
-                    "2g",
-                    "--webui-port",
-                    str(worker_ui),
-                    "--work-dir",
-                    str(tmp_path / "work"),
-                ],
-                env=env,
-                stdout=logs[1].open("w"),
-                stderr=subprocess.STDOUT,
+        for i in range(workers):
+            procs.append(
+                subprocess.Popen(
+                    [
+                        str(spark_class),
+                        "org.apache.spark.deploy.worker.Worker",
+                        f"spark://127.0.0.1:{port}",
+                        "--host",
+                        "127.0.0.1",
+                        "--cores",
+                        str(cores),
+                        "--memory",
+                        memory,
+                        "--webui-port",
+                        str(_free_port()),
+                        "--work-dir",
+                        str(tmp_path / "work" / str(i)),
+                    ],
+                    env=env,
+                    stdout=logs[1 + i].open("w"),
+                    stderr=subprocess.STDOUT,
+                )
             )
-        )
-        state = _wait_for_alive_worker(ui, procs, logs)
+        state = _wait_for_alive_workers(ui, procs, logs, workers)
         yield {"url": f"spark://127.0.0.1:{port}", "ui": ui, "state": state, "logs": logs}
     finally:
         for proc in reversed(procs):
             _stop(proc)
+
+
+@pytest.fixture
+def standalone_cluster(tmp_path):
+    """A Spark standalone master and one worker (2 cores, 2 GB) on 127.0.0.1; stopped afterwards."""
+    with _cluster(tmp_path) as cluster:
+        yield cluster
 
 
 _DRIVER = textwrap.dedent("""
@@ -189,3 +194,63 @@ def test_training_runs_on_a_standalone_cluster(standalone_cluster, tmp_path):
         state = json.load(resp)
     apps = state.get("completedapps", []) + state.get("activeapps", [])
     assert any(a.get("name") == "promote-cluster-test" for a in apps), state
+
+
+def test_a_whole_release_and_a_monitored_day_on_two_workers(tmp_path):
+    """contracts, features, train, gate, promote, score, then surveillance, with only project.yml's
+    ``spark:`` pointing at a standalone master with two workers."""
+    import yaml
+
+    from promoter.core import audit, tags
+    from promoter.registry import Registry
+    from tests.conftest import git
+    from tests.e2e.helpers import cli_env, make_model_repo
+
+    (tmp_path / "cluster").mkdir()
+    with _cluster(tmp_path / "cluster", workers=2, cores=1, memory="2g") as cluster:
+        repo = make_model_repo(tmp_path, members=1500)
+        p = repo / "configs" / "base" / "project.yml"
+        data = yaml.safe_load(p.read_text())
+        data["spark"]["master"] = cluster["url"]
+        data["spark"]["app_name"] = "promote-cluster-release"
+        data["spark"].setdefault("config", {}).update(
+            {
+                "spark.driver.host": "127.0.0.1",
+                "spark.driver.bindAddress": "127.0.0.1",
+                "spark.driver.memory": "2g",
+                "spark.executor.memory": "1g",
+                "spark.executor.cores": "1",
+                "spark.cores.max": "2",
+            }
+        )
+        p.write_text(yaml.safe_dump(data, sort_keys=False))
+        git(repo, "commit", "-qam", "a standalone cluster")
+        git(repo, "branch", "release/1.0")
+        uri = f"sqlite:///{repo / '.promote' / 'mlflow.db'}"
+        timings = {}
+        for name, args in [("release", ["replay", "push", "release/1.0"]), ("monitor", ["monitor", "--env", "prod"])]:
+            started = time.monotonic()
+            proc = subprocess.run(
+                [sys.executable, "-m", "promoter", *args, "--json"],
+                cwd=repo,
+                env=cli_env(uri),
+                capture_output=True,
+                text=True,
+                timeout=2400,
+            )
+            timings[name] = time.monotonic() - started
+            assert proc.returncode == 0, f"{name}:\n{proc.stderr[-5000:]}"
+            steps = json.loads(proc.stdout)["steps"]
+            print(f"{name}: " + ", ".join(f"{s['name']} {s.get('seconds') or 0:.1f}s" for s in steps))
+        with urllib.request.urlopen(f"http://127.0.0.1:{cluster['ui']}/json/", timeout=5) as resp:
+            state = json.load(resp)
+        apps = state.get("completedapps", []) + state.get("activeapps", [])
+        assert sum(a.get("name") == "promote-cluster-release" for a in apps) == 2, state  # both commands
+        assert sum(w.get("state") == "ALIVE" for w in state.get("workers", [])) == 2
+    registry = Registry(uri)
+    assert registry.get_alias("hrob-risk-prod", tags.CHAMPION) == 1
+    store = registry.audit_store()
+    records = store.read_all("hrob-risk-prod")
+    assert [r.kind for r in records] == ["gate", "alias_move", "scoring", "surveillance"], [r.kind for r in records]
+    assert audit.verify(records, head=store.head("hrob-risk-prod")).ok
+    print("standalone cluster, 2 workers: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
