@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from promoter.core import audit, tags  # noqa: E402
 from promoter.registry import Registry  # noqa: E402
 from tests.e2e.conftest import start_mlflow_server, stop_mlflow_server  # noqa: E402
-from tests.e2e.helpers import cli_env  # noqa: E402
+from tests.e2e.helpers import SMALL_DATA_PROD_POLICY, cli_env  # noqa: E402
 from tests.e2e.postgres import running_postgres  # noqa: E402
 
 REQUEST = re.compile(r'"(GET|POST|PATCH|DELETE|PUT) /(api|ajax-api)/')
@@ -67,6 +67,9 @@ def model_repo(work: Path, i: int, lake: Path | None) -> Path:
         data["max_evals"] = 1
         t.parent.mkdir(parents=True, exist_ok=True)
         t.write_text(yaml.safe_dump(data, sort_keys=False))
+    # a thousand members cannot meet the shipped prod floors and fairness limits: the small-data
+    # policy of the e2e tests (same rules, limits a few hundred evaluation rows can measure)
+    (repo / "configs" / "prod" / "promotion.yml").write_text(yaml.safe_dump(SMALL_DATA_PROD_POLICY, sort_keys=False))
     (repo / ".gitignore").write_text(".promote/\nspark-warehouse/\n")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", f"model bench-{i}")
